@@ -1,0 +1,1 @@
+"""The gridgis HTTP API (FastAPI)."""

@@ -1,0 +1,105 @@
+"""The one place that maps domain and database errors to HTTP status codes and JSON bodies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridgis.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    GridgisError,
+    InvalidInput,
+    NotFound,
+    OutsideCoverage,
+)
+
+log = logging.getLogger("gridgis.api")
+
+STATUS_BY_ERROR: dict[type[GridgisError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    OutsideCoverage: 404,
+    Conflict: 409,
+    DatabaseUnavailable: 503,
+}
+
+
+def error_body(
+    code: str, message: str, field: str | None = None, **extra: object
+) -> dict[str, object]:
+    """The JSON shape of every error response."""
+    body: dict[str, object] = {"error": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return body
+
+
+def _status_for(exc: GridgisError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def _field_of(loc: Sequence[object]) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "body", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; routes and the library never build error responses themselves."""
+
+    @app.exception_handler(GridgisError)
+    async def _domain(_: Request, exc: GridgisError) -> JSONResponse:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field), status_code=_status_for(exc)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = _field_of(first.get("loc", ()))
+        details = [
+            {"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errors
+        ]
+        return JSONResponse(
+            error_body("invalid_input", f"{field}: {first.get('msg')}", field, details=details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return JSONResponse(
+            error_body("database_unavailable", "The database is unreachable; try again shortly."),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(PoolTimeout, _database_down)
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _database_down(request, exc)
+        log.exception("database error")
+        return JSONResponse(
+            error_body("database_error", "The database rejected the request."), status_code=500
+        )

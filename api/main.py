@@ -1,0 +1,53 @@
+"""FastAPI application factory: create_app(settings) -> app; the lifespan owns the engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import areas, health, locate
+from gridgis import __version__
+from gridgis.db.engine import make_engine, make_session_factory
+from gridgis.settings import Settings, get_settings
+
+DESCRIPTION = """
+gridgis answers "which grid is this point in, and who is responsible?" for Zhangzhou's
+2,080 community and village grids.
+
+Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
+in decimal degrees unless an endpoint says otherwise. Errors are JSON:
+`{"error": code, "message": text, "field": name}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for `settings` (from the environment when omitted)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="gridgis",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router, prefix="/v1")
+    app.include_router(locate.router, prefix="/v1")
+    app.include_router(areas.router, prefix="/v1")
+    return app

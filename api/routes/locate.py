@@ -1,0 +1,48 @@
+"""GET /v1/locate: the grid containing a point, with its hierarchy and team."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.schemas import ErrorPublic, LocatePublic
+from gridgis.boundaries.lookup import locate as locate_point
+
+router = APIRouter(tags=["lookup"])
+
+Longitude = Annotated[
+    float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude, degrees")
+]
+Latitude = Annotated[
+    float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude, degrees")
+]
+
+
+@router.get(
+    "/locate",
+    response_model=LocatePublic,
+    responses={
+        404: {"model": ErrorPublic, "description": "The point is outside every grid."},
+        422: {"model": ErrorPublic, "description": "Missing or invalid coordinates."},
+    },
+)
+def locate(
+    db: SessionDep,
+    lon: Longitude,
+    lat: Latitude,
+    generation: Annotated[int | None, Query(ge=1, description="Boundary generation")] = None,
+) -> LocatePublic:
+    """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team?"""
+    result = locate_point(db, lon, lat, generation=generation)
+    return LocatePublic.model_validate(
+        {
+            "query": {"lon": lon, "lat": lat},
+            "generation": result.generation,
+            "grid": result.grid,
+            "hierarchy": result.hierarchy,
+            "team": result.team,
+            "also": result.also,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Boundaries capability: point-to-grid lookup, area listing and export."""

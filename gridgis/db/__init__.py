@@ -1,0 +1,1 @@
+"""Database layer: engine, models, spatial queries, the embedded PostGIS cluster, migrations."""

@@ -1,0 +1,48 @@
+"""Engine and session factory; resolves the database URL (configured server or embedded cluster)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridgis.settings import Settings
+
+
+def resolve_database_url(settings: Settings, *, database: str | None = None) -> str:
+    """The SQLAlchemy URL to use: GRIDGIS_DATABASE_URL, else the embedded cluster's."""
+    if settings.database_url is not None:
+        if database is None:
+            return settings.database_url
+        from sqlalchemy.engine import make_url
+
+        return (
+            make_url(settings.database_url)
+            .set(database=database)
+            .render_as_string(hide_password=False)
+        )
+    from gridgis.db.embedded import EmbeddedCluster
+
+    return EmbeddedCluster(settings).url(database)
+
+
+def make_engine(
+    settings: Settings, *, url: str | None = None, pool_size: int | None = None
+) -> Engine:
+    """An engine with bounded connect and statement times, so callers fail fast."""
+    return create_engine(
+        url or resolve_database_url(settings),
+        pool_size=pool_size or settings.pool_size,
+        max_overflow=max(2, (pool_size or settings.pool_size) // 2),
+        pool_timeout=settings.pool_timeout_s,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": settings.connect_timeout_s,
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            "application_name": "gridgis",
+        },
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that do not expire objects on commit (API responses are built after commit)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

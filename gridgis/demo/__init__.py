@@ -1,0 +1,1 @@
+"""Demo dataset: real Zhangzhou county boundaries with modelled townships, grids and staff."""

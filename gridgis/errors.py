@@ -1,0 +1,50 @@
+"""Domain errors raised by the library; the API maps them to HTTP status codes in one place."""
+
+from __future__ import annotations
+
+
+class GridgisError(Exception):
+    """Base class of every error gridgis raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(GridgisError):
+    """The thing asked for does not exist."""
+
+    code = "not_found"
+
+
+class InvalidInput(GridgisError):
+    """The caller sent something malformed or out of range."""
+
+    code = "invalid_input"
+
+
+class OutsideCoverage(GridgisError):
+    """A point lies outside every grid of the active generation."""
+
+    code = "outside_coverage"
+
+
+class Conflict(GridgisError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+
+
+class DatabaseUnavailable(GridgisError):
+    """PostGIS cannot be reached or is not ready."""
+
+    code = "database_unavailable"
+
+
+class EmbeddedClusterError(GridgisError):
+    """The project-private PostGIS cluster could not be created, started or stopped."""
+
+    code = "embedded_cluster_error"

@@ -1,0 +1,50 @@
+"""Typed settings (environment prefix GRIDGIS_), built when asked for, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable about gridgis. Read from the environment (GRIDGIS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDGIS_", extra="ignore")
+
+    env: Literal["dev", "test", "production"] = "dev"
+    # When unset, the CLI and the tests use the project-private (embedded) PostGIS cluster.
+    database_url: str | None = None
+    # Where the embedded cluster keeps its data, log and credentials.
+    home: Path = Field(default_factory=lambda: Path.cwd() / ".gridgis")
+    embedded_port: int = Field(default=54329, ge=1024, le=65535)
+    embedded_database: str = "gridgis"
+    # Pool sizing for the API process; the machine has 2 cores.
+    pool_size: int = Field(default=10, ge=1, le=200)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(default=10_000, ge=100)
+    connect_timeout_s: int = Field(default=3, ge=1, le=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        """Accept plain postgresql:// URLs and use the psycopg 3 driver for them."""
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip()
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no external database is configured and the private cluster is used."""
+        return self.database_url is None
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

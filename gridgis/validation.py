@@ -1,0 +1,23 @@
+"""Input checks shared by the CLI, the API and the library (domain errors, no HTTP)."""
+
+from __future__ import annotations
+
+import math
+
+from gridgis.errors import InvalidInput
+
+
+def check_lon_lat(lon: float, lat: float) -> tuple[float, float]:
+    """Return (lon, lat) as floats, or raise InvalidInput naming the bad field."""
+    for name, value, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{name} must be a number, got {value!r}.", field=name) from None
+        if not math.isfinite(number):
+            raise InvalidInput(f"{name} must be a finite number, got {value!r}.", field=name)
+        if not -limit <= number <= limit:
+            raise InvalidInput(
+                f"{name} must be between {-limit:g} and {limit:g}, got {number:g}.", field=name
+            )
+    return float(lon), float(lat)
