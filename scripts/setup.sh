@@ -16,7 +16,7 @@ done
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # -- system packages -----------------------------------------------------------------------------
-APT_PACKAGES=(postgresql postgis postgresql-postgis python3-venv python3-dev gcc)
+APT_PACKAGES=(postgresql postgis postgresql-postgis python3-venv)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
