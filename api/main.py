@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import areas, health, locate
+from api.routes import areas, health, locate, positions, responders
 from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
+from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -46,8 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.eta_model = eta_model_from_settings(settings)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
+    app.include_router(responders.router, prefix="/v1")
+    app.include_router(positions.router, prefix="/v1")
     return app

@@ -27,6 +27,16 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=10_000, ge=100)
     connect_timeout_s: int = Field(default=3, ge=1, le=60)
 
+    # Dispatch: the ETA model (gridgis/dispatch/eta.py documents the defaults' sources).
+    eta_urban_circuity: float = Field(default=1.3, ge=1.0, le=3.0)
+    eta_rural_circuity: float = Field(default=1.4, ge=1.0, le=3.0)
+    eta_urban_speed_kmh: float = Field(default=25.0, gt=0, le=200)
+    eta_rural_speed_kmh: float = Field(default=40.0, gt=0, le=200)
+    eta_turnout_s: float = Field(default=60.0, ge=0, le=3600)
+    eta_target_s: float = Field(default=300.0, gt=0, le=86_400)
+    # A live fix older than this is not trusted; dispatch falls back to the home base.
+    stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

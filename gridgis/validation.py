@@ -10,10 +10,10 @@ from gridgis.errors import InvalidInput
 def check_lon_lat(lon: float, lat: float) -> tuple[float, float]:
     """Return (lon, lat) as floats, or raise InvalidInput naming the bad field."""
     for name, value, limit in (("lon", lon, 180.0), ("lat", lat, 90.0)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{name} must be a number, got {value!r}.", field=name) from None
+        # Strict on purpose: a JSON string "117.6" is a client bug worth reporting.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"{name} must be a number, got {value!r}.", field=name)
+        number = float(value)
         if not math.isfinite(number):
             raise InvalidInput(f"{name} must be a finite number, got {value!r}.", field=name)
         if not -limit <= number <= limit:

@@ -275,3 +275,291 @@ def area_codes(db: Executor, generation_id: int, level: str) -> Sequence[str]:
     )
     return [r[0] for r in rows]
 
+
+
+# -- dispatch ------------------------------------------------------------------------------------
+# Dispatch uses a responder's live fix when it is fresh, else the home base. Each source is a
+# KNN (<->) index scan over its own GiST index; the caller re-ranks the union by exact geodesic
+# distance and widens the shortlist until the ranking is certified (see dispatch/nearest.py).
+_NEAREST_SHORTLIST = text(
+    """
+    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
+    live AS (
+        SELECT r.id, r.position AS geom, 'live' AS source,
+               r.position <-> (SELECT geom FROM pt) AS planar
+        FROM responders r
+        WHERE r.position_recorded_at >= :fresh_since
+          AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
+          AND r.status = ANY(CAST(:statuses AS varchar[]))
+        ORDER BY r.position <-> (SELECT geom FROM pt)
+        LIMIT :shortlist
+    ),
+    home AS (
+        SELECT r.id, r.home AS geom, 'home' AS source,
+               r.home <-> (SELECT geom FROM pt) AS planar
+        FROM responders r
+        WHERE (r.position_recorded_at IS NULL OR r.position_recorded_at < :fresh_since)
+          AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
+          AND r.status = ANY(CAST(:statuses AS varchar[]))
+        ORDER BY r.home <-> (SELECT geom FROM pt)
+        LIMIT :shortlist
+    ),
+    shortlist AS (SELECT * FROM live UNION ALL SELECT * FROM home)
+    SELECT s.id, s.source, s.planar, r.name, r.role, r.status, r.home_grid_code,
+           CASE WHEN s.source = 'live' THEN r.position_recorded_at END AS recorded_at,
+           ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+           ST_Distance(s.geom::geography, (SELECT geom FROM pt)::geography, true) AS distance_m
+    FROM shortlist s JOIN responders r ON r.id = s.id
+    """
+)
+
+_TEAM_CANDIDATES = text(
+    """
+    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
+    team AS (
+        SELECT DISTINCT r.id FROM assignments a JOIN responders r ON r.id = a.responder_id
+        WHERE a.grid_code = :grid_code
+          AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
+          AND r.status = ANY(CAST(:statuses AS varchar[]))
+    ),
+    placed AS (
+        SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
+               CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
+                 AS source,
+               CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END
+                 AS geom,
+               CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position_recorded_at END
+                 AS recorded_at
+        FROM team JOIN responders r ON r.id = team.id
+    )
+    SELECT id, source, NULL::float8 AS planar, name, role, status, home_grid_code, recorded_at,
+           ST_X(geom) AS lon, ST_Y(geom) AS lat,
+           ST_Distance(geom::geography, (SELECT geom FROM pt)::geography, true) AS distance_m
+    FROM placed
+    """
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A responder placed where dispatch would use them, with the exact distance to the call."""
+
+    responder_id: int
+    name: str
+    role: str
+    status: str
+    grid_code: str | None
+    source: str
+    recorded_at: Any
+    lon: float
+    lat: float
+    distance_m: float
+    planar: float | None
+
+
+def _candidate(row: Any) -> Candidate:
+    return Candidate(
+        responder_id=int(row.id),
+        name=row.name,
+        role=row.role,
+        status=row.status,
+        grid_code=row.home_grid_code,
+        source=row.source,
+        recorded_at=row.recorded_at,
+        lon=float(row.lon),
+        lat=float(row.lat),
+        distance_m=float(row.distance_m),
+        planar=None if row.planar is None else float(row.planar),
+    )
+
+
+def nearest_shortlist(
+    db: Executor,
+    lon: float,
+    lat: float,
+    *,
+    roles: Sequence[str] | None,
+    statuses: Sequence[str],
+    fresh_since: Any,
+    shortlist: int,
+) -> list[Candidate]:
+    """Up to `shortlist` nearest (planar) responders per position source, with exact distances."""
+    rows = db.execute(
+        _NEAREST_SHORTLIST,
+        {
+            "lon": lon,
+            "lat": lat,
+            "roles": list(roles) if roles else None,
+            "statuses": list(statuses),
+            "fresh_since": fresh_since,
+            "shortlist": shortlist,
+        },
+    )
+    return [_candidate(r) for r in rows]
+
+
+def team_candidates(
+    db: Executor,
+    lon: float,
+    lat: float,
+    grid_code: str,
+    *,
+    roles: Sequence[str] | None,
+    statuses: Sequence[str],
+    fresh_since: Any,
+) -> list[Candidate]:
+    """The grid's assigned team members matching the filters, placed and measured."""
+    rows = db.execute(
+        _TEAM_CANDIDATES,
+        {
+            "lon": lon,
+            "lat": lat,
+            "grid_code": grid_code,
+            "roles": list(roles) if roles else None,
+            "statuses": list(statuses),
+            "fresh_since": fresh_since,
+        },
+    )
+    return [_candidate(r) for r in rows]
+
+
+# One statement for a whole batch: newest fix per responder within the batch, applied only when
+# newer than the stored one. Under READ COMMITTED the WHERE is re-checked against the latest row
+# version after the row lock, so an older fix never overwrites a newer one, even concurrently.
+_INGEST_POSITIONS = text(
+    """
+    WITH incoming AS (
+        SELECT * FROM unnest(
+            CAST(:idx AS int[]), CAST(:ids AS bigint[]), CAST(:lons AS float8[]),
+            CAST(:lats AS float8[]), CAST(:ts AS timestamptz[])
+        ) AS t(idx, id, lon, lat, ts)
+    ),
+    latest AS (
+        SELECT DISTINCT ON (id) idx, id, lon, lat, ts FROM incoming ORDER BY id, ts DESC, idx
+    ),
+    updated AS (
+        UPDATE responders r
+        SET position = ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326),
+            position_recorded_at = l.ts
+        FROM latest l
+        WHERE r.id = l.id
+          AND (r.position_recorded_at IS NULL OR r.position_recorded_at < l.ts)
+        RETURNING r.id
+    )
+    SELECT
+        (SELECT COUNT(*) FROM updated) AS accepted,
+        (SELECT COALESCE(array_agg(i.idx ORDER BY i.idx), '{}') FROM incoming i
+          WHERE NOT EXISTS (SELECT 1 FROM responders r WHERE r.id = i.id)) AS unknown
+    """
+)
+
+
+def ingest_positions(
+    db: Executor,
+    indexes: Sequence[int],
+    responder_ids: Sequence[int],
+    lons: Sequence[float],
+    lats: Sequence[float],
+    recorded_at: Sequence[Any],
+) -> tuple[int, list[int]]:
+    """Apply position fixes set-wise; returns (rows updated, indexes of unknown responders)."""
+    row = db.execute(
+        _INGEST_POSITIONS,
+        {
+            "idx": list(indexes),
+            "ids": list(responder_ids),
+            "lons": list(lons),
+            "lats": list(lats),
+            "ts": list(recorded_at),
+        },
+    ).one()
+    return int(row.accepted), [int(i) for i in row.unknown]
+
+
+# Where dispatch would place each responder right now (live fix if fresh, else home), keyset-paged.
+_RESPONDERS_PAGE = text(
+    """
+    SELECT r.id, r.ref, r.name, r.role, r.status, r.skills, r.home_grid_code, r.station_code,
+           CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
+             AS position_source,
+           CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position_recorded_at END
+             AS recorded_at,
+           ST_X(CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END)
+             AS lon,
+           ST_Y(CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END)
+             AS lat,
+           ST_X(r.home) AS home_lon, ST_Y(r.home) AS home_lat,
+           r.position_recorded_at AS last_fix_at
+    FROM responders r
+    WHERE r.id > :after
+      AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
+      AND (CAST(:statuses AS varchar[]) IS NULL OR r.status = ANY(CAST(:statuses AS varchar[])))
+      AND (CAST(:ids AS bigint[]) IS NULL OR r.id = ANY(CAST(:ids AS bigint[])))
+      AND (CAST(:grid AS varchar) IS NULL OR r.home_grid_code = :grid
+           OR EXISTS (SELECT 1 FROM assignments a WHERE a.responder_id = r.id
+                      AND a.grid_code = :grid))
+    ORDER BY r.id
+    LIMIT :limit
+    """
+)
+
+
+def responders_page(
+    db: Executor,
+    *,
+    fresh_since: Any,
+    after: int = 0,
+    limit: int = 100,
+    roles: Sequence[str] | None = None,
+    statuses: Sequence[str] | None = None,
+    grid: str | None = None,
+    ids: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Responders with id > `after`, in id order, each placed where dispatch would use them."""
+    rows = db.execute(
+        _RESPONDERS_PAGE,
+        {
+            "fresh_since": fresh_since,
+            "after": after,
+            "limit": limit,
+            "roles": list(roles) if roles else None,
+            "statuses": list(statuses) if statuses else None,
+            "grid": grid,
+            "ids": list(ids) if ids else None,
+        },
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def responder_teams(db: Executor, responder_ids: Sequence[int]) -> dict[int, list[dict[str, str]]]:
+    """Grid assignments of the given responders."""
+    rows = db.execute(
+        text(
+            """
+            SELECT responder_id, grid_code, duty FROM assignments
+            WHERE responder_id = ANY(CAST(:ids AS bigint[])) ORDER BY responder_id, grid_code
+            """
+        ),
+        {"ids": list(responder_ids)},
+    )
+    teams: dict[int, list[dict[str, str]]] = {}
+    for r in rows:
+        teams.setdefault(int(r.responder_id), []).append({"grid_code": r.grid_code, "duty": r.duty})
+    return teams
+
+
+def known_roles(db: Executor) -> set[str]:
+    """The role vocabulary (the roles table)."""
+    return {r[0] for r in db.execute(text("SELECT code FROM roles"))}
+
+
+def facility_exists(db: Executor, code: str, facility_type: str | None = None) -> bool:
+    """Whether a facility (optionally of a type) exists."""
+    row = db.execute(
+        text(
+            "SELECT 1 FROM facilities WHERE code = :code "
+            "AND (CAST(:type AS varchar) IS NULL OR type = :type)"
+        ),
+        {"code": code, "type": facility_type},
+    ).first()
+    return row is not None

@@ -1,0 +1,294 @@
+"""Responders: nearest to a call, list/read/create/update, and one responder's live position."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.schemas import (
+    CrsParam,
+    ErrorPublic,
+    IngestPublic,
+    NearestPublic,
+    PositionIn,
+    ResponderCreate,
+    ResponderFeatureCollection,
+    ResponderListPublic,
+    ResponderPublic,
+    ResponderUpdate,
+)
+from gridgis import crs as crs_mod
+from gridgis.db import queries
+from gridgis.db.queries import Executor
+from gridgis.dispatch import positions, responders
+from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
+from gridgis.errors import InvalidInput
+
+router = APIRouter(tags=["responders"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+}
+ROLES_CACHE_S = 60.0
+ResponderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def parse_list(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
+    """A comma-separated query parameter as a list (None when absent or empty)."""
+    if value is None or not value.strip():
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if allowed is not None:
+        unknown = sorted(set(items) - allowed)
+        if unknown:
+            raise InvalidInput(
+                f"unknown {field}: {', '.join(unknown)}; expected some of "
+                f"{', '.join(sorted(allowed))}.",
+                field=field,
+            )
+    return items
+
+
+def known_roles(request: Request, db: Executor) -> set[str]:
+    """The role vocabulary, cached briefly: it changes only with a migration."""
+    cached = getattr(request.app.state, "roles_cache", None)
+    if cached is None or cached[0] < time.monotonic():
+        cached = (time.monotonic() + ROLES_CACHE_S, queries.known_roles(db))
+        request.app.state.roles_cache = cached
+    roles: set[str] = cached[1]
+    return roles
+
+
+STATUS_SET = set(responders.STATUSES)
+
+
+@router.get("/responders/nearest", response_model=NearestPublic, responses=ERRORS)
+def nearest(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
+    roles: Annotated[
+        str | None, Query(max_length=500, description="Comma-separated roles (default: all)")
+    ] = None,
+    status: Annotated[
+        str, Query(max_length=100, description="Comma-separated statuses counted")
+    ] = "available",
+    max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
+    prefer: Annotated[
+        Literal["nearest", "team"],
+        Query(description="team: the call grid's own team first, then the nearest others"),
+    ] = "nearest",
+    crs: Annotated[
+        CrsParam, Query(description="CRS of lon/lat: wgs84, gcj02 (Amap), bd09 (Baidu)")
+    ] = "wgs84",
+) -> dict[str, Any]:
+    """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
+    from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
+    role_list = parse_list(roles, "roles", known_roles(request, db))
+    status_list = parse_list(status, "status", STATUS_SET) or ["available"]
+    wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+    model = request.app.state.eta_model
+    answer = nearest_responders(
+        db,
+        wgs_lon,
+        wgs_lat,
+        model,
+        n=n,
+        roles=role_list,
+        statuses=status_list,
+        max_eta_s=max_eta_s,
+        stale_after_s=settings.stale_after_s,
+        prefer_team=prefer == "team",
+    )
+    return {
+        "query": {
+            "lon": round(wgs_lon, 7),
+            "lat": round(wgs_lat, 7),
+            "crs": "wgs84",
+            "received_crs": crs,
+            "n": n,
+            "roles": role_list,
+            "status": status_list,
+            "max_eta_s": max_eta_s,
+            "prefer": prefer,
+            "stale_after_s": settings.stale_after_s,
+            "setting": answer.setting,
+            "eta_model": model.parameters(),
+        },
+        "grid": ({k: answer.grid[k] for k in ("code", "name", "kind")} if answer.grid else None),
+        "results": [
+            {
+                "responder_id": r.responder_id,
+                "name": r.name,
+                "role": r.role,
+                "status": r.status,
+                "distance_m": r.distance_m,
+                "eta_s": r.eta_s,
+                "within_target": r.within_target,
+                "position": {
+                    "lon": r.lon,
+                    "lat": r.lat,
+                    "recorded_at": r.recorded_at,
+                    "source": r.source,
+                },
+                "grid_code": r.grid_code,
+                "team": r.team,
+            }
+            for r in answer.results
+        ],
+    }
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "responder_id": row["id"],
+        "ref": row["ref"],
+        "name": row["name"],
+        "role": row["role"],
+        "status": row["status"],
+        "skills": row["skills"],
+        "home_grid_code": row["home_grid_code"],
+        "station_code": row["station_code"],
+        "home": {"lon": row["home_lon"], "lat": row["home_lat"]},
+        "position": {
+            "lon": row["lon"],
+            "lat": row["lat"],
+            "recorded_at": row["recorded_at"],
+            "source": row["position_source"],
+        },
+        "assignments": row["assignments"],
+    }
+
+
+def _feature(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": row["id"],
+        "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+        "properties": {
+            "responder_id": row["id"],
+            "name": row["name"],
+            "role": row["role"],
+            "status": row["status"],
+            "position_source": row["position_source"],
+            "recorded_at": row["recorded_at"],
+            "home_grid_code": row["home_grid_code"],
+        },
+    }
+
+
+@router.get(
+    "/responders",
+    response_model=ResponderFeatureCollection | ResponderListPublic,
+    responses=ERRORS,
+)
+def list_responders(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    role: Annotated[str | None, Query(max_length=500, description="Comma-separated roles")] = None,
+    status: Annotated[
+        str | None, Query(max_length=100, description="Comma-separated statuses")
+    ] = None,
+    grid: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{12}$", description="Home grid or assigned grid (12-digit code)"),
+    ] = None,
+    format: Annotated[Literal["geojson", "json"], Query()] = "geojson",
+    limit: Annotated[int, Query(ge=1, le=responders.MAX_PAGE)] = 100,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+) -> dict[str, Any]:
+    """Responders in id order, paged (follow `next`). Each geometry is the position dispatch
+    would use right now: the live fix when fresh, else the home base (WGS84)."""
+    page = responders.list_responders(
+        db,
+        roles=parse_list(role, "role", known_roles(request, db)),
+        statuses=parse_list(status, "status", STATUS_SET),
+        grid=grid,
+        after=after,
+        limit=limit,
+        stale_after_s=settings.stale_after_s,
+    )
+    next_url = (
+        str(request.url.include_query_params(after=page.next_after))
+        if page.next_after is not None
+        else None
+    )
+    if format == "json":
+        return {"responders": [_public(r) for r in page.items], "next": next_url}
+    return {
+        "type": "FeatureCollection",
+        "features": [_feature(r) for r in page.items],
+        "next": next_url,
+    }
+
+
+@router.get("/responders/{responder_id}", response_model=ResponderPublic, responses=ERRORS)
+def get_responder(
+    db: SessionDep, settings: SettingsDep, responder_id: ResponderId
+) -> dict[str, Any]:
+    """One responder, with the position dispatch would use now and their grid assignments."""
+    return _public(responders.get_responder(db, responder_id, stale_after_s=settings.stale_after_s))
+
+
+@router.post("/responders", response_model=ResponderPublic, status_code=201, responses=ERRORS)
+def create_responder(
+    request: Request, db: SessionDep, settings: SettingsDep, body: ResponderCreate
+) -> dict[str, Any]:
+    """Add a responder. The home grid is found from the home base (converted to WGS84)."""
+    known_roles(request, db)
+    row = responders.create_responder(
+        db,
+        name=body.name,
+        role=body.role,
+        home_lon=body.home.lon,
+        home_lat=body.home.lat,
+        crs=body.home.crs,
+        skills=body.skills,
+        status=body.status,
+        ref=body.ref,
+        station_code=body.station_code,
+        stale_after_s=settings.stale_after_s,
+    )
+    return _public(row)
+
+
+@router.patch("/responders/{responder_id}", response_model=ResponderPublic, responses=ERRORS)
+def update_responder(
+    db: SessionDep, settings: SettingsDep, responder_id: ResponderId, body: ResponderUpdate
+) -> dict[str, Any]:
+    """Change status (available, busy, off_duty) and profile fields; only fields sent change."""
+    changes = body.model_dump(exclude_unset=True)
+    for key in ("name", "role", "status", "skills", "home"):
+        if key in changes and changes[key] is None:
+            raise InvalidInput(f"{key} cannot be null.", field=key)
+    return _public(
+        responders.update_responder(db, responder_id, changes, stale_after_s=settings.stale_after_s)
+    )
+
+
+@router.put("/responders/{responder_id}/position", response_model=IngestPublic, responses=ERRORS)
+def put_position(db: SessionDep, responder_id: ResponderId, body: PositionIn) -> Any:
+    """Record one live fix. A fix older than the stored one is ignored (`ignored_stale`: 1)."""
+    report = positions.update_position(
+        db,
+        positions.PositionFix(
+            responder_id=responder_id,
+            lon=body.lon,
+            lat=body.lat,
+            recorded_at=body.recorded_at,
+            crs=body.crs,
+        ),
+    )
+    return JSONResponse(
+        {"accepted": report.accepted, "ignored_stale": report.ignored_stale, "rejected": []}
+    )

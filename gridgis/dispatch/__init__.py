@@ -1,0 +1,1 @@
+"""Dispatch capability: ETA model, nearest responders, live positions, incidents."""

@@ -1,0 +1,201 @@
+"""Nearest responders to a call, ranked by ETA: KNN shortlist, exact geodesic re-rank, certified."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gridgis.db import queries
+from gridgis.db.queries import Candidate, Executor
+from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
+from gridgis.errors import InvalidInput, OutsideCoverage
+from gridgis.validation import check_lon_lat
+
+STATUSES = ("available", "busy", "off_duty")
+MAX_RESULTS = 100
+# Metres per degree of latitude is at least this anywhere on the WGS84 ellipsoid (at the equator).
+_MIN_METRES_PER_DEGREE = 110_574.0
+
+
+@dataclass(frozen=True)
+class RankedResponder:
+    """One row of a nearest-responders answer."""
+
+    responder_id: int
+    name: str
+    role: str
+    status: str
+    distance_m: float
+    eta_s: float
+    within_target: bool
+    lon: float
+    lat: float
+    recorded_at: datetime | None
+    source: str
+    grid_code: str | None
+    team: bool
+
+
+@dataclass(frozen=True)
+class NearestAnswer:
+    """Where the call is and who can reach it soonest."""
+
+    lon: float
+    lat: float
+    grid: dict[str, Any] | None
+    setting: Setting
+    results: list[RankedResponder]
+    eta_model: str
+    target_s: float
+    shortlist_rounds: int = 1
+    query: dict[str, Any] = field(default_factory=dict)
+
+
+def geodesic_lower_bound_m(planar_degrees: float, lat: float) -> float:
+    """A distance every point at least `planar_degrees` (in lon/lat degrees) away exceeds.
+
+    One degree of longitude shrinks with cos(latitude), and the far point may sit up to
+    `planar_degrees` closer to the pole; a 1% margin covers the ellipsoid's flattening.
+    """
+    worst_lat = min(89.9, abs(lat) + planar_degrees)
+    return 0.99 * planar_degrees * _MIN_METRES_PER_DEGREE * math.cos(math.radians(worst_lat))
+
+
+def _rank_key(item: RankedResponder) -> tuple[float, float, int]:
+    return (item.eta_s, item.distance_m, item.responder_id)
+
+
+def _ranked(
+    candidates: Sequence[Candidate], model: EtaModel, setting: Setting, team_ids: set[int]
+) -> list[RankedResponder]:
+    if not candidates:
+        return []
+    etas = model.eta_s([c.distance_m for c in candidates], setting)  # type: ignore[arg-type]
+    return sorted(
+        (
+            RankedResponder(
+                responder_id=c.responder_id,
+                name=c.name,
+                role=c.role,
+                status=c.status,
+                distance_m=round(c.distance_m, 1),
+                eta_s=round(float(eta), 1),
+                within_target=bool(eta <= model.target_s),
+                lon=c.lon,
+                lat=c.lat,
+                recorded_at=c.recorded_at,
+                source=c.source,
+                grid_code=c.grid_code,
+                team=c.responder_id in team_ids,
+            )
+            for c, eta in zip(candidates, etas, strict=True)
+        ),
+        key=_rank_key,
+    )
+
+
+def _certified(
+    candidates: Sequence[Candidate], shortlist: int, radius_m: float, lat: float
+) -> bool:
+    """True when no responder left out of the shortlist can be within `radius_m`."""
+    for source in ("live", "home"):
+        planars = [c.planar for c in candidates if c.source == source and c.planar is not None]
+        if len(planars) < shortlist:
+            continue  # this source returned everyone who matches the filters
+        if geodesic_lower_bound_m(max(planars), lat) <= radius_m:
+            return False
+    return True
+
+
+def nearest_responders(
+    db: Executor,
+    lon: float,
+    lat: float,
+    model: EtaModel,
+    *,
+    n: int = 5,
+    roles: Sequence[str] | None = None,
+    statuses: Sequence[str] = ("available",),
+    max_eta_s: float | None = None,
+    stale_after_s: float = 900.0,
+    prefer_team: bool = False,
+    now: datetime | None = None,
+) -> NearestAnswer:
+    """The `n` responders who can reach (lon, lat) soonest, sorted by ETA, distance, id.
+
+    The result equals a brute-force ranking by exact geodesic distance over every matching
+    responder: the KNN shortlist is widened until no responder outside it can be nearer than
+    the last one kept (or within `max_eta_s`). With `prefer_team`, the call's grid team comes
+    first (marked `team`), then the `n` nearest others.
+    """
+    lon, lat = check_lon_lat(lon, lat)
+    if not 1 <= n <= MAX_RESULTS:
+        raise InvalidInput(f"n must be between 1 and {MAX_RESULTS}, got {n}.", field="n")
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad or not statuses:
+        raise InvalidInput(
+            f"status must be some of {', '.join(STATUSES)}; got {', '.join(bad) or 'none'}.",
+            field="status",
+        )
+    if max_eta_s is not None and not (math.isfinite(max_eta_s) and max_eta_s > 0):
+        raise InvalidInput("max_eta_s must be a positive number of seconds.", field="max_eta_s")
+    now = now or datetime.now(UTC)
+    fresh_since = now - timedelta(seconds=stale_after_s)
+
+    grid: dict[str, Any] | None
+    try:
+        from gridgis.boundaries.lookup import locate
+
+        located = locate(db, lon, lat, with_team=False)
+        grid = located.grid
+    except OutsideCoverage:
+        grid = None  # dispatch still answers outside the grids, with rural parameters
+    setting = setting_of_kind(grid["kind"] if grid else None)
+
+    team: list[RankedResponder] = []
+    team_ids: set[int] = set()
+    if prefer_team and grid is not None:
+        members = queries.team_candidates(
+            db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
+        )
+        team_ids = {m.responder_id for m in members}
+        team = _ranked(members, model, setting, team_ids)
+        if max_eta_s is not None:
+            team = [t for t in team if t.eta_s <= max_eta_s]
+
+    max_distance = model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
+    shortlist = max(4 * (n + len(team_ids)), 32)
+    rounds = 0
+    while True:
+        rounds += 1
+        candidates = queries.nearest_shortlist(
+            db,
+            lon,
+            lat,
+            roles=roles,
+            statuses=statuses,
+            fresh_since=fresh_since,
+            shortlist=shortlist,
+        )
+        others = [c for c in candidates if c.responder_id not in team_ids]
+        ranked = _ranked(others, model, setting, team_ids)
+        if max_eta_s is not None:
+            ranked = [r for r in ranked if r.eta_s <= max_eta_s]
+        kept = ranked[:n]
+        radius = kept[-1].distance_m if len(kept) == n else max_distance
+        if _certified(candidates, shortlist, radius, lat):
+            break
+        shortlist *= 4
+    return NearestAnswer(
+        lon=lon,
+        lat=lat,
+        grid=grid,
+        setting=setting,
+        results=[*team, *kept],
+        eta_model=model.name,
+        target_s=model.target_s,
+        shortlist_rounds=rounds,
+    )
