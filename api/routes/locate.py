@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep
+from api.responses import FastJSONResponse
 from api.schemas import ErrorPublic, LocatePublic
 from gridgis.boundaries.lookup import locate as locate_point
 
@@ -33,10 +34,10 @@ def locate(
     lon: Longitude,
     lat: Latitude,
     generation: Annotated[int | None, Query(ge=1, description="Boundary generation")] = None,
-) -> LocatePublic:
+) -> FastJSONResponse:
     """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team?"""
     result = locate_point(db, lon, lat, generation=generation)
-    return LocatePublic.model_validate(
+    return FastJSONResponse(
         {
             "query": {"lon": lon, "lat": lat},
             "generation": result.generation,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.responses import FastJSONResponse
 from api.schemas import (
     CrsParam,
     ErrorPublic,
@@ -90,7 +91,7 @@ def nearest(
     crs: Annotated[
         CrsParam, Query(description="CRS of lon/lat: wgs84, gcj02 (Amap), bd09 (Baidu)")
     ] = "wgs84",
-) -> dict[str, Any]:
+) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
     from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
     role_list = parse_list(roles, "roles", known_roles(request, db))
@@ -109,43 +110,47 @@ def nearest(
         stale_after_s=settings.stale_after_s,
         prefer_team=prefer == "team",
     )
-    return {
-        "query": {
-            "lon": round(wgs_lon, 7),
-            "lat": round(wgs_lat, 7),
-            "crs": "wgs84",
-            "received_crs": crs,
-            "n": n,
-            "roles": role_list,
-            "status": status_list,
-            "max_eta_s": max_eta_s,
-            "prefer": prefer,
-            "stale_after_s": settings.stale_after_s,
-            "setting": answer.setting,
-            "eta_model": model.parameters(),
-        },
-        "grid": ({k: answer.grid[k] for k in ("code", "name", "kind")} if answer.grid else None),
-        "results": [
-            {
-                "responder_id": r.responder_id,
-                "name": r.name,
-                "role": r.role,
-                "status": r.status,
-                "distance_m": r.distance_m,
-                "eta_s": r.eta_s,
-                "within_target": r.within_target,
-                "position": {
-                    "lon": r.lon,
-                    "lat": r.lat,
-                    "recorded_at": r.recorded_at,
-                    "source": r.source,
-                },
-                "grid_code": r.grid_code,
-                "team": r.team,
-            }
-            for r in answer.results
-        ],
-    }
+    return FastJSONResponse(
+        {
+            "query": {
+                "lon": round(wgs_lon, 7),
+                "lat": round(wgs_lat, 7),
+                "crs": "wgs84",
+                "received_crs": crs,
+                "n": n,
+                "roles": role_list,
+                "status": status_list,
+                "max_eta_s": max_eta_s,
+                "prefer": prefer,
+                "stale_after_s": settings.stale_after_s,
+                "setting": answer.setting,
+                "eta_model": model.parameters(),
+            },
+            "grid": (
+                {k: answer.grid[k] for k in ("code", "name", "kind")} if answer.grid else None
+            ),
+            "results": [
+                {
+                    "responder_id": r.responder_id,
+                    "name": r.name,
+                    "role": r.role,
+                    "status": r.status,
+                    "distance_m": r.distance_m,
+                    "eta_s": r.eta_s,
+                    "within_target": r.within_target,
+                    "position": {
+                        "lon": r.lon,
+                        "lat": r.lat,
+                        "recorded_at": r.recorded_at,
+                        "source": r.source,
+                    },
+                    "grid_code": r.grid_code,
+                    "team": r.team,
+                }
+                for r in answer.results
+            ],
+        }
+    )
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -276,41 +276,73 @@ def area_codes(db: Executor, generation_id: int, level: str) -> Sequence[str]:
     return [r[0] for r in rows]
 
 
-
 # -- dispatch ------------------------------------------------------------------------------------
-# Dispatch uses a responder's live fix when it is fresh, else the home base. Each source is a
-# KNN (<->) index scan over its own GiST index; the caller re-ranks the union by exact geodesic
-# distance and widens the shortlist until the ranking is certified (see dispatch/nearest.py).
-_NEAREST_SHORTLIST = text(
-    """
-    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
-    live AS (
-        SELECT r.id, r.position AS geom, 'live' AS source,
-               r.position <-> (SELECT geom FROM pt) AS planar
-        FROM responders r
-        WHERE r.position_recorded_at >= :fresh_since
-          AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
-          AND r.status = ANY(CAST(:statuses AS varchar[]))
-        ORDER BY r.position <-> (SELECT geom FROM pt)
-        LIMIT :shortlist
+# Dispatch uses a responder's live fix when it is fresh, else the home base. For each wanted
+# role and each source there is one KNN (<->) scan of a (role, ..., point) GiST index (btree_gist),
+# so a rare role among 300,000 volunteers never means walking past the volunteers. The caller
+# re-ranks the union by exact geodesic distance and widens the shortlist until the ranking is
+# certified (see dispatch/nearest.py).
+_SHORTLIST_BRANCH = """
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, '{source}' AS source,
+                   {recorded_at} AS recorded_at, r.{column} AS geom,
+                   r.{column} <-> (SELECT geom FROM pt) AS planar
+            FROM responders r
+            WHERE {role_condition}
+              AND {freshness}
+              AND r.status = ANY(CAST(:statuses AS varchar[]))
+            ORDER BY r.{column} <-> (SELECT geom FROM pt)
+            LIMIT :shortlist
+"""
+_LIVE = {
+    "source": "live",
+    "recorded_at": "r.position_recorded_at",
+    "column": "position",
+    "freshness": "r.position_recorded_at >= :fresh_since",
+}
+_HOME = {
+    "source": "home",
+    "recorded_at": "NULL::timestamptz",
+    "column": "home",
+    "freshness": "(r.position_recorded_at IS NULL OR r.position_recorded_at < :fresh_since)",
+}
+_SHORTLIST_HEAD = """
+    WITH pt AS MATERIALIZED (
+        SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom,
+               ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS geog
     ),
-    home AS (
-        SELECT r.id, r.home AS geom, 'home' AS source,
-               r.home <-> (SELECT geom FROM pt) AS planar
-        FROM responders r
-        WHERE (r.position_recorded_at IS NULL OR r.position_recorded_at < :fresh_since)
-          AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
-          AND r.status = ANY(CAST(:statuses AS varchar[]))
-        ORDER BY r.home <-> (SELECT geom FROM pt)
-        LIMIT :shortlist
+"""
+_SHORTLIST_TAIL = """
+    SELECT s.id, s.source, s.planar, s.name, s.role, s.status, s.home_grid_code,
+           s.recorded_at, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+           ST_Distance(s.geom::geography, (SELECT geog FROM pt), true) AS distance_m
+    FROM shortlist s
+"""
+# Any role: one KNN per source over the plain point indexes.
+_NEAREST_ANY_ROLE = text(
+    _SHORTLIST_HEAD
+    + "shortlist AS (("
+    + _SHORTLIST_BRANCH.format(role_condition="TRUE", **_LIVE)
+    + ") UNION ALL ("
+    + _SHORTLIST_BRANCH.format(role_condition="TRUE", **_HOME)
+    + "))"
+    + _SHORTLIST_TAIL
+)
+# Some roles: one KNN per (role, source) over the (role, ..., point) GiST indexes.
+_NEAREST_BY_ROLE = text(
+    _SHORTLIST_HEAD
+    + """
+    wanted AS MATERIALIZED (
+        SELECT code AS role FROM roles WHERE code = ANY(CAST(:roles AS varchar[]))
     ),
-    shortlist AS (SELECT * FROM live UNION ALL SELECT * FROM home)
-    SELECT s.id, s.source, s.planar, r.name, r.role, r.status, r.home_grid_code,
-           CASE WHEN s.source = 'live' THEN r.position_recorded_at END AS recorded_at,
-           ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-           ST_Distance(s.geom::geography, (SELECT geom FROM pt)::geography, true) AS distance_m
-    FROM shortlist s JOIN responders r ON r.id = s.id
-    """
+    shortlist AS (
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
+    + _SHORTLIST_BRANCH.format(role_condition="r.role = w.role", **_LIVE)
+    + """) c
+        UNION ALL
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
+    + _SHORTLIST_BRANCH.format(role_condition="r.role = w.role", **_HOME)
+    + ") c)"
+    + _SHORTLIST_TAIL
 )
 
 _TEAM_CANDIDATES = text(
@@ -383,9 +415,10 @@ def nearest_shortlist(
     fresh_since: Any,
     shortlist: int,
 ) -> list[Candidate]:
-    """Up to `shortlist` nearest (planar) responders per position source, with exact distances."""
+    """The `shortlist` nearest (planar) responders per position source (and per role when
+    roles are given), each with its exact geodesic distance."""
     rows = db.execute(
-        _NEAREST_SHORTLIST,
+        _NEAREST_BY_ROLE if roles else _NEAREST_ANY_ROLE,
         {
             "lon": lon,
             "lat": lat,

@@ -98,14 +98,18 @@ def _ranked(
 
 
 def _certified(
-    candidates: Sequence[Candidate], shortlist: int, radius_m: float, lat: float
+    candidates: Sequence[Candidate], shortlist: int, radius_m: float, lat: float, per_role: bool
 ) -> bool:
-    """True when no responder left out of the shortlist can be within `radius_m`."""
-    for source in ("live", "home"):
-        planars = [c.planar for c in candidates if c.source == source and c.planar is not None]
-        if len(planars) < shortlist:
-            continue  # this source returned everyone who matches the filters
-        if geodesic_lower_bound_m(max(planars), lat) <= radius_m:
+    """True when no responder left out of the shortlist can be within `radius_m`.
+
+    The shortlist is one KNN list per (position source, role); a list shorter than the limit
+    holds everyone who matches, a full one proves nothing beyond its farthest member."""
+    farthest: dict[tuple[str, str], list[float]] = {}
+    for c in candidates:
+        if c.planar is not None:
+            farthest.setdefault((c.source, c.role if per_role else ""), []).append(c.planar)
+    for planars in farthest.values():
+        if len(planars) >= shortlist and geodesic_lower_bound_m(max(planars), lat) <= radius_m:
             return False
     return True
 
@@ -186,7 +190,7 @@ def nearest_responders(
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]
         radius = kept[-1].distance_m if len(kept) == n else max_distance
-        if _certified(candidates, shortlist, radius, lat):
+        if _certified(candidates, shortlist, radius, lat, per_role=bool(roles)):
             break
         shortlist *= 4
     return NearestAnswer(

@@ -121,18 +121,7 @@ def test_every_township_contains_its_seat(conn: Connection, generation: int) -> 
         ).scalar()
         if not inside:
             missing.append(seat["code"])
-    # Seats the generator had to move (in the sea or outside the county) are documented in
-    # data/boundaries/SOURCES.md; every other seat lies in its own township.
-    moved = _moved_seats()
-    assert sorted(set(missing) - moved) == []
-
-
-def _moved_seats() -> set[str]:
-    path = BOUNDARIES / "moved_seats.csv"
-    if not path.exists():
-        return set()
-    with path.open(encoding="utf-8") as fh:
-        return {row["code"] for row in csv.DictReader(fh)}
+    assert missing == []
 
 
 def test_population_sums_to_census_at_every_level(conn: Connection, generation: int) -> None:
