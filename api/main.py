@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import areas, health, locate, positions, responders
+from api.routes import incidents as incident_routes
 from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
+    app.include_router(incident_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
     return app

@@ -138,7 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--volunteers", type=int, default=300_000)
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (see PERFORMANCE.md)"
+    )
     parser.add_argument("--batches", type=int, default=30)
     args = parser.parse_args()
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -156,6 +157,15 @@ class Responder(Base):
         ),
         Index("ix_responders_home_geom", "home", postgresql_using="gist"),
         Index("ix_responders_position_geom", "position", postgresql_using="gist"),
+        # KNN within a role (btree_gist): dispatch asks for rare roles among many volunteers.
+        Index("ix_responders_role_home", "role", "home", postgresql_using="gist"),
+        Index(
+            "ix_responders_role_live_position",
+            "role",
+            "position_recorded_at",
+            "position",
+            postgresql_using="gist",
+        ),
         Index("ix_responders_role_status", "role", "status"),
         Index("ix_responders_home_grid", "home_grid_code"),
     )
@@ -197,3 +207,188 @@ class Assignment(Base):
     grid_code: Mapped[str] = mapped_column(String(20))
     duty: Mapped[str] = mapped_column(ForeignKey("roles.code"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# -- incidents -----------------------------------------------------------------------------------
+INCIDENT_STATUSES = ("open", "dispatched", "on_scene", "resolved", "referred", "closed")
+INCIDENT_EVENT_TYPES = ("dispatched", "arrived", "resolved", "referred", "closed")
+INPUT_CRS = ("wgs84", "gcj02", "bd09")
+
+
+class IncidentCategory(Base):
+    """How one kind of incident is routed: which roles are recommended, in which order.
+
+    Routing is data: a new category, or a change of who handles it, is a row, not code."""
+
+    __tablename__ = "incident_categories"
+    __table_args__ = (
+        # People's mediation takes civil disputes; a police matter is never diverted away.
+        CheckConstraint(
+            "NOT (police_matter AND divert_to_mediation)", name="ck_incident_categories_diversion"
+        ),
+        CheckConstraint(
+            "cardinality(primary_roles) > 0", name="ck_incident_categories_primary_roles"
+        ),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    police_matter: Mapped[bool] = mapped_column(Boolean)
+    primary_roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    fallback_roles: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), default=list, server_default="{}"
+    )
+    prefer_team: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    divert_to_mediation: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+
+
+class Incident(Base):
+    """A reported incident: where (WGS84), what, the grid it fell in and who was recommended."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(_in("status", INCIDENT_STATUSES), name="ck_incidents_status"),
+        CheckConstraint(_in("input_crs", INPUT_CRS), name="ck_incidents_input_crs"),
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_grid_code", "grid_code"),
+        Index("ix_incidents_status", "status"),
+        Index("ix_incidents_source", "source"),
+        Index("ix_incidents_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The caller's id for the incident: retries with the same id never create a duplicate.
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    category: Mapped[str] = mapped_column(ForeignKey("incident_categories.code"))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # The coordinates exactly as sent (in input_crs), kept to judge retries and for audit;
+    # `geom` holds the same point converted to WGS84, which is what every query uses.
+    input_crs: Mapped[str] = mapped_column(String(8), default="wgs84", server_default="wgs84")
+    input_lon: Mapped[float] = mapped_column(Double)
+    input_lat: Mapped[float] = mapped_column(Double)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    # The grid at intake (null outside every grid: the incident is still recorded).
+    generation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("generations.id", ondelete="SET NULL")
+    )
+    grid_code: Mapped[str | None] = mapped_column(String(20))
+    grid_kind: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    # What was recommended at intake, with the ETA model that ranked it (a snapshot).
+    recommendation: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    source: Mapped[str] = mapped_column(String(32), default="api", server_default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class IncidentEvent(Base):
+    """One step of an incident's timeline (dispatched, arrived, resolved, referred, closed)."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "seq", name="uq_incident_events_seq"),
+        CheckConstraint(_in("type", INCIDENT_EVENT_TYPES), name="ck_incident_events_type"),
+        Index("ix_incident_events_responder", "responder_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    responder_id: Mapped[int | None] = mapped_column(
+        ForeignKey("responders.id", ondelete="SET NULL")
+    )
+    # The responder's role when the event happened: KPIs (e.g. "a mediator was dispatched")
+    # must not change when a responder later changes role or leaves.
+    responder_role: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+# -- coverage ------------------------------------------------------------------------------------
+COVERAGE_RUN_STATUSES = ("running", "done", "failed")
+
+
+class CoverageRun(Base):
+    """One coverage computation: its parameters (with the ETA model's), time and city summary."""
+
+    __tablename__ = "coverage_runs"
+    __table_args__ = (
+        CheckConstraint(_in("status", COVERAGE_RUN_STATUSES), name="ck_coverage_runs_status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generations.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    duration_s: Mapped[float | None] = mapped_column(Double)
+    cell_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class CoverageCell(Base):
+    """One H3 cell of a run. `seq` orders a run's cells by H3 index (and grid, for the rare
+    extra row of a grid too small to hold a cell centre); ETAs are NULL where no counted
+    responder exists at all."""
+
+    __tablename__ = "coverage_cells"
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    h3: Mapped[int] = mapped_column(BigInteger)
+    grid_code: Mapped[str] = mapped_column(String(20))
+    lon: Mapped[float] = mapped_column(Double)
+    lat: Mapped[float] = mapped_column(Double)
+    area_m2: Mapped[float] = mapped_column(Double)
+    population: Mapped[float] = mapped_column(Double)
+    eta_s: Mapped[float | None] = mapped_column(Double)
+    eta_k_s: Mapped[float | None] = mapped_column(Double)
+    responders_within_target: Mapped[int] = mapped_column(Integer)
+
+
+class CoverageAreaStat(Base):
+    """A run's result for one grid, township, county or the city (so summaries are reads)."""
+
+    __tablename__ = "coverage_area_stats"
+    __table_args__ = (
+        CheckConstraint(_in("level", AREA_LEVELS), name="ck_coverage_area_stats_level"),
+        Index("ix_coverage_area_stats_run_level", "run_id", "level"),
+    )
+
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("coverage_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(String(20))
+    cells: Mapped[int] = mapped_column(Integer)
+    population: Mapped[float] = mapped_column(Double)
+    population_within_target: Mapped[float] = mapped_column(Double)
+    population_share_within_target: Mapped[float | None] = mapped_column(Double)
+    area_m2: Mapped[float] = mapped_column(Double)
+    area_within_target_m2: Mapped[float] = mapped_column(Double)
+    area_share_within_target: Mapped[float | None] = mapped_column(Double)
+    eta_mean_s: Mapped[float | None] = mapped_column(Double)
+    eta_p90_s: Mapped[float | None] = mapped_column(Double)
+    eta_k_mean_s: Mapped[float | None] = mapped_column(Double)
+    eta_k_p90_s: Mapped[float | None] = mapped_column(Double)
+    responders: Mapped[int] = mapped_column(Integer)
+    responders_per_10k: Mapped[float | None] = mapped_column(Double)

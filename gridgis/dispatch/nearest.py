@@ -68,7 +68,7 @@ def _rank_key(item: RankedResponder) -> tuple[float, float, int]:
     return (item.eta_s, item.distance_m, item.responder_id)
 
 
-def _ranked(
+def rank_candidates(
     candidates: Sequence[Candidate], model: EtaModel, setting: Setting, team_ids: set[int]
 ) -> list[RankedResponder]:
     if not candidates:
@@ -166,7 +166,7 @@ def nearest_responders(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
         team_ids = {m.responder_id for m in members}
-        team = _ranked(members, model, setting, team_ids)
+        team = rank_candidates(members, model, setting, team_ids)
         if max_eta_s is not None:
             team = [t for t in team if t.eta_s <= max_eta_s]
 
@@ -185,7 +185,7 @@ def nearest_responders(
             shortlist=shortlist,
         )
         others = [c for c in candidates if c.responder_id not in team_ids]
-        ranked = _ranked(others, model, setting, team_ids)
+        ranked = rank_candidates(others, model, setting, team_ids)
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]

@@ -1,0 +1,196 @@
+"""Request and response models of the incidents and KPI endpoints (documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
+EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
+InputCrs = Literal["wgs84", "gcj02", "bd09"]
+
+
+class IncidentCreate(BaseModel):
+    """An incident as a dispatch system reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^\S(.*\S)?$",
+        description="The sender's id for the incident. Posting the same id again returns the "
+        "stored incident (200) instead of creating a duplicate; the same id with different "
+        "content is a 409.",
+        examples=["110-20261126-000123"],
+    )
+    category: str = Field(
+        min_length=1,
+        max_length=32,
+        description="A code from GET /v1/incident-categories, e.g. neighbour_dispute.",
+    )
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`")
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`")
+    crs: InputCrs = Field(
+        default="wgs84",
+        description="The coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap/Tencent) or "
+        "bd09 (Baidu). The point is converted and stored as WGS84.",
+    )
+    reported_at: AwareDatetime = Field(
+        description="When the incident was reported, with a time zone; at most 5 minutes ahead "
+        "of the server clock."
+    )
+    description: str = Field(default="", max_length=4000)
+
+
+class EventCreate(BaseModel):
+    """One step of handling an incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: EventType = Field(
+        description="dispatched and arrived need responder_id; resolved (on site) needs an "
+        "arrival; closed needs resolved or referred; nothing follows closed."
+    )
+    at: AwareDatetime = Field(
+        description="When it happened, with a time zone: not before the incident was reported "
+        "nor before the previous event."
+    )
+    responder_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    note: str = Field(default="", max_length=2000)
+
+
+class CategoryPublic(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    police_matter: bool
+    primary_roles: list[str]
+    fallback_roles: list[str]
+    prefer_team: bool
+    divert_to_mediation: bool
+
+
+class CategoryListPublic(BaseModel):
+    categories: list[CategoryPublic]
+
+
+class IncidentCategoryRef(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    police_matter: bool
+
+
+class IncidentGrid(BaseModel):
+    code: str
+    name: str | None
+    kind: str | None = Field(description="community (社区, urban) or village (村, rural)")
+
+
+class InputPoint(BaseModel):
+    crs: InputCrs
+    lon: float
+    lat: float
+
+
+class RecommendedResponder(BaseModel):
+    rank: int
+    responder_id: int
+    name: str
+    role: str
+    tier: Literal["primary", "fallback"] = Field(
+        description="primary: the category's primary roles; fallback: its fallback roles"
+    )
+    team: bool = Field(description="Member of the incident grid's 2+N team")
+    distance_m: float
+    eta_s: float
+    within_target: bool
+    position_source: str = Field(description="live (a fresh fix) or home")
+
+
+class RecommendationPublic(BaseModel):
+    """What was recommended at intake (a snapshot, never recomputed)."""
+
+    at: str | None = None
+    eta_model: str | None = None
+    target_s: float | None = None
+    setting: str | None = None
+    responders: list[RecommendedResponder] = Field(default_factory=list)
+
+
+class EventPublic(BaseModel):
+    seq: int
+    type: EventType
+    responder_id: int | None
+    responder_role: str | None
+    at: datetime
+    note: str
+    recorded_at: datetime
+
+
+class IncidentSummary(BaseModel):
+    id: int
+    external_id: str
+    category: IncidentCategoryRef
+    description: str
+    reported_at: datetime
+    received_at: datetime
+    lon: float = Field(description="WGS84 longitude (converted from `input` at intake)")
+    lat: float = Field(description="WGS84 latitude (converted from `input` at intake)")
+    input: InputPoint = Field(description="The coordinates exactly as sent")
+    grid: IncidentGrid | None = Field(description="The grid at intake; null outside every grid")
+    generation: int | None
+    status: IncidentStatus
+    source: str
+    updated_at: datetime
+
+
+class IncidentPublic(IncidentSummary):
+    """An incident with what was recommended at intake and its full timeline, in order."""
+
+    recommendation: RecommendationPublic
+    timeline: list[EventPublic]
+
+
+class IncidentListPublic(BaseModel):
+    incidents: list[IncidentSummary]
+    next: str | None = Field(description="URL of the next page; null on the last page")
+
+
+class KpiRowPublic(BaseModel):
+    level: Literal["city", "county", "township", "grid", "outside"]
+    code: str | None
+    name: str | None
+    parent_code: str | None
+    incidents: int
+    attended: int = Field(description="Incidents with at least one arrival")
+    within_target: int = Field(description="Attended with first arrival - reported_at <= target")
+    within_target_rate: float | None = Field(description="within_target / attended")
+    urban_attended: int = Field(description="Attended incidents in community (urban) grids")
+    urban_within_target: int
+    urban_within_target_rate: float | None
+    median_response_s: float | None
+    p90_response_s: float | None
+    non_police: int = Field(description="Incidents of non-police categories")
+    diverted: int = Field(
+        description="Non-police incidents of a diverting category with a mediator dispatched "
+        "or a referral"
+    )
+    diverted_share: float | None = Field(description="diverted / non_police")
+    resolved_on_site: int = Field(description="Attended incidents resolved on site")
+    resolved_on_site_share: float | None = Field(description="resolved_on_site / attended")
+
+
+class KpiReportPublic(BaseModel):
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    target_s: float
+    area: str | None
+    generation: int
+    areas: list[KpiRowPublic]
+    outside_grids: KpiRowPublic | None = Field(
+        description="Incidents outside every grid (only when no area is asked for)"
+    )

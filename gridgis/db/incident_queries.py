@@ -1,0 +1,555 @@
+"""The SQL of incidents: intake, timeline, listing, KPIs and the demo's set-wise helpers.
+
+Bound parameters only. The few identifiers that are formatted in (temporary pool tables) are
+built from loop counters, never from input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from gridgis.db.queries import Candidate, Executor
+
+# -- categories ----------------------------------------------------------------------------------
+_CATEGORY_COLUMNS = (
+    "code, name_zh, name_en, police_matter, primary_roles, fallback_roles, prefer_team, "
+    "divert_to_mediation"
+)
+
+
+def categories(db: Executor) -> list[dict[str, Any]]:
+    """Every routing category, ordered by code."""
+    rows = db.execute(text(f"SELECT {_CATEGORY_COLUMNS} FROM incident_categories ORDER BY code"))
+    return [dict(r._mapping) for r in rows]
+
+
+def category(db: Executor, code: str) -> dict[str, Any] | None:
+    """One routing category, or None."""
+    row = db.execute(
+        text(f"SELECT {_CATEGORY_COLUMNS} FROM incident_categories WHERE code = :code"),
+        {"code": code},
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def responder_role(db: Executor, responder_id: int) -> str | None:
+    """The role of a responder, or None when there is no such responder."""
+    row = db.execute(
+        text("SELECT role FROM responders WHERE id = :id"), {"id": responder_id}
+    ).first()
+    return None if row is None else str(row[0])
+
+
+# -- intake --------------------------------------------------------------------------------------
+# DO NOTHING (not DO UPDATE) so a retry never rewrites the stored intake; when two identical
+# requests race, the second waits for the first to commit, inserts nothing and reads its row.
+_INSERT_INCIDENT = text(
+    """
+    INSERT INTO incidents (external_id, category, description, reported_at, input_crs,
+                           input_lon, input_lat, geom, generation_id, grid_code, grid_kind,
+                           status, recommendation, source)
+    VALUES (:external_id, :category, :description, :reported_at, :input_crs,
+            :input_lon, :input_lat, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :generation_id,
+            :grid_code, :grid_kind, 'open', CAST(:recommendation AS jsonb), :source)
+    ON CONFLICT (external_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def insert_incident(db: Executor, values: Mapping[str, Any]) -> int | None:
+    """Insert one incident; None when its external_id already exists."""
+    row = db.execute(_INSERT_INCIDENT, dict(values)).first()
+    return None if row is None else int(row[0])
+
+
+_INCIDENT_COLUMNS = """
+    i.id, i.external_id, i.category, c.name_zh AS category_name_zh,
+    c.name_en AS category_name_en, c.police_matter, i.description, i.reported_at,
+    i.received_at, i.input_crs, i.input_lon, i.input_lat, ST_X(i.geom) AS lon,
+    ST_Y(i.geom) AS lat, i.generation_id, i.grid_code, i.grid_kind, a.name AS grid_name,
+    i.status, i.recommendation, i.source, i.updated_at
+"""
+
+_INCIDENT_FROM = """
+    FROM incidents i
+    JOIN incident_categories c ON c.code = i.category
+    LEFT JOIN areas a ON a.generation_id = i.generation_id AND a.code = i.grid_code
+"""
+
+
+def incident_by_id(db: Executor, incident_id: int) -> dict[str, Any] | None:
+    """One incident (without its timeline), or None."""
+    row = db.execute(
+        text(f"SELECT {_INCIDENT_COLUMNS} {_INCIDENT_FROM} WHERE i.id = :id"), {"id": incident_id}
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def incident_by_external_id(db: Executor, external_id: str) -> dict[str, Any] | None:
+    """The incident a caller registered under `external_id`, or None."""
+    row = db.execute(
+        text(f"SELECT {_INCIDENT_COLUMNS} {_INCIDENT_FROM} WHERE i.external_id = :external_id"),
+        {"external_id": external_id},
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+# -- timeline ------------------------------------------------------------------------------------
+def lock_incident(db: Executor, incident_id: int) -> dict[str, Any] | None:
+    """Lock the incident row until the transaction ends; returns its status and report time.
+
+    Every event append takes this lock first, so concurrent appends to one incident run one
+    after the other and each sees the timeline the previous one left."""
+    row = db.execute(
+        text("SELECT id, status, reported_at FROM incidents WHERE id = :id FOR UPDATE"),
+        {"id": incident_id},
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def timeline(db: Executor, incident_id: int) -> list[dict[str, Any]]:
+    """An incident's events in the order they were recorded."""
+    rows = db.execute(
+        text(
+            """
+            SELECT seq, type, responder_id, responder_role, at, note, recorded_at
+            FROM incident_events WHERE incident_id = :id ORDER BY seq
+            """
+        ),
+        {"id": incident_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def append_event(
+    db: Executor,
+    incident_id: int,
+    *,
+    seq: int,
+    type_: str,
+    responder_id: int | None,
+    responder_role: str | None,
+    at: datetime,
+    note: str,
+    status: str,
+) -> None:
+    """Append one event and move the incident to `status` (the caller holds the row lock)."""
+    db.execute(
+        text(
+            """
+            INSERT INTO incident_events (incident_id, seq, type, responder_id, responder_role,
+                                         at, note)
+            VALUES (:incident_id, :seq, :type, :responder_id, :responder_role, :at, :note)
+            """
+        ),
+        {
+            "incident_id": incident_id,
+            "seq": seq,
+            "type": type_,
+            "responder_id": responder_id,
+            "responder_role": responder_role,
+            "at": at,
+            "note": note,
+        },
+    )
+    db.execute(
+        text("UPDATE incidents SET status = :status, updated_at = now() WHERE id = :id"),
+        {"status": status, "id": incident_id},
+    )
+
+
+# -- listing -------------------------------------------------------------------------------------
+def area_level(db: Executor, generation_id: int, code: str) -> str | None:
+    """The level of an area of the generation, or None when it has no such area."""
+    row = db.execute(
+        text("SELECT level FROM areas WHERE generation_id = :g AND code = :code"),
+        {"g": generation_id, "code": code},
+    ).first()
+    return None if row is None else str(row[0])
+
+
+def list_incidents(
+    db: Executor,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    grid_prefix: str | None,
+    status: str | None,
+    category: str | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Incidents newest first (reported_at, then id, descending), after a keyset cursor."""
+    statement = text(
+        f"""
+        SELECT {_INCIDENT_COLUMNS} {_INCIDENT_FROM}
+        WHERE (CAST(:start AS timestamptz) IS NULL OR i.reported_at >= :start)
+          AND (CAST(:end AS timestamptz) IS NULL OR i.reported_at < :end)
+          AND (CAST(:prefix AS varchar) IS NULL
+               OR i.grid_code LIKE CAST(:prefix AS varchar) || '%')
+          AND (CAST(:status AS varchar) IS NULL OR i.status = :status)
+          AND (CAST(:category AS varchar) IS NULL OR i.category = :category)
+          AND (CAST(:after_at AS timestamptz) IS NULL
+               OR (i.reported_at, i.id) < (CAST(:after_at AS timestamptz), :after_id))
+        ORDER BY i.reported_at DESC, i.id DESC
+        LIMIT :limit
+        """
+    )
+    rows = db.execute(
+        statement,
+        {
+            "start": start,
+            "end": end,
+            "prefix": grid_prefix,
+            "status": status,
+            "category": category,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else 0,
+            "limit": limit,
+        },
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# -- KPIs ----------------------------------------------------------------------------------------
+# One statement: per incident, its first arrival and what happened (one pass over its events);
+# then each located incident is counted once at each level of its grid code's hierarchy
+# (codes are hierarchical: city = first 4 digits + "00", county 6, township 9, grid 12) and
+# aggregated per (level, code); the areas of the generation supply names and the empty rows.
+_KPIS = text(
+    """
+    WITH facts AS (
+        SELECT i.id, i.grid_code, i.grid_kind, c.police_matter, c.divert_to_mediation,
+               CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = 'arrived')
+                                        - i.reported_at)) AS float8) AS response_s,
+               COALESCE(BOOL_OR(e.type = 'resolved'), false) AS resolved,
+               COALESCE(BOOL_OR(e.type = 'referred'), false) AS referred,
+               COALESCE(BOOL_OR(e.type = 'dispatched' AND e.responder_role = 'mediator'), false)
+                 AS mediator_dispatched
+        FROM incidents i
+        JOIN incident_categories c ON c.code = i.category
+        LEFT JOIN incident_events e ON e.incident_id = i.id
+        WHERE i.reported_at >= :start AND i.reported_at < :end
+          AND (CAST(:prefix AS varchar) IS NULL
+               OR i.grid_code LIKE CAST(:prefix AS varchar) || '%')
+        GROUP BY i.id, c.police_matter, c.divert_to_mediation
+    ),
+    tagged AS (
+        SELECT f.*, lv.level, lv.code
+        FROM facts f
+        CROSS JOIN LATERAL (VALUES
+            ('city', left(f.grid_code, 4) || '00'),
+            ('county', left(f.grid_code, 6)),
+            ('township', left(f.grid_code, 9)),
+            ('grid', f.grid_code)
+        ) AS lv(level, code)
+        WHERE f.grid_code IS NOT NULL
+        UNION ALL
+        SELECT f.*, 'outside', NULL FROM facts f WHERE f.grid_code IS NULL
+    ),
+    agg AS (
+        SELECT level, code,
+               COUNT(*) AS incidents,
+               COUNT(response_s) AS attended,
+               COUNT(*) FILTER (WHERE response_s <= :target_s) AS within_target,
+               COUNT(response_s) FILTER (WHERE grid_kind = 'community') AS urban_attended,
+               COUNT(*) FILTER (WHERE grid_kind = 'community' AND response_s <= :target_s)
+                 AS urban_within_target,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY response_s) AS median_response_s,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY response_s) AS p90_response_s,
+               COUNT(*) FILTER (WHERE NOT police_matter) AS non_police,
+               COUNT(*) FILTER (WHERE NOT police_matter AND divert_to_mediation
+                                  AND (mediator_dispatched OR referred)) AS diverted,
+               COUNT(*) FILTER (WHERE resolved AND response_s IS NOT NULL) AS resolved_on_site
+        FROM tagged
+        GROUP BY level, code
+    ),
+    wanted AS (
+        SELECT a.level, a.code, a.name, a.parent_code
+        FROM areas a
+        WHERE a.generation_id = :generation_id
+          AND (CAST(:prefix AS varchar) IS NULL
+               OR (a.code LIKE CAST(:prefix AS varchar) || '%'
+                   AND array_position(CAST(:levels AS varchar[]), a.level::varchar)
+                       >= :min_level))
+          AND a.level = ANY(CAST(:levels_shown AS varchar[]))
+        UNION ALL
+        SELECT 'outside', NULL, NULL, NULL
+        WHERE CAST(:prefix AS varchar) IS NULL AND :with_outside
+    )
+    SELECT w.level, w.code, w.name, w.parent_code,
+           COALESCE(g.incidents, 0) AS incidents,
+           COALESCE(g.attended, 0) AS attended,
+           COALESCE(g.within_target, 0) AS within_target,
+           COALESCE(g.urban_attended, 0) AS urban_attended,
+           COALESCE(g.urban_within_target, 0) AS urban_within_target,
+           g.median_response_s, g.p90_response_s,
+           COALESCE(g.non_police, 0) AS non_police,
+           COALESCE(g.diverted, 0) AS diverted,
+           COALESCE(g.resolved_on_site, 0) AS resolved_on_site
+    FROM wanted w
+    LEFT JOIN agg g ON g.level = w.level AND g.code IS NOT DISTINCT FROM w.code
+    ORDER BY array_position(CAST(:levels_order AS varchar[]), w.level::varchar), w.code
+    """
+)
+
+AREA_LEVELS_ORDER = ("city", "county", "township", "grid")
+
+
+def incident_kpis(
+    db: Executor,
+    *,
+    generation_id: int,
+    start: datetime,
+    end: datetime,
+    target_s: float,
+    grid_prefix: str | None,
+    min_level: str,
+    levels: Sequence[str],
+    with_outside: bool,
+) -> list[dict[str, Any]]:
+    """KPI counts and response-time percentiles per area; see gridgis/dispatch/kpis.py."""
+    rows = db.execute(
+        _KPIS,
+        {
+            "generation_id": generation_id,
+            "start": start,
+            "end": end,
+            "target_s": target_s,
+            "prefix": grid_prefix,
+            "levels": list(AREA_LEVELS_ORDER),
+            "min_level": AREA_LEVELS_ORDER.index(min_level) + 1,
+            "levels_shown": list(levels),
+            "levels_order": [*AREA_LEVELS_ORDER, "outside"],
+            "with_outside": with_outside,
+        },
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+# -- set-wise helpers for many incidents at once (the demo history) -----------------------------
+def grids_for_sampling(db: Executor, generation_id: int) -> list[dict[str, Any]]:
+    """Every grid of the generation with its kind and population, ordered by code."""
+    rows = db.execute(
+        text(
+            """
+            SELECT code, kind, population FROM areas
+            WHERE generation_id = :g AND level = 'grid' ORDER BY code
+            """
+        ),
+        {"g": generation_id},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def random_points_in_grids(
+    db: Executor, generation_id: int, codes: Sequence[str], counts: Sequence[int], seed: int
+) -> list[tuple[str, float, float]]:
+    """At least `counts[i]` uniform random points inside grid `codes[i]`, reproducible from
+    `seed`. ST_GeneratePoints shares the points among a multipolygon's parts by area and rounds
+    each share down, so one extra point per part is asked for; callers sample from the rest."""
+    rows = db.execute(
+        text(
+            """
+            WITH wanted AS (
+                SELECT * FROM unnest(CAST(:codes AS varchar[]), CAST(:counts AS int[]))
+                  WITH ORDINALITY AS t(code, n, ord)
+            )
+            SELECT w.code, ST_X(d.geom) AS lon, ST_Y(d.geom) AS lat
+            FROM wanted w
+            JOIN areas a ON a.generation_id = :g AND a.code = w.code
+            CROSS JOIN LATERAL ST_Dump(
+                ST_GeneratePoints(a.geom, w.n + ST_NumGeometries(a.geom),
+                                  CAST(:seed AS int) + CAST(w.ord AS int))) AS d
+            WHERE w.n > 0
+            ORDER BY w.ord, d.path
+            """
+        ),
+        {"g": generation_id, "codes": list(codes), "counts": list(counts), "seed": seed},
+    )
+    return [(r.code, float(r.lon), float(r.lat)) for r in rows]
+
+
+def locate_many(
+    db: Executor, generation_id: int, lons: Sequence[float], lats: Sequence[float]
+) -> list[tuple[str, str] | None]:
+    """(grid code, kind) for each point, by the same rule as locate (lowest code wins)."""
+    rows = db.execute(
+        text(
+            """
+            WITH pts AS (
+                SELECT idx, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+                FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[]))
+                  WITH ORDINALITY AS t(lon, lat, idx)
+            )
+            SELECT DISTINCT ON (pts.idx) pts.idx, a.code, a.kind
+            FROM pts
+            JOIN area_pieces p ON p.generation_id = :g AND ST_Intersects(p.geom, pts.geom)
+            JOIN areas a ON a.id = p.area_id
+            ORDER BY pts.idx, a.code
+            """
+        ),
+        {"g": generation_id, "lons": list(lons), "lats": list(lats)},
+    )
+    found: list[tuple[str, str] | None] = [None] * len(lons)
+    for r in rows:
+        found[int(r.idx) - 1] = (r.code, r.kind)
+    return found
+
+
+def build_responder_pool(
+    db: Executor,
+    pool: int,
+    role: str,
+    *,
+    statuses: Sequence[str],
+    fresh_since: datetime,
+) -> int:
+    """A temporary table of one role's responders placed where dispatch would use them
+    (fresh live fix, else home), with its own GiST index, so a KNN scan over it never wades
+    through other roles. Dropped at commit. Returns its row count."""
+    table = f"incident_pool_{int(pool)}"
+    db.execute(text(f"DROP TABLE IF EXISTS pg_temp.{table}"))
+    db.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE {table} ON COMMIT DROP AS
+            SELECT r.id,
+                   CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
+                     AS source,
+                   CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position
+                        ELSE r.home END AS geom,
+                   CASE WHEN r.position_recorded_at >= :fresh_since
+                        THEN r.position_recorded_at END AS recorded_at
+            FROM responders r
+            WHERE r.role = :role AND r.status = ANY(CAST(:statuses AS varchar[]))
+            """
+        ),
+        {"fresh_since": fresh_since, "role": role, "statuses": list(statuses)},
+    )
+    db.execute(text(f"CREATE INDEX ON pg_temp.{table} USING gist (geom)"))
+    db.execute(text(f"ANALYZE pg_temp.{table}"))
+    return int(db.execute(text(f"SELECT COUNT(*) FROM pg_temp.{table}")).scalar_one())
+
+
+def _pool_candidate(row: Any) -> tuple[int, Candidate]:
+    return int(row.idx), Candidate(
+        responder_id=int(row.id),
+        name=row.name,
+        role=row.role,
+        status=row.status,
+        grid_code=row.home_grid_code,
+        source=row.source,
+        recorded_at=row.recorded_at,
+        lon=float(row.lon),
+        lat=float(row.lat),
+        distance_m=float(row.distance_m),
+        planar=None if row.planar is None else float(row.planar),
+    )
+
+
+def pool_nearest_many(
+    db: Executor,
+    pool: int,
+    idx: Sequence[int],
+    lons: Sequence[float],
+    lats: Sequence[float],
+    exclude_team_of: Sequence[str | None],
+    k: int,
+) -> list[tuple[int, Candidate]]:
+    """For each point, the `k` nearest (planar KNN) pool responders who are not in the team of
+    `exclude_team_of[i]`, with exact geodesic distances (as dispatch measures them)."""
+    table = f"incident_pool_{int(pool)}"
+    rows = db.execute(
+        text(
+            f"""
+            WITH pts AS (
+                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
+                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
+                  AS t(idx, lon, lat, grid)
+            )
+            SELECT pts.idx, p.id, p.source, p.recorded_at, p.planar, r.name, r.role, r.status,
+                   r.home_grid_code, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
+                   ST_Distance(p.geom::geography, pts.geom::geography, true) AS distance_m
+            FROM pts
+            CROSS JOIN LATERAL (
+                SELECT q.id, q.source, q.recorded_at, q.geom, q.geom <-> pts.geom AS planar
+                FROM pg_temp.{table} q
+                WHERE pts.grid IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM assignments a
+                    WHERE a.grid_code = pts.grid AND a.responder_id = q.id)
+                ORDER BY q.geom <-> pts.geom
+                LIMIT :k
+            ) p
+            JOIN responders r ON r.id = p.id
+            """
+        ),
+        {
+            "idx": list(idx),
+            "lons": list(lons),
+            "lats": list(lats),
+            "grids": list(exclude_team_of),
+            "k": k,
+        },
+    )
+    return [_pool_candidate(r) for r in rows]
+
+
+def pool_team_many(
+    db: Executor,
+    pool: int,
+    idx: Sequence[int],
+    lons: Sequence[float],
+    lats: Sequence[float],
+    grids: Sequence[str],
+) -> list[tuple[int, Candidate]]:
+    """For each point, the pool responders assigned to grid `grids[i]` (its team), measured."""
+    table = f"incident_pool_{int(pool)}"
+    rows = db.execute(
+        text(
+            f"""
+            WITH pts AS (
+                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
+                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
+                  AS t(idx, lon, lat, grid)
+            ),
+            team AS (
+                SELECT DISTINCT pts.idx, a.responder_id AS id
+                FROM pts JOIN assignments a ON a.grid_code = pts.grid
+            )
+            SELECT team.idx, q.id, q.source, q.recorded_at, NULL::float8 AS planar, r.name,
+                   r.role, r.status, r.home_grid_code, ST_X(q.geom) AS lon, ST_Y(q.geom) AS lat,
+                   ST_Distance(q.geom::geography, pts.geom::geography, true) AS distance_m
+            FROM team
+            JOIN pts ON pts.idx = team.idx
+            JOIN pg_temp.{table} q ON q.id = team.id
+            JOIN responders r ON r.id = q.id
+            """
+        ),
+        {"idx": list(idx), "lons": list(lons), "lats": list(lats), "grids": list(grids)},
+    )
+    return [_pool_candidate(r) for r in rows]
+
+
+def delete_incidents_by_source(db: Executor, source: str) -> int:
+    """Remove every incident of a source (their events go with them)."""
+    result = db.execute(text("DELETE FROM incidents WHERE source = :s"), {"s": source})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def reserve_incident_ids(db: Executor, count: int) -> list[int]:
+    """Draw `count` ids from the incidents sequence in one round trip."""
+    rows = db.execute(
+        text(
+            "SELECT nextval(pg_get_serial_sequence('incidents', 'id')) FROM generate_series(1, :n)"
+        ),
+        {"n": count},
+    )
+    return [int(r[0]) for r in rows]
