@@ -11,7 +11,7 @@ from typing import Any
 from gridgis.db import queries
 from gridgis.db.queries import Candidate, Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
-from gridgis.errors import InvalidInput, OutsideCoverage
+from gridgis.errors import InvalidInput, NotFound, OutsideCoverage
 from gridgis.validation import check_lon_lat
 
 STATUSES = ("available", "busy", "off_duty")
@@ -155,8 +155,10 @@ def nearest_responders(
 
         located = locate(db, lon, lat, with_team=False)
         grid = located.grid
-    except OutsideCoverage:
-        grid = None  # dispatch still answers outside the grids, with rural parameters
+    except (OutsideCoverage, NotFound):
+        # Dispatch always answers: outside every grid (or before any boundaries are loaded)
+        # it ranks with the rural parameters.
+        grid = None
     setting = setting_of_kind(grid["kind"] if grid else None)
 
     team: list[RankedResponder] = []
