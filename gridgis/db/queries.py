@@ -28,6 +28,20 @@ _LOCATE_GRIDS = text(
     """
 )
 
+# The grid answering for a point in the active generation, in one round trip (dispatch's
+# hot path needs only the grid, not the hierarchy or the team).
+_ACTIVE_GRID_AT_POINT = text(
+    """
+    SELECT a.code, a.name, a.kind
+    FROM area_pieces p
+    JOIN generations g ON g.id = p.generation_id AND g.active
+    JOIN areas a ON a.id = p.area_id
+    WHERE ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    ORDER BY a.code
+    LIMIT 1
+    """
+)
+
 _ANCESTORS = text(
     """
     WITH RECURSIVE chain AS (
@@ -97,6 +111,12 @@ def grids_at_point(db: Executor, generation_id: int, lon: float, lat: float) -> 
     return [
         AreaRow(r.code, r.name, r.level, r.kind, r.parent_code, int(r.population)) for r in rows
     ]
+
+
+def active_grid_at_point(db: Executor, lon: float, lat: float) -> dict[str, str] | None:
+    """The grid (code, name, kind) `locate` would answer with, or None outside every grid."""
+    row = db.execute(_ACTIVE_GRID_AT_POINT, {"lon": lon, "lat": lat}).first()
+    return None if row is None else {"code": row.code, "name": row.name, "kind": row.kind}
 
 
 def ancestors(db: Executor, generation_id: int, code: str) -> list[dict[str, str]]:

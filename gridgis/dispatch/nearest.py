@@ -11,7 +11,7 @@ from typing import Any
 from gridgis.db import queries
 from gridgis.db.queries import Candidate, Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
-from gridgis.errors import InvalidInput, NotFound, OutsideCoverage
+from gridgis.errors import InvalidInput
 from gridgis.validation import check_lon_lat
 
 STATUSES = ("available", "busy", "off_duty")
@@ -149,16 +149,9 @@ def nearest_responders(
     now = now or datetime.now(UTC)
     fresh_since = now - timedelta(seconds=stale_after_s)
 
-    grid: dict[str, Any] | None
-    try:
-        from gridgis.boundaries.lookup import locate
-
-        located = locate(db, lon, lat, with_team=False)
-        grid = located.grid
-    except (OutsideCoverage, NotFound):
-        # Dispatch always answers: outside every grid (or before any boundaries are loaded)
-        # it ranks with the rural parameters.
-        grid = None
+    # Dispatch always answers: outside every grid (or before any boundaries are loaded) it
+    # ranks with the rural parameters.
+    grid: dict[str, Any] | None = queries.active_grid_at_point(db, lon, lat)
     setting = setting_of_kind(grid["kind"] if grid else None)
 
     team: list[RankedResponder] = []
@@ -173,7 +166,8 @@ def nearest_responders(
             team = [t for t in team if t.eta_s <= max_eta_s]
 
     max_distance = model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
-    shortlist = max(4 * (n + len(team_ids)), 32)
+    # Small first lists keep the common case cheap; certification widens them when needed.
+    shortlist = 2 * (n + len(team_ids)) + 4
     rounds = 0
     while True:
         rounds += 1
