@@ -14,11 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgis.errors import (
     Conflict,
-    DatabaseUnavailable,
+    Forbidden,
     GridgisError,
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger("gridgis.api")
@@ -28,7 +30,9 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     NotFound: 404,
     OutsideCoverage: 404,
     Conflict: 409,
-    DatabaseUnavailable: 503,
+    Unavailable: 503,
+    Unauthenticated: 401,
+    Forbidden: 403,
 }
 
 
@@ -60,8 +64,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(GridgisError)
     async def _domain(_: Request, exc: GridgisError) -> JSONResponse:
+        status = _status_for(exc)
+        headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), status_code=_status_for(exc)
+            error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -5,19 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
 from api.routes import areas, health, locate, positions, responders
+from api.routes import coverage as coverage_routes
 from api.routes import incidents as incident_routes
+from api.routes import maps as map_routes
+from api.schemas import ErrorPublic
+from api.security import require_api_key
 from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
-from gridgis.settings import Settings, get_settings
+from gridgis.settings import Settings, get_settings, resolve_secret_key
 
 DESCRIPTION = """
 gridgis answers "which grid is this point in, and who is responsible?" for Zhangzhou's
 2,080 community and village grids.
+
+Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
+`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
 in decimal degrees unless an endpoint says otherwise. Errors are JSON:
@@ -46,8 +54,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # Every route needs an API key with the right role (api/security.py), except health.
+        dependencies=[Depends(require_api_key)],
+        responses={
+            401: {"model": ErrorPublic, "description": "No valid API key (X-API-Key)."},
+            403: {"model": ErrorPublic, "description": "The key's role may not do this."},
+        },
     )
     app.state.settings = settings
+    # Refuses to build an app in production without a real secret (raises InvalidInput).
+    app.state.secret_key = resolve_secret_key(settings)
+    app.state.key_cache = {}
+    app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
@@ -56,4 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incident_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
+    app.include_router(coverage_routes.router, prefix="/v1")
+    app.include_router(map_routes.router)
+    app.state.permissions = {}
     return app

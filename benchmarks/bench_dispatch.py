@@ -81,7 +81,13 @@ def raw_sql_nearest(
 
 
 def ingest_run(
-    base_url: str, responder_ids: list[int], *, batches: int, batch_size: int, clients: int
+    base_url: str,
+    responder_ids: list[int],
+    *,
+    batches: int,
+    batch_size: int,
+    clients: int,
+    api_key: str,
 ) -> dict[str, float]:
     """Post `batches` batches of fresh fixes (payloads pre-encoded) and measure positions/s."""
     rng = random.Random(11)
@@ -110,7 +116,7 @@ def ingest_run(
                 response = client.post(
                     "/v1/positions/batch",
                     content=body,
-                    headers={"content-type": "application/json"},
+                    headers={"content-type": "application/json", "X-API-Key": api_key},
                 )
                 response.raise_for_status()
                 with lock:
@@ -138,9 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--volunteers", type=int, default=300_000)
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="uvicorn worker processes (see PERFORMANCE.md)"
-    )
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--batches", type=int, default=30)
     args = parser.parse_args()
 
@@ -162,20 +166,38 @@ def main() -> None:
         ]
         locate_paths = [f"/v1/locate?lon={x}&lat={y}" for x, y in points]
         # Warm up caches and connection pools before measuring.
-        wrk_run(server.url, nearest_paths, connections=8, seconds=3)
+        wrk_run(server.url, nearest_paths, connections=8, seconds=3, api_key=server.api_key)
         # Ingest first: it makes a share of the roster "live", as in service.
         results["ingest_1"] = ingest_run(
-            server.url, ids, batches=args.batches, batch_size=10_000, clients=1
+            server.url,
+            ids,
+            batches=args.batches,
+            batch_size=10_000,
+            clients=1,
+            api_key=server.api_key,
         )
         results["ingest_2"] = ingest_run(
-            server.url, ids, batches=args.batches, batch_size=10_000, clients=2
+            server.url,
+            ids,
+            batches=args.batches,
+            batch_size=10_000,
+            clients=2,
+            api_key=server.api_key,
         )
         for clients in (1, 32):
             results[f"nearest_api_{clients}"] = wrk_run(
-                server.url, nearest_paths, connections=clients, seconds=args.seconds
+                server.url,
+                nearest_paths,
+                connections=clients,
+                seconds=args.seconds,
+                api_key=server.api_key,
             )
             results[f"locate_api_{clients}"] = wrk_run(
-                server.url, locate_paths, connections=clients, seconds=args.seconds
+                server.url,
+                locate_paths,
+                connections=clients,
+                seconds=args.seconds,
+                api_key=server.api_key,
             )
         results["rss_mib"] = server.rss_mib()
     for clients in (1, 32):

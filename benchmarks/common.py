@@ -97,6 +97,7 @@ def free_port() -> int:
 class Server:
     url: str
     process: subprocess.Popen[bytes]
+    api_key: str
 
     def rss_mib(self) -> float:
         """Resident memory of the server and its worker processes."""
@@ -118,24 +119,36 @@ class Server:
 @contextmanager
 def served_api(database_url: str, workers: int) -> Iterator[Server]:
     """Run uvicorn on a free loopback port against `database_url` until the block ends."""
+    import secrets as _secrets
+
+    from gridgis.auth import create_api_key
+    from gridgis.db.engine import make_engine
+
     port = free_port()
-    env = dict(os.environ, GRIDGIS_DATABASE_URL=database_url, GRIDGIS_ENV="production")
+    secret = _secrets.token_urlsafe(32)
+    engine = make_engine(get_settings(), url=database_url, pool_size=1)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM api_keys WHERE name = 'benchmark'"))
+        _, api_key = create_api_key(conn, secret, name="benchmark", role="system")
+    engine.dispose()
+    env = dict(
+        os.environ,
+        GRIDGIS_DATABASE_URL=database_url,
+        GRIDGIS_ENV="production",
+        GRIDGIS_SECRET_KEY=secret,
+    )
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "api.main:create_app",
-            "--factory",
+            "gridgis.cli",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
             "--workers",
             str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
         ],
         cwd=ROOT,
         env=env,
@@ -155,7 +168,7 @@ def served_api(database_url: str, workers: int) -> Iterator[Server]:
             raise RuntimeError("the API server did not come up")
         time.sleep(0.3)
     try:
-        yield Server(url, process)
+        yield Server(url, process, api_key)
     finally:
         process.terminate()
         try:
@@ -174,21 +187,31 @@ class LoadResult:
 
 
 def wrk_run(
-    base_url: str, paths: Sequence[str], *, connections: int, seconds: int, threads: int = 1
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    connections: int,
+    seconds: int,
+    threads: int = 1,
+    api_key: str = "",
 ) -> LoadResult:
     """Drive GET requests over `paths` (round robin) with wrk and parse its latency report."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk")
+    # The key goes into each request explicitly: wrk's -H never reached these requests.
     lua = (
         "paths = {"
         + ",".join(json.dumps(p) for p in paths)
+        + "}\n"
+        + 'headers = {["X-API-Key"] = '
+        + json.dumps(api_key)
         + "}\n"
         + (
             "counter = 0\n"
             "function setup(thread) thread:set('offset', math.random(#paths)) end\n"
             "request = function()\n"
             "  counter = counter + 1\n"
-            "  return wrk.format('GET', paths[((counter + offset) % #paths) + 1])\n"
+            "  return wrk.format('GET', paths[((counter + offset) % #paths) + 1], headers)\n"
             "end\n"
             "done = function(summary, latency, requests)\n"
             "  io.write(string.format('GRIDGIS %d %d %f %f\\n', summary.requests,\n"

@@ -38,7 +38,13 @@ class Conflict(GridgisError):
     code = "conflict"
 
 
-class DatabaseUnavailable(GridgisError):
+class Unavailable(GridgisError):
+    """Something the service needs is missing or down; retrying later may work."""
+
+    code = "unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
     """PostGIS cannot be reached or is not ready."""
 
     code = "database_unavailable"
@@ -48,3 +54,15 @@ class EmbeddedClusterError(GridgisError):
     """The project-private PostGIS cluster could not be created, started or stopped."""
 
     code = "embedded_cluster_error"
+
+
+class Unauthenticated(GridgisError):
+    """No valid API key was presented."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(GridgisError):
+    """The API key's role does not allow this action."""
+
+    code = "forbidden"

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     eta_target_s: float = Field(default=300.0, gt=0, le=86_400)
     # A live fix older than this is not trusted; dispatch falls back to the home base.
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
+    tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
+
+    # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
+    # one is kept in <home>/secret. Changing it invalidates every API key.
+    secret_key: str = Field(default="", repr=False)
 
     @field_validator("database_url")
     @classmethod
@@ -53,6 +58,31 @@ class Settings(BaseSettings):
     def uses_embedded(self) -> bool:
         """True when no external database is configured and the private cluster is used."""
         return self.database_url is None
+
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """The API-key pepper: configured, or (outside production) a persisted random one."""
+    if settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
+        return settings.secret_key
+    if settings.env == "production":
+        from gridgis.errors import InvalidInput
+
+        raise InvalidInput(
+            "GRIDGIS_SECRET_KEY is empty or a placeholder; production needs a long random "
+            "secret (or set GRIDGIS_ENV=dev for a development setup).",
+            field="GRIDGIS_SECRET_KEY",
+        )
+    import secrets
+
+    path = settings.home / "secret"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
 
 
 def get_settings(**overrides: object) -> Settings:

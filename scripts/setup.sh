@@ -16,11 +16,14 @@ done
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # -- system packages -----------------------------------------------------------------------------
-APT_PACKAGES=(postgresql postgis postgresql-postgis python3-venv)
+# chromium renders the offline maps in the browser test; npm fetches the pinned Leaflet packages.
+APT_PACKAGES=(postgresql postgis postgresql-postgis python3-venv chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# npm may come from elsewhere than Debian (e.g. a NodeSource nodejs); only add it when absent.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing system packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -45,6 +48,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q -e '.[test,dev]'
   echo "$want" > "$stamp"
 fi
+
+# Offline maps inline Leaflet: fetch the pinned npm packages once (never committed).
+.venv/bin/gridgis map assets
 
 # -- database ------------------------------------------------------------------------------------
 if [ -z "${GRIDGIS_DATABASE_URL:-}" ]; then

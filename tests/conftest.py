@@ -108,6 +108,21 @@ def engine(settings: Settings, test_database_url: str, demo: DemoData) -> Iterat
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def api_keys(settings: Settings, engine: Engine) -> dict[str, str]:
+    """One committed API key per role, for the test database."""
+    from gridgis.auth import KEY_ROLES, create_api_key
+    from gridgis.settings import resolve_secret_key
+
+    secret = resolve_secret_key(settings)
+    keys = {}
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM api_keys")
+        for role in KEY_ROLES:
+            _, keys[role] = create_api_key(connection, secret, name=f"test-{role}", role=role)
+    return keys
+
+
 @pytest.fixture()
 def conn(engine: Engine) -> Iterator[Connection]:
     """A connection inside a transaction that is rolled back after the test."""
@@ -127,8 +142,11 @@ def session(conn: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture()
-def client(settings: Settings, test_database_url: str, conn: Connection):  # type: ignore[no-untyped-def]
-    """A TestClient whose requests run inside the test's rolled-back transaction."""
+def client(  # type: ignore[no-untyped-def]
+    settings: Settings, test_database_url: str, conn: Connection, api_keys: dict[str, str]
+):
+    """A TestClient (sending an admin key) whose requests run inside the test's rolled-back
+    transaction. Tests of other roles or of no key override the X-API-Key header."""
     from fastapi.testclient import TestClient
 
     from api.deps import get_session
@@ -142,5 +160,5 @@ def client(settings: Settings, test_database_url: str, conn: Connection):  # typ
             db.commit()
 
     app.dependency_overrides[get_session] = session_in_test_transaction
-    with TestClient(app) as test_client:
+    with TestClient(app, headers={"X-API-Key": api_keys["admin"]}) as test_client:
         yield test_client

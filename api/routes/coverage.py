@@ -1,0 +1,157 @@
+"""Coverage runs (create, list, per-area summary, H3 cells) and the "where to add" planner."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from api.coverage_schemas import (
+    AreaLevel,
+    CellFeatureCollection,
+    CoverageAreas,
+    CoverageRunCreate,
+    CoverageRunList,
+    CoverageRunPublic,
+    PlanCreate,
+    PlanPublic,
+)
+from api.deps import SessionDep, SettingsDep
+from api.schemas import ErrorPublic
+from gridgis.coverage import runs
+from gridgis.coverage.plan import plan_posts
+from gridgis.coverage.runs import CoverageRequest, CoverageRun
+
+router = APIRouter(tags=["coverage"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+}
+RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _public(run: CoverageRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "created_at": run.created_at,
+        "status": run.status,
+        "generation": run.generation_id,
+        "duration_s": None if run.duration_s is None else round(run.duration_s, 3),
+        "cell_count": run.cell_count,
+        "parameters": run.parameters,
+        "summary": run.summary,
+    }
+
+
+def _request_of(body: CoverageRunCreate | PlanCreate, generation: int | None) -> CoverageRequest:
+    return CoverageRequest(
+        roles=tuple(body.roles) if body.roles is not None else None,
+        statuses=tuple(body.statuses),
+        target_s=body.target_s,
+        k=body.k,
+        resolution=body.resolution,
+        generation_id=generation,
+    )
+
+
+@router.post("/coverage/runs", status_code=201, response_model=CoverageRunPublic, responses=ERRORS)
+def create_run(
+    request: Request, db: SessionDep, settings: SettingsDep, body: CoverageRunCreate
+) -> dict[str, Any]:
+    """Compute and store a coverage run over the whole city: for every H3 cell the ETA of the
+    nearest and k-th nearest counted responder and how many reach it within the target; then
+    shares, ETAs and responders per 10,000 people for every grid, township, county and the
+    city. The summary is the city row."""
+    run = runs.run_coverage(
+        db,
+        request.app.state.eta_model,
+        _request_of(body, body.generation),
+        stale_after_s=settings.stale_after_s,
+    )
+    return _public(run)
+
+
+@router.get("/coverage/runs", response_model=CoverageRunList, responses=ERRORS)
+def list_runs(
+    request: Request,
+    db: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1, description="Only runs older than this id")] = None,
+) -> dict[str, Any]:
+    """Stored runs, newest first."""
+    found = runs.list_runs(db, before=before, limit=limit)
+    more = len(found) == limit and found[-1].id > 1
+    return {
+        "runs": [_public(r) for r in found],
+        "next": str(request.url.include_query_params(before=found[-1].id)) if more else None,
+    }
+
+
+@router.get("/coverage/runs/{run_id}", response_model=CoverageRunPublic, responses=ERRORS)
+def get_run(db: SessionDep, run_id: RunId) -> dict[str, Any]:
+    """One stored run with its parameters and city summary."""
+    return _public(runs.get_run(db, run_id))
+
+
+@router.get("/coverage/runs/{run_id}/summary", response_model=CoverageAreas, responses=ERRORS)
+def run_summary(
+    db: SessionDep,
+    run_id: RunId,
+    level: Annotated[AreaLevel, Query(description="city, county, township or grid")] = "city",
+) -> dict[str, Any]:
+    """Coverage of every area of one level (population-weighted ETAs; shares use k)."""
+    return {"run": run_id, "level": level, "areas": runs.area_summary(db, run_id, level)}
+
+
+@router.get("/coverage/runs/{run_id}/cells", response_model=CellFeatureCollection, responses=ERRORS)
+def run_cells(
+    request: Request,
+    db: SessionDep,
+    run_id: RunId,
+    bbox: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="minlon,minlat,maxlon,maxlat (WGS84): cells whose centre is inside",
+        ),
+    ] = None,
+    format: Annotated[Literal["geojson"], Query(description="Only geojson")] = "geojson",
+    limit: Annotated[int, Query(ge=1, le=runs.MAX_CELL_PAGE)] = 1_000,
+    after: Annotated[int, Query(ge=0, description="Cursor from the previous page's next")] = 0,
+) -> dict[str, Any]:
+    """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null."""
+    page = runs.cells_page(db, run_id, bbox=runs.parse_bbox(bbox), after=after, limit=limit)
+    next_url = (
+        str(request.url.include_query_params(after=page.next_after))
+        if page.next_after is not None
+        else None
+    )
+    return {"type": "FeatureCollection", "features": page.features, "next": next_url}
+
+
+@router.post("/coverage/plan", response_model=PlanPublic, responses=ERRORS)
+def plan(
+    request: Request, db: SessionDep, settings: SettingsDep, body: PlanCreate
+) -> dict[str, Any]:
+    """Choose `add` new posts (maximal covering location problem) with every current responder
+    kept where it is: greedy, an LP upper bound, and the exact integer programme (HiGHS) under
+    a time limit. Returns the posts, what each adds, before/after shares and the gap."""
+    model = request.app.state.eta_model
+    run_id = body.run_id
+    if run_id is None:
+        run_id = runs.run_coverage(
+            db, model, _request_of(body, None), stale_after_s=settings.stale_after_s
+        ).id
+    result = plan_posts(
+        db,
+        model,
+        run_id=run_id,
+        add=body.add,
+        role=body.role,
+        candidates=body.candidates,
+        time_limit_s=body.time_limit_s,
+    )
+    return dataclasses.asdict(result)

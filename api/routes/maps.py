@@ -1,0 +1,82 @@
+"""Offline HTML maps: a coverage run's planning map and the nearest-responders map of a call."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from api.deps import SessionDep, SettingsDep
+from api.routes.responders import STATUS_SET, known_roles, parse_list
+from api.schemas import ErrorPublic
+from gridgis.coverage.plan import MAX_ADD, plan_posts
+from gridgis.dispatch.nearest import MAX_RESULTS
+from gridgis.mapping.coverage_map import coverage_map_html
+from gridgis.mapping.dispatch_map import dispatch_map_html
+
+router = APIRouter(tags=["maps"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+}
+HTML: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {}}, "description": "A self-contained HTML map"}
+}
+
+
+@router.get(
+    "/maps/coverage/{run_id}.html",
+    response_class=HTMLResponse,
+    responses={**ERRORS, **HTML},
+)
+def coverage_map(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    run_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    plan_add: Annotated[
+        int, Query(ge=0, le=MAX_ADD, description="Also show N planned posts (0: none)")
+    ] = 0,
+    plan_role: Annotated[str, Query(min_length=1, max_length=32)] = "volunteer",
+) -> HTMLResponse:
+    """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
+    population share within target, responders by role, police stations, incident density,
+    boundaries and optional planned posts. Works without internet (Leaflet is inlined)."""
+    plan = None
+    if plan_add:
+        plan = plan_posts(
+            db, request.app.state.eta_model, run_id=run_id, add=plan_add, role=plan_role
+        )
+    page = coverage_map_html(
+        db, run_id, tiles=settings.tiles, stale_after_s=settings.stale_after_s, plan=plan
+    )
+    return HTMLResponse(page)
+
+
+@router.get("/maps/nearest.html", response_class=HTMLResponse, responses={**ERRORS, **HTML})
+def nearest_map(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
+    roles: Annotated[str | None, Query(max_length=500, description="Comma-separated")] = None,
+    status: Annotated[str, Query(max_length=100, description="Comma-separated")] = "available",
+) -> HTMLResponse:
+    """The call location, its grid outlined and the nearest responders with their ETAs."""
+    page = dispatch_map_html(
+        db,
+        lon,
+        lat,
+        request.app.state.eta_model,
+        tiles=settings.tiles,
+        n=n,
+        roles=parse_list(roles, "roles", known_roles(request, db)),
+        statuses=parse_list(status, "status", STATUS_SET) or ["available"],
+        stale_after_s=settings.stale_after_s,
+    )
+    return HTMLResponse(page)

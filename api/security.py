@@ -1,0 +1,133 @@
+"""API-key authentication and role checks for every route except /v1/health, in one place."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import APIKeyHeader
+
+from api.deps import SessionDep
+from gridgis import auth
+from gridgis.errors import Forbidden
+
+PUBLIC = {("GET", "/v1/health")}
+# (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
+# needs the admin permission: new routes are closed until someone decides who may use them.
+ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
+    ("GET", "/v1/locate"): "read",
+    ("GET", "/v1/areas"): "read",
+    ("GET", "/v1/areas/{code}"): "read",
+    ("GET", "/v1/responders/nearest"): "read",
+    ("GET", "/v1/responders"): "read",
+    ("GET", "/v1/responders/{responder_id}"): "read",
+    ("POST", "/v1/responders"): "staff",
+    ("PATCH", "/v1/responders/{responder_id}"): "staff",
+    ("PUT", "/v1/responders/{responder_id}/position"): "positions",
+    ("POST", "/v1/positions/batch"): "positions",
+    ("POST", "/v1/incidents"): "dispatch",
+    ("POST", "/v1/incidents/{id}/events"): "dispatch",
+    ("GET", "/v1/incidents"): "read",
+    ("GET", "/v1/incidents/{id}"): "read",
+    ("GET", "/v1/incident-categories"): "read",
+    ("GET", "/v1/kpis"): "read",
+    ("POST", "/v1/coverage/runs"): "planning",
+    ("GET", "/v1/coverage/runs"): "planning",
+    ("GET", "/v1/coverage/runs/{run_id}"): "planning",
+    ("GET", "/v1/coverage/runs/{run_id}/summary"): "planning",
+    ("GET", "/v1/coverage/runs/{run_id}/cells"): "planning",
+    ("POST", "/v1/coverage/plan"): "planning",
+    ("GET", "/maps/coverage/{run_id}.html"): "planning",
+    ("GET", "/maps/nearest.html"): "read",
+}
+
+# Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key
+# stops working within this many seconds.
+KEY_CACHE_S = 10.0
+TOUCH_EVERY_S = 60.0
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="An API key from `gridgis apikey create --role ROLE --name NAME`.",
+)
+
+
+def permission_for(method: str, path: str) -> str:
+    """The permission a route needs ("admin" when the table does not name it)."""
+    if (method, path) in PUBLIC:
+        return "public"
+    return ROUTE_PERMISSIONS.get((method, path), "admin")
+
+
+def documented_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, full path template) the app documents in its OpenAPI."""
+    routes = []
+    for path, operations in app.openapi()["paths"].items():
+        for method in operations:
+            routes.append((method.upper(), path))
+    return routes
+
+
+def _template_regex(path: str) -> re.Pattern[str]:
+    parts = re.split(r"\{[^}]+\}", path)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
+
+
+def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
+    """The permission for a concrete URL: literal templates win over parameterised ones."""
+    candidates = sorted(
+        (path for m, path in documented_routes(app) if m == method),
+        key=lambda path: (path.count("{"), path),
+    )
+    for path in candidates:
+        if _template_regex(path).match(url_path):
+            return permission_for(method, path)
+    return "admin"
+
+
+def require_api_key(
+    request: Request,
+    db: SessionDep,
+    presented: Annotated[str | None, Security(api_key_header)],
+) -> auth.ApiKeyInfo | None:
+    """Authenticate the caller and check the route's permission (401 / 403 otherwise)."""
+    state = request.app.state
+    # Resolved once per endpoint: a request knows its endpoint, not the prefixed template.
+    cache_key = (request.method, request.scope.get("endpoint"))
+    permission = state.permissions.get(cache_key)
+    if permission is None:
+        permission = resolve_permission(request.app, request.method, request.url.path)
+        state.permissions[cache_key] = permission
+    if permission == "public":
+        return None
+    now = time.monotonic()
+    cached = state.key_cache.get(presented) if presented else None
+    if cached is not None and cached[0] > now:
+        key: auth.ApiKeyInfo = cached[1]
+    else:
+        key = auth.authenticate(db, state.secret_key, presented)
+        state.key_cache[presented] = (now + KEY_CACHE_S, key)
+        if len(state.key_cache) > 10_000:  # never let hostile traffic grow it without bound
+            state.key_cache.clear()
+    last = state.key_touched.get(key.id, 0.0)
+    if now - last > TOUCH_EVERY_S:
+        state.key_touched[key.id] = now
+        auth.touch(db, key.id, datetime.now(UTC))
+    auth.authorize(key, permission)
+    request.state.api_key = key
+    return key
+
+
+CurrentKey = Annotated[auth.ApiKeyInfo | None, Depends(require_api_key)]
+
+
+def actor(request: Request) -> str:
+    """The name of the key behind this request (for the audit trail)."""
+    key = getattr(request.state, "api_key", None)
+    if key is None:
+        raise Forbidden("This action needs an API key.", field="X-API-Key")
+    return str(key.name)

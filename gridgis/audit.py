@@ -1,0 +1,93 @@
+"""The audit trail: who did what, when, with the values before and after."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from gridgis.db.queries import Executor
+from gridgis.errors import InvalidInput
+
+MAX_PAGE = 1000
+
+
+def _jsonable(value: Any) -> str | None:
+    if value is None:
+        return None
+
+    def default(item: Any) -> Any:
+        if isinstance(item, datetime | date):
+            return item.isoformat()
+        return str(item)
+
+    return json.dumps(value, ensure_ascii=False, default=default)
+
+
+def record(
+    db: Executor,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Append one entry, in the caller's transaction (so it commits or rolls back with it)."""
+    db.execute(
+        text(
+            """
+            INSERT INTO audit_log (actor, action, entity, entity_id, before, after)
+            VALUES (:actor, :action, :entity, :entity_id,
+                    CAST(:before AS jsonb), CAST(:after AS jsonb))
+            """
+        ),
+        {
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "before": _jsonable(before),
+            "after": _jsonable(after),
+        },
+    )
+
+
+def entries(
+    db: Executor,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Entries in id order, filtered by entity (and id) and time window [since, until)."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    rows = db.execute(
+        text(
+            """
+            SELECT id, at, actor, action, entity, entity_id, before, after FROM audit_log
+            WHERE id > :after_id
+              AND (CAST(:entity AS varchar) IS NULL OR entity = :entity)
+              AND (CAST(:entity_id AS varchar) IS NULL OR entity_id = :entity_id)
+              AND (CAST(:since AS timestamptz) IS NULL OR at >= :since)
+              AND (CAST(:until AS timestamptz) IS NULL OR at < :until)
+            ORDER BY id LIMIT :limit
+            """
+        ),
+        {
+            "after_id": after_id,
+            "entity": entity,
+            "entity_id": entity_id,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    )
+    return [dict(r._mapping) for r in rows]

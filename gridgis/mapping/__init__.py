@@ -1,0 +1,1 @@
+"""Maps: self-contained, offline Leaflet maps of coverage runs and dispatch answers."""
