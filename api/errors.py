@@ -85,6 +85,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not parse the body (not JSON, not UTF-8)
+            return JSONResponse(
+                error_body("invalid_input", f"body: {exc.detail}", "body"), status_code=422
+            )
         code = "not_found" if exc.status_code == 404 else "http_error"
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

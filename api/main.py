@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import areas, health, locate, positions, responders
+from api.routes import areas, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
+from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
 from api.schemas import ErrorPublic
-from api.security import require_api_key
+from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
@@ -59,6 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={
             401: {"model": ErrorPublic, "description": "No valid API key (X-API-Key)."},
             403: {"model": ErrorPublic, "description": "The key's role may not do this."},
+            422: {"model": ErrorPublic, "description": "Invalid input; `field` names it."},
+            503: {
+                "model": ErrorPublic,
+                "description": "The database is unreachable; retry after `Retry-After` seconds.",
+            },
         },
     )
     app.state.settings = settings
@@ -75,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
     app.include_router(coverage_routes.router, prefix="/v1")
+    app.include_router(import_routes.router, prefix="/v1")
+    app.include_router(audit.router, prefix="/v1")
     app.include_router(map_routes.router)
     app.state.permissions = {}
+    document_public_routes(app)
     return app

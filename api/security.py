@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
@@ -42,6 +42,11 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/coverage/plan"): "planning",
     ("GET", "/maps/coverage/{run_id}.html"): "planning",
     ("GET", "/maps/nearest.html"): "read",
+    ("GET", "/v1/audit"): "admin",
+    ("POST", "/v1/imports"): "admin",
+    ("GET", "/v1/generations"): "read",
+    ("GET", "/v1/generations/{generation_id}"): "read",
+    ("POST", "/v1/generations/{generation_id}/activate"): "admin",
 }
 
 # Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key
@@ -70,6 +75,25 @@ def documented_routes(app: FastAPI) -> list[tuple[str, str]]:
         for method in operations:
             routes.append((method.upper(), path))
     return routes
+
+
+def document_public_routes(app: FastAPI) -> None:
+    """Make the OpenAPI say the open routes are open: no key needed, never a 401 or 403."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()  # cached by FastAPI in app.openapi_schema: edited once, in place
+        for method, path in PUBLIC:
+            operation = schema["paths"].get(path, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = []
+                for status in ("401", "403"):
+                    operation["responses"].pop(status, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _template_regex(path: str) -> re.Pattern[str]:

@@ -75,7 +75,7 @@ def prepare_scale_data(url: str, volunteers: int, seed: int = 2080) -> dict[str,
                 load_demo(conn, generate_demo(seed=seed, volunteers=volunteers))
                 conn.commit()
                 print(f"  loaded in {time.perf_counter() - started:.1f} s", flush=True)
-            conn.execute(text("UPDATE responders SET position = NULL, position_recorded_at = NULL"))
+            conn.execute(text("DELETE FROM responder_positions"))
             conn.commit()
             totals = conn.execute(
                 text("SELECT role, COUNT(*) FROM responders GROUP BY role ORDER BY role")

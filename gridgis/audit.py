@@ -12,6 +12,8 @@ from gridgis.db.queries import Executor
 from gridgis.errors import InvalidInput
 
 MAX_PAGE = 1000
+# The actor when the library is called directly (the API passes its key's name, the CLI "cli").
+LIBRARY_ACTOR = "library"
 
 
 def _jsonable(value: Any) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -299,21 +299,160 @@ def locate_command(
 
 @export_app.command("areas")
 def export_areas(
-    out: Annotated[Path, typer.Option(help="Output file (.geojson)")],
+    out: Annotated[Path, typer.Option(help="Output file (.geojson, .gpkg or .shp)")],
     level: Annotated[
         Literal["city", "county", "township", "grid"] | None, typer.Option(help="Only this level")
     ] = None,
     generation: Annotated[int | None, typer.Option(help="Generation (default active)")] = None,
+    format: Annotated[
+        Literal["geojson", "gpkg", "shp"] | None,
+        typer.Option("--format", help="Output format (default: from the file suffix)"),
+    ] = None,
 ) -> None:
-    """Write areas as a GeoJSON FeatureCollection (the same as GET /v1/areas)."""
-    from gridgis.boundaries.export import export_areas_geojson
+    """Write areas (code, name, level, parent, kind, population, generation) for GIS tools:
+    GeoJSON (the same as GET /v1/areas), GeoPackage, or Shapefile (UTF-8 .cpg, .prj)."""
+    from gridgis.boundaries.export import export_areas as export_areas_file
 
+    suffix = out.suffix.lower().lstrip(".")
+    fmt = format or {"gpkg": "gpkg", "shp": "shp"}.get(suffix, "geojson")
     with _engine(get_settings()) as engine, engine.connect() as conn:
         try:
-            count = export_areas_geojson(conn, out, level=level, generation=generation)
+            count = export_areas_file(conn, out, fmt=fmt, level=level, generation=generation)
         except GridgisError as exc:
             raise _fail(exc.message) from exc
-    console.print(f"wrote {count:,} areas to {out}")
+    console.print(f"wrote {count:,} areas to {out} ({fmt})")
+
+
+# -- boundary imports and generations ----------------------------------------------------------
+import_app = typer.Typer(help="Import real boundary files as a new, checked generation.")
+generations_app = typer.Typer(help="Boundary generations: list, activate (and roll back).")
+app.add_typer(import_app, name="import")
+app.add_typer(generations_app, name="generations")
+
+
+def _print_report(report: dict[str, object]) -> None:
+    from gridgis.boundaries.generations import report_lines
+
+    for line in report_lines(report):
+        console.print(line, highlight=False)
+
+
+@import_app.command("boundaries")
+def import_boundaries(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile (.shp or .zip) or GeoPackage")],
+    level: Annotated[Literal["city", "county", "township", "grid"], typer.Option()],
+    layer: Annotated[str | None, typer.Option(help="Layer (GeoPackage)")] = None,
+    code_field: Annotated[str | None, typer.Option(help="Field with the area code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="Field with the name")] = None,
+    parent_field: Annotated[str | None, typer.Option(help="Field with the parent code")] = None,
+    kind_field: Annotated[str | None, typer.Option(help="Field with the kind")] = None,
+    population_field: Annotated[str | None, typer.Option(help="Field with population")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="EPSG:nnnn, wgs84, gcj02 or bd09 (default: the file's)")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Shapefile DBF encoding (default: .cpg, else detected)")
+    ] = None,
+    activate: Annotated[bool, typer.Option(help="Activate when the checks pass")] = False,
+    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+    base: Annotated[
+        int | None, typer.Option(help="Copy other levels from this generation (0: none)")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="Generation label")] = None,
+    tolerance_m2: Annotated[float, typer.Option(help="Ignore defects smaller than this")] = 1.0,
+    sliver_width_m: Annotated[float, typer.Option(help="Thinner defects are slivers")] = 2.0,
+    report: Annotated[Path | None, typer.Option(help="Write the QA report (JSON) here")] = None,
+) -> None:
+    """Stage a boundary file as a new generation, check it, and activate it when asked.
+
+    Exit code 0 when the file has no QA errors, 2 when it has (the report says which)."""
+    import json
+
+    from gridgis.boundaries.generations import ImportRequest, check_thresholds, import_file
+    from gridgis.boundaries.imports import ImportOptions
+
+    settings = get_settings()
+    try:
+        options = ImportOptions(
+            level=level,
+            layer=layer,
+            code_field=code_field,
+            name_field=name_field,
+            parent_field=parent_field,
+            kind_field=kind_field,
+            population_field=population_field,
+            crs=crs,
+            encoding=encoding,
+        )
+        request = ImportRequest(
+            activate=activate or force,
+            force=force,
+            base_generation=base,
+            label=label,
+            actor="cli",
+            thresholds=check_thresholds(tolerance_m2, sliver_width_m),
+        )
+    except GridgisError as exc:
+        raise _fail(exc.message) from exc
+    with _engine(settings) as engine, engine.connect() as conn:
+        _migrate(conn)
+        conn.commit()
+        try:
+            with conn.begin(), console.status(f"importing {file.name}"):
+                result = import_file(conn, file, options, request)
+        except GridgisError as exc:
+            raise _fail(f"{exc.message} ({exc.field})" if exc.field else exc.message) from exc
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n")
+        console.print(f"report written to {report}")
+    _print_report(result)
+    if result["errors"]:
+        raise typer.Exit(code=2)
+
+
+@generations_app.command("list")
+def generations_list() -> None:
+    """List generations (newest first): status, areas per level, QA errors and warnings."""
+    from gridgis.boundaries.generations import list_generations
+
+    with _engine(get_settings()) as engine, engine.connect() as conn:
+        _migrate(conn)
+        rows = list_generations(conn)
+    table = Table(title="boundary generations")
+    for column in ("id", "status", "label", "areas", "errors", "warnings", "created", "activated"):
+        table.add_column(column)
+    for g in rows:
+        table.add_row(
+            str(g["id"]),
+            g["status"],
+            g["label"],
+            ", ".join(f"{level} {n}" for level, n in sorted(g["areas"].items())),
+            str(g["errors"]),
+            str(g["warnings"]),
+            f"{g['created_at']:%Y-%m-%d %H:%M}",
+            f"{g['activated_at']:%Y-%m-%d %H:%M}" if g["activated_at"] else "-",
+        )
+    console.print(table)
+
+
+@generations_app.command("activate")
+def generations_activate(
+    generation: Annotated[int, typer.Argument(help="Generation id (an older one rolls back)")],
+    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+) -> None:
+    """Make a generation the one lookups use (one transaction, audited)."""
+    from gridgis.boundaries.generations import activate_generation
+
+    with _engine(get_settings()) as engine, engine.begin() as conn:
+        try:
+            outcome = activate_generation(conn, generation, actor="cli", force=force)
+        except GridgisError as exc:
+            raise _fail(exc.message) from exc
+    if outcome["changed"]:
+        console.print(f"generation {generation} is active (was {outcome['previous']})")
+    else:
+        console.print(f"generation {generation} was already active")
 
 
 # -- API keys ----------------------------------------------------------------------------------
@@ -463,9 +602,41 @@ def up(
     seed: Annotated[int, typer.Option()] = 2080,
     volunteers: Annotated[int, typer.Option(min=0, max=1_000_000)] = 30_000,
 ) -> None:
-    """The main job: start the database, migrate, load the Zhangzhou demo, serve the API."""
+    """The main job: start the database, migrate, load the Zhangzhou demo, serve the API.
+
+    In development (GRIDGIS_ENV=dev, the default) it also makes a fresh admin key named "dev",
+    prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools; there is
+    no such key in production."""
     demo_load(seed=seed, volunteers=volunteers, migrate=True)
+    settings = get_settings()
+    if settings.env == "dev":
+        _issue_dev_key(settings)
     serve(host=host, port=port, workers=1)
+
+
+def _issue_dev_key(settings: Settings) -> None:
+    from gridgis.audit import record
+    from gridgis.auth import create_api_key, revoke_api_key
+    from gridgis.errors import NotFound
+    from gridgis.settings import resolve_secret_key
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        with suppress(NotFound):
+            revoke_api_key(conn, "dev")
+        key_id, key = create_api_key(conn, resolve_secret_key(settings), name="dev", role="admin")
+        record(
+            conn,
+            actor="cli",
+            action="apikey.create",
+            entity="api_key",
+            entity_id=str(key_id),
+            after={"name": "dev", "role": "admin"},
+        )
+    path = settings.home / "dev-api-key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    console.print(f"development admin key (shown once; also in {path}):")
+    typer.echo(key)
 
 
 # -- coverage and maps ---------------------------------------------------------------------------

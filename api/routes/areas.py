@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import SessionDep
 from api.schemas import (
@@ -14,7 +14,7 @@ from api.schemas import (
     AreaListPublic,
     ErrorPublic,
 )
-from gridgis.boundaries.export import areas_feature_collection, feature_of
+from gridgis.boundaries.export import areas_feature_collection, areas_geopackage, feature_of
 from gridgis.db import queries
 
 router = APIRouter(tags=["areas"])
@@ -25,7 +25,11 @@ Generation = Annotated[int | None, Query(ge=1, description="Boundary generation 
 @router.get(
     "/areas",
     response_model=AreaFeatureCollection | AreaListPublic,
-    responses={404: {"model": ErrorPublic}, 422: {"model": ErrorPublic}},
+    responses={
+        200: {"content": {"application/geopackage+sqlite3": {}}},
+        404: {"model": ErrorPublic},
+        422: {"model": ErrorPublic},
+    },
 )
 def list_areas(
     db: SessionDep,
@@ -34,14 +38,23 @@ def list_areas(
         str | None, Query(max_length=20, pattern=r"^[0-9]+$", description="Parent area code")
     ] = None,
     format: Annotated[
-        Literal["geojson", "json"],
-        Query(description="geojson: FeatureCollection with geometry; json: properties only"),
+        Literal["geojson", "json", "gpkg"],
+        Query(
+            description="geojson: FeatureCollection with geometry; json: properties only; "
+            "gpkg: a GeoPackage file (layer `areas`)"
+        ),
     ] = "geojson",
     generation: Generation = None,
-) -> AreaFeatureCollection | AreaListPublic:
+) -> AreaFeatureCollection | AreaListPublic | Response:
     """Areas of the hierarchy (WGS84). Properties: code, name, level, parent_code, kind,
     population, generation."""
     generation_id = queries.resolve_generation_id(db, generation)
+    if format == "gpkg":
+        return Response(
+            areas_geopackage(db, generation_id, level=level, parent_code=parent),
+            media_type="application/geopackage+sqlite3",
+            headers={"Content-Disposition": f'attachment; filename="areas-{generation_id}.gpkg"'},
+        )
     if format == "json":
         rows = queries.list_areas(
             db, generation_id, level=level, parent_code=parent, with_geometry=False

@@ -19,6 +19,7 @@ from api.incident_schemas import (
     KpiReportPublic,
 )
 from api.schemas import ErrorPublic
+from api.security import actor
 from gridgis.dispatch import incidents, kpis
 from gridgis.dispatch.eta import eta_model_from_settings
 
@@ -66,7 +67,11 @@ def list_categories(db: SessionDep) -> CategoryListPublic:
     },
 )
 def create_incident(
-    body: IncidentCreate, db: SessionDep, settings: SettingsDep, response: Response
+    request: Request,
+    body: IncidentCreate,
+    db: SessionDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> IncidentPublic:
     """Record an incident, idempotent on `external_id`.
 
@@ -88,6 +93,7 @@ def create_incident(
         ),
         eta_model_from_settings(settings),
         stale_after_s=settings.stale_after_s,
+        actor=actor(request),
     )
     if result.created:
         response.headers["Location"] = f"/v1/incidents/{result.incident['id']}"
@@ -149,7 +155,9 @@ def get_incident(db: SessionDep, id: IncidentId) -> IncidentPublic:
     tags=["incidents"],
     responses={409: {"model": ErrorPublic, "description": "The event is out of order"}, **ERRORS},
 )
-def add_event(db: SessionDep, id: IncidentId, body: EventCreate) -> IncidentPublic:
+def add_event(
+    request: Request, db: SessionDep, id: IncidentId, body: EventCreate
+) -> IncidentPublic:
     """Append an event to the timeline. Order: open -> dispatched -> on_scene (arrived) ->
     resolved (on site) or referred -> closed; a 409 says which rule an event breaks."""
     incident = incidents.add_event(
@@ -158,6 +166,7 @@ def add_event(db: SessionDep, id: IncidentId, body: EventCreate) -> IncidentPubl
         incidents.EventReport(
             type=body.type, at=body.at, responder_id=body.responder_id, note=body.note
         ),
+        actor=actor(request),
     )
     return IncidentPublic.model_validate(incident)
 

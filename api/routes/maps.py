@@ -17,10 +17,20 @@ from gridgis.mapping.dispatch_map import dispatch_map_html
 
 router = APIRouter(tags=["maps"])
 
+
+def _json_error(description: str) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{ErrorPublic.__name__}"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+# Errors are JSON although the map is HTML (a model here would be documented as text/html).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
+    401: _json_error("No valid API key (X-API-Key)."),
+    403: _json_error("The key's role may not do this."),
+    404: _json_error("The run or the area does not exist"),
+    409: _json_error("Conflict"),
+    422: _json_error("Invalid input; `field` names it"),
+    503: _json_error("The database is unreachable; retry after `Retry-After` seconds."),
 }
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "A self-contained HTML map"}

@@ -22,6 +22,7 @@ from api.schemas import (
     ResponderPublic,
     ResponderUpdate,
 )
+from api.security import actor
 from gridgis import crs as crs_mod
 from gridgis.db import queries
 from gridgis.db.queries import Executor
@@ -263,13 +264,18 @@ def create_responder(
         ref=body.ref,
         station_code=body.station_code,
         stale_after_s=settings.stale_after_s,
+        actor=actor(request),
     )
     return _public(row)
 
 
 @router.patch("/responders/{responder_id}", response_model=ResponderPublic, responses=ERRORS)
 def update_responder(
-    db: SessionDep, settings: SettingsDep, responder_id: ResponderId, body: ResponderUpdate
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    responder_id: ResponderId,
+    body: ResponderUpdate,
 ) -> dict[str, Any]:
     """Change status (available, busy, off_duty) and profile fields; only fields sent change."""
     changes = body.model_dump(exclude_unset=True)
@@ -277,7 +283,13 @@ def update_responder(
         if key in changes and changes[key] is None:
             raise InvalidInput(f"{key} cannot be null.", field=key)
     return _public(
-        responders.update_responder(db, responder_id, changes, stale_after_s=settings.stale_after_s)
+        responders.update_responder(
+            db,
+            responder_id,
+            changes,
+            stale_after_s=settings.stale_after_s,
+            actor=actor(request),
+        )
     )
 
 

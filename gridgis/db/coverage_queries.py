@@ -13,6 +13,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from gridgis.db.queries import FRESH_FIX_JOIN
 from gridgis.errors import NotFound
 
 Executor = Session | Connection
@@ -52,15 +53,17 @@ def generation_areas(db: Executor, generation_id: int) -> list[dict[str, Any]]:
 # one round trip and no per-row Python objects, whatever the head count.
 _PLACED_POSITIONS = text(
     """
-    SELECT COALESCE(array_agg(ST_X(p.geom)), '{}') AS lons,
-           COALESCE(array_agg(ST_Y(p.geom)), '{}') AS lats
+    SELECT COALESCE(array_agg(ST_X(placed.geom)), '{}') AS lons,
+           COALESCE(array_agg(ST_Y(placed.geom)), '{}') AS lats
     FROM (
-        SELECT CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END
-                 AS geom
+        SELECT COALESCE(p.position, r.home) AS geom
         FROM responders r
+        """
+    + FRESH_FIX_JOIN
+    + """
         WHERE (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
           AND r.status = ANY(CAST(:statuses AS varchar[]))
-    ) p
+    ) placed
     """
 )
 
@@ -430,11 +433,13 @@ def placed_responders_for_map(
             """
             WITH placed AS (
                 SELECT r.id, r.name, r.role, r.status,
-                       CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position
-                            ELSE r.home END AS geom,
+                       COALESCE(p.position, r.home) AS geom,
                        row_number() OVER (PARTITION BY r.role ORDER BY random()) AS pick,
                        count(*) OVER (PARTITION BY r.role) AS role_total
                 FROM responders r
+                """
+            + FRESH_FIX_JOIN
+            + """
                 WHERE (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
                   AND r.status = ANY(CAST(:statuses AS varchar[]))
             )

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Candidate, Executor
+from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -420,13 +420,10 @@ def build_responder_pool(
             f"""
             CREATE TEMP TABLE {table} ON COMMIT DROP AS
             SELECT r.id,
-                   CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
-                     AS source,
-                   CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position
-                        ELSE r.home END AS geom,
-                   CASE WHEN r.position_recorded_at >= :fresh_since
-                        THEN r.position_recorded_at END AS recorded_at
+                   CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS source,
+                   COALESCE(p.position, r.home) AS geom, p.recorded_at
             FROM responders r
+            {FRESH_FIX_JOIN}
             WHERE r.role = :role AND r.status = ANY(CAST(:statuses AS varchar[]))
             """
         ),

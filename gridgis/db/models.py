@@ -67,6 +67,9 @@ class Generation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The QA report of the import that staged it (None for the demo): activation reads its
+    # errors, so a generation staged with errors is only activated with force.
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Area(Base):
@@ -151,21 +154,9 @@ class Responder(Base):
     __tablename__ = "responders"
     __table_args__ = (
         CheckConstraint(_in("status", RESPONDER_STATUSES), name="ck_responders_status"),
-        CheckConstraint(
-            "(position IS NULL) = (position_recorded_at IS NULL)",
-            name="ck_responders_position_time",
-        ),
         Index("ix_responders_home_geom", "home", postgresql_using="gist"),
-        Index("ix_responders_position_geom", "position", postgresql_using="gist"),
         # KNN within a role (btree_gist): dispatch asks for rare roles among many volunteers.
         Index("ix_responders_role_home", "role", "home", postgresql_using="gist"),
-        Index(
-            "ix_responders_role_live_position",
-            "role",
-            "position_recorded_at",
-            "position",
-            postgresql_using="gist",
-        ),
         Index("ix_responders_role_status", "role", "status"),
         Index("ix_responders_home_grid", "home_grid_code"),
     )
@@ -178,10 +169,6 @@ class Responder(Base):
     status: Mapped[str] = mapped_column(String(16), default="available")
     home: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     home_grid_code: Mapped[str | None] = mapped_column(String(20))
-    position: Mapped[Any | None] = mapped_column(
-        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
-    )
-    position_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     station_code: Mapped[str | None] = mapped_column(
         ForeignKey("facilities.code", ondelete="SET NULL")
     )
@@ -190,6 +177,34 @@ class Responder(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class ResponderPosition(Base):
+    """A responder's newest live fix (one row each), apart from `responders` so that frequent
+    fixes touch three small indexes, not every index of the roster."""
+
+    __tablename__ = "responder_positions"
+    __table_args__ = (
+        # KNN within a role over fresh fixes (btree_gist); the only spatial index, so that
+        # each fix costs two index entries (this one and the primary key).
+        Index(
+            "ix_responder_positions_role_live",
+            "role",
+            "recorded_at",
+            "position",
+            postgresql_using="gist",
+        ),
+    )
+
+    responder_id: Mapped[int] = mapped_column(
+        ForeignKey("responders.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Copied from responders.role (kept in step by a trigger) so the KNN can filter by role.
+    role: Mapped[str] = mapped_column(String(32))
+    position: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Assignment(Base):

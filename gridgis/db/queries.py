@@ -297,76 +297,69 @@ def area_codes(db: Executor, generation_id: int, level: str) -> Sequence[str]:
 
 
 # -- dispatch ------------------------------------------------------------------------------------
-# Dispatch uses a responder's live fix when it is fresh, else the home base. For each wanted
-# role and each source there is one KNN (<->) scan of a (role, ..., point) GiST index (btree_gist),
-# so a rare role among 300,000 volunteers never means walking past the volunteers. The caller
-# re-ranks the union by exact geodesic distance and widens the shortlist until the ranking is
-# certified (see dispatch/nearest.py).
-_SHORTLIST_BRANCH = """
-            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, '{source}' AS source,
-                   {recorded_at} AS recorded_at, r.{column} AS geom,
-                   r.{column} <-> (SELECT geom FROM pt) AS planar
-            FROM responders r
-            WHERE {role_condition}
-              AND {freshness}
+# Where dispatch places a responder: at their live fix when it is fresh, else at home. Live
+# fixes live in their own narrow table (responder_positions) so that a stream of fixes
+# rewrites three small index entries per fix instead of every index on `responders`. Joined
+# with this condition, `p` is NULL for responders without a fresh fix:
+FRESH_FIX_JOIN = (
+    "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
+)
+
+# For each wanted role and each source, one KNN (<->) scan of a (role, ..., point) GiST index
+# (btree_gist), so a rare role among 300,000 volunteers never means walking past the
+# volunteers. The caller re-ranks the union by exact geodesic distance and widens the
+# shortlist until the ranking is certified (see dispatch/nearest.py).
+_LIVE_BRANCH = """
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
+                   p.recorded_at, p.position AS geom,
+                   p.position <-> (SELECT geom FROM pt) AS planar
+            FROM responder_positions p JOIN responders r ON r.id = p.responder_id
+            WHERE p.role = w.role
+              AND p.recorded_at >= :fresh_since
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-            ORDER BY r.{column} <-> (SELECT geom FROM pt)
+            ORDER BY p.position <-> (SELECT geom FROM pt)
             LIMIT :shortlist
 """
-_LIVE = {
-    "source": "live",
-    "recorded_at": "r.position_recorded_at",
-    "column": "position",
-    "freshness": "r.position_recorded_at >= :fresh_since",
-}
-_HOME = {
-    "source": "home",
-    "recorded_at": "NULL::timestamptz",
-    "column": "home",
-    "freshness": "(r.position_recorded_at IS NULL OR r.position_recorded_at < :fresh_since)",
-}
-_SHORTLIST_HEAD = """
+_HOME_BRANCH = """
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'home' AS source,
+                   NULL::timestamptz AS recorded_at, r.home AS geom,
+                   r.home <-> (SELECT geom FROM pt) AS planar
+            FROM responders r
+            WHERE r.role = w.role
+              AND r.status = ANY(CAST(:statuses AS varchar[]))
+              AND NOT EXISTS (SELECT 1 FROM responder_positions p
+                              WHERE p.responder_id = r.id AND p.recorded_at >= :fresh_since)
+            ORDER BY r.home <-> (SELECT geom FROM pt)
+            LIMIT :shortlist
+"""
+_NEAREST_BY_ROLE = text(
+    """
     WITH pt AS MATERIALIZED (
         SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom,
                ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS geog
     ),
-"""
-_SHORTLIST_TAIL = """
+    wanted AS MATERIALIZED (
+        SELECT code AS role FROM roles
+        WHERE CAST(:roles AS varchar[]) IS NULL OR code = ANY(CAST(:roles AS varchar[]))
+    ),
+    shortlist AS (
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
+    + _LIVE_BRANCH
+    + """) c
+        UNION ALL
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
+    + _HOME_BRANCH
+    + """) c
+    )
     SELECT s.id, s.source, s.planar, s.name, s.role, s.status, s.home_grid_code,
            s.recorded_at, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
            ST_Distance(s.geom::geography, (SELECT geog FROM pt), true) AS distance_m
     FROM shortlist s
-"""
-# Any role: one KNN per source over the plain point indexes.
-_NEAREST_ANY_ROLE = text(
-    _SHORTLIST_HEAD
-    + "shortlist AS (("
-    + _SHORTLIST_BRANCH.format(role_condition="TRUE", **_LIVE)
-    + ") UNION ALL ("
-    + _SHORTLIST_BRANCH.format(role_condition="TRUE", **_HOME)
-    + "))"
-    + _SHORTLIST_TAIL
-)
-# Some roles: one KNN per (role, source) over the (role, ..., point) GiST indexes.
-_NEAREST_BY_ROLE = text(
-    _SHORTLIST_HEAD
-    + """
-    wanted AS MATERIALIZED (
-        SELECT code AS role FROM roles WHERE code = ANY(CAST(:roles AS varchar[]))
-    ),
-    shortlist AS (
-        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
-    + _SHORTLIST_BRANCH.format(role_condition="r.role = w.role", **_LIVE)
-    + """) c
-        UNION ALL
-        SELECT c.* FROM wanted w CROSS JOIN LATERAL ("""
-    + _SHORTLIST_BRANCH.format(role_condition="r.role = w.role", **_HOME)
-    + ") c)"
-    + _SHORTLIST_TAIL
+    """
 )
 
 _TEAM_CANDIDATES = text(
-    """
+    f"""
     WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
     team AS (
         SELECT DISTINCT r.id FROM assignments a JOIN responders r ON r.id = a.responder_id
@@ -376,13 +369,10 @@ _TEAM_CANDIDATES = text(
     ),
     placed AS (
         SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
-               CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
-                 AS source,
-               CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END
-                 AS geom,
-               CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position_recorded_at END
-                 AS recorded_at
+               CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS source,
+               COALESCE(p.position, r.home) AS geom, p.recorded_at
         FROM team JOIN responders r ON r.id = team.id
+        {FRESH_FIX_JOIN}
     )
     SELECT id, source, NULL::float8 AS planar, name, role, status, home_grid_code, recorded_at,
            ST_X(geom) AS lon, ST_Y(geom) AS lat,
@@ -438,7 +428,7 @@ def nearest_shortlist(
     """The `shortlist` nearest (planar) responders per position source (and per role when
     roles are given), each with its exact geodesic distance."""
     rows = db.execute(
-        _NEAREST_BY_ROLE if roles else _NEAREST_ANY_ROLE,
+        _NEAREST_BY_ROLE,
         {
             "lon": lon,
             "lat": lat,
@@ -476,9 +466,10 @@ def team_candidates(
     return [_candidate(r) for r in rows]
 
 
-# One statement for a whole batch: newest fix per responder within the batch, applied only when
-# newer than the stored one. Under READ COMMITTED the WHERE is re-checked against the latest row
-# version after the row lock, so an older fix never overwrites a newer one, even concurrently.
+# One statement for a whole batch: newest fix per responder within the batch, written only when
+# newer than the stored one. ON CONFLICT locks the existing row and evaluates the WHERE against
+# its latest version, so an older fix never overwrites a newer one, even concurrently. Unknown
+# responders are filtered by the join (and reported) instead of failing the batch.
 _INGEST_POSITIONS = text(
     """
     WITH incoming AS (
@@ -488,19 +479,20 @@ _INGEST_POSITIONS = text(
         ) AS t(idx, id, lon, lat, ts)
     ),
     latest AS (
-        SELECT DISTINCT ON (id) idx, id, lon, lat, ts FROM incoming ORDER BY id, ts DESC, idx
+        SELECT DISTINCT ON (i.id) i.idx, i.id, i.lon, i.lat, i.ts, r.role
+        FROM incoming i JOIN responders r ON r.id = i.id
+        ORDER BY i.id, i.ts DESC, i.idx
     ),
-    updated AS (
-        UPDATE responders r
-        SET position = ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326),
-            position_recorded_at = l.ts
-        FROM latest l
-        WHERE r.id = l.id
-          AND (r.position_recorded_at IS NULL OR r.position_recorded_at < l.ts)
-        RETURNING r.id
+    written AS (
+        INSERT INTO responder_positions AS p (responder_id, role, position, recorded_at)
+        SELECT id, role, ST_SetSRID(ST_MakePoint(lon, lat), 4326), ts FROM latest
+        ON CONFLICT (responder_id) DO UPDATE
+        SET position = EXCLUDED.position, recorded_at = EXCLUDED.recorded_at
+        WHERE p.recorded_at < EXCLUDED.recorded_at
+        RETURNING p.responder_id
     )
     SELECT
-        (SELECT COUNT(*) FROM updated) AS accepted,
+        (SELECT COUNT(*) FROM written) AS accepted,
         (SELECT COALESCE(array_agg(i.idx ORDER BY i.idx), '{}') FROM incoming i
           WHERE NOT EXISTS (SELECT 1 FROM responders r WHERE r.id = i.id)) AS unknown
     """
@@ -531,19 +523,14 @@ def ingest_positions(
 
 # Where dispatch would place each responder right now (live fix if fresh, else home), keyset-paged.
 _RESPONDERS_PAGE = text(
-    """
+    f"""
     SELECT r.id, r.ref, r.name, r.role, r.status, r.skills, r.home_grid_code, r.station_code,
-           CASE WHEN r.position_recorded_at >= :fresh_since THEN 'live' ELSE 'home' END
-             AS position_source,
-           CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position_recorded_at END
-             AS recorded_at,
-           ST_X(CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END)
-             AS lon,
-           ST_Y(CASE WHEN r.position_recorded_at >= :fresh_since THEN r.position ELSE r.home END)
-             AS lat,
-           ST_X(r.home) AS home_lon, ST_Y(r.home) AS home_lat,
-           r.position_recorded_at AS last_fix_at
+           CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS position_source,
+           p.recorded_at,
+           ST_X(COALESCE(p.position, r.home)) AS lon, ST_Y(COALESCE(p.position, r.home)) AS lat,
+           ST_X(r.home) AS home_lon, ST_Y(r.home) AS home_lat
     FROM responders r
+    {FRESH_FIX_JOIN}
     WHERE r.id > :after
       AND (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
       AND (CAST(:statuses AS varchar[]) IS NULL OR r.status = ANY(CAST(:statuses AS varchar[])))

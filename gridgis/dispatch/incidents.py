@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gridgis import audit
 from gridgis import crs as crs_mod
 from gridgis.boundaries.lookup import locate
-from gridgis.db import incident_queries, queries
+from gridgis.db import incident_queries, queries, responder_claims
 from gridgis.db.models import INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
 from gridgis.db.queries import Candidate, Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
@@ -408,12 +409,14 @@ def report_incident(
     now: datetime | None = None,
     stale_after_s: float = 900.0,
     source: str = "api",
+    actor: str = audit.LIBRARY_ACTOR,
 ) -> IntakeResult:
     """Record an incident, locate its grid, recommend responders; idempotent on external_id.
 
     A repeat of an earlier report returns the stored incident (created False); a report that
     reuses an external_id with different content raises Conflict. A point outside every grid is
     recorded with no grid. Coordinates are converted to WGS84 here, the only place they enter.
+    A new incident is written to the audit trail (`incident.create`) in the same transaction.
     """
     now = now or datetime.now(UTC)
     external_id = _check_external_id(report.external_id)
@@ -475,7 +478,20 @@ def report_incident(
             raise Conflict("external_id is being registered concurrently.", field="external_id")
         _same_or_conflict(stored, sent)
         return IntakeResult(get_incident(db, int(stored["id"])), created=False)
-    return IntakeResult(get_incident(db, new_id), created=True)
+    incident = get_incident(db, new_id)
+    audit.record(
+        db,
+        actor=actor,
+        action="incident.create",
+        entity="incident",
+        entity_id=str(new_id),
+        after={
+            key: incident[key]
+            for key in ("external_id", "reported_at", "lon", "lat", "input", "grid", "status")
+        }
+        | {"category": incident["category"]["code"], "source": source},
+    )
+    return IntakeResult(incident, created=True)
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -625,9 +641,20 @@ def next_status(
 
 
 def add_event(
-    db: Executor, incident_id: int, event: EventReport, *, now: datetime | None = None
+    db: Executor,
+    incident_id: int,
+    event: EventReport,
+    *,
+    now: datetime | None = None,
+    actor: str = audit.LIBRARY_ACTOR,
 ) -> dict[str, Any]:
-    """Append an event under the incident's row lock; returns the incident with its timeline."""
+    """Append an event under the incident's row lock; returns the incident with its timeline.
+
+    A dispatch claims the responder: under the responder's row lock they must be `available`
+    (else Conflict naming responder_id) and become `busy`. Closing the incident sets the
+    responders it still holds (busy, last dispatched to it) back to `available`. The event,
+    the status changes and their audit entries are written in the caller's transaction.
+    """
     now = now or datetime.now(UTC)
     if event.type not in INCIDENT_EVENT_TYPES:
         raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
@@ -651,6 +678,8 @@ def add_event(
     status = next_status(
         locked["status"], locked["reported_at"], events, event.type, responder_id, at
     )
+    if event.type == "dispatched" and responder_id is not None:
+        role = _claim_responder(db, responder_id, incident_id, actor)
     incident_queries.append_event(
         db,
         incident_id,
@@ -662,7 +691,67 @@ def add_event(
         note=note,
         status=status,
     )
+    audit.record(
+        db,
+        actor=actor,
+        action="incident.event",
+        entity="incident",
+        entity_id=str(incident_id),
+        before={"status": locked["status"]},
+        after={
+            "status": status,
+            "event": {
+                "seq": len(events) + 1,
+                "type": event.type,
+                "responder_id": responder_id,
+                "responder_role": role,
+                "at": at,
+                "note": note,
+            },
+        },
+    )
+    if event.type == "closed":
+        _release_responders(db, incident_id, actor)
     return get_incident(db, incident_id)
+
+
+def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: str) -> str:
+    """Lock the responder, check they are available and mark them busy; returns their role."""
+    row = responder_claims.lock_responder(db, responder_id)
+    if row is None:  # pragma: no cover - checked under the incident lock just before
+        raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
+    if row["status"] != "available":
+        raise Conflict(
+            f"Responder {responder_id} is {row['status']}, not available: another dispatch "
+            "may have claimed them first.",
+            field="responder_id",
+        )
+    responder_claims.set_status(db, responder_id, "busy")
+    audit.record(
+        db,
+        actor=actor,
+        action="responder.status",
+        entity="responder",
+        entity_id=str(responder_id),
+        before={"status": "available"},
+        after={"status": "busy", "incident_id": incident_id},
+    )
+    return str(row["role"])
+
+
+def _release_responders(db: Executor, incident_id: int, actor: str) -> None:
+    """Set the responders this incident still holds back to available (it is closed)."""
+    for responder_id in responder_claims.lock_busy_for_incident(db, incident_id):
+        responder_claims.set_status(db, responder_id, "available")
+        audit.record(
+            db,
+            actor=actor,
+            action="responder.status",
+            entity="responder",
+            entity_id=str(responder_id),
+            before={"status": "busy", "incident_id": incident_id},
+            after={"status": "available"},
+        )
 
 
 # -- listing -------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def rank_candidates(
 
 
 def _certified(
-    candidates: Sequence[Candidate], shortlist: int, radius_m: float, lat: float, per_role: bool
+    candidates: Sequence[Candidate], shortlist: int, radius_m: float, lat: float
 ) -> bool:
     """True when no responder left out of the shortlist can be within `radius_m`.
 
@@ -107,7 +107,7 @@ def _certified(
     farthest: dict[tuple[str, str], list[float]] = {}
     for c in candidates:
         if c.planar is not None:
-            farthest.setdefault((c.source, c.role if per_role else ""), []).append(c.planar)
+            farthest.setdefault((c.source, c.role), []).append(c.planar)
     for planars in farthest.values():
         if len(planars) >= shortlist and geodesic_lower_bound_m(max(planars), lat) <= radius_m:
             return False
@@ -186,7 +186,7 @@ def nearest_responders(
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]
         radius = kept[-1].distance_m if len(kept) == n else max_distance
-        if _certified(candidates, shortlist, radius, lat, per_role=bool(roles)):
+        if _certified(candidates, shortlist, radius, lat):
             break
         shortlist *= 4
     return NearestAnswer(

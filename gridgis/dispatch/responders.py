@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gridgis import audit
 from gridgis import crs as crs_mod
 from gridgis.db import queries
 from gridgis.db.models import Responder
@@ -23,6 +24,17 @@ from gridgis.validation import check_lon_lat
 STATUSES = ("available", "busy", "off_duty")
 MAX_PAGE = 1_000
 MAX_SKILLS = 32
+# What the audit trail compares before and after a change of profile or status.
+AUDITED_FIELDS = (
+    "name",
+    "role",
+    "status",
+    "skills",
+    "home_lon",
+    "home_lat",
+    "home_grid_code",
+    "station_code",
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,7 @@ def create_responder(
     ref: str | None = None,
     station_code: str | None = None,
     stale_after_s: float = 900.0,
+    actor: str = audit.LIBRARY_ACTOR,
 ) -> dict[str, Any]:
     """Add a responder; the home grid is found from the home base. Conflict on a taken ref."""
     if not name.strip():
@@ -117,18 +130,36 @@ def create_responder(
             db.flush()
     except IntegrityError as exc:
         raise Conflict(f"A responder with ref {responder.ref!r} exists.", field="ref") from exc
-    return get_responder(db, responder.id, stale_after_s=stale_after_s)
+    created = get_responder(db, responder.id, stale_after_s=stale_after_s)
+    audit.record(
+        db,
+        actor=actor,
+        action="responder.create",
+        entity="responder",
+        entity_id=str(responder.id),
+        after={"ref": created["ref"]} | {key: created[key] for key in AUDITED_FIELDS},
+    )
+    return created
 
 
 def update_responder(
-    db: Session, responder_id: int, changes: dict[str, Any], *, stale_after_s: float = 900.0
+    db: Session,
+    responder_id: int,
+    changes: dict[str, Any],
+    *,
+    stale_after_s: float = 900.0,
+    actor: str = audit.LIBRARY_ACTOR,
 ) -> dict[str, Any]:
-    """Change status and profile fields (name, role, skills, status, home, station_code)."""
+    """Change status and profile fields (name, role, skills, status, home, station_code).
+
+    The fields that changed are written to the audit trail (`responder.update`, before and
+    after) in the same transaction; a change that changes nothing leaves no entry."""
     responder = db.execute(
         select(Responder).where(Responder.id == responder_id).with_for_update()
     ).scalar_one_or_none()
     if responder is None:
         raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
+    before = get_responder(db, responder_id, stale_after_s=stale_after_s)
     if "name" in changes:
         if not str(changes["name"]).strip():
             raise InvalidInput("name must not be empty.", field="name")
@@ -150,7 +181,19 @@ def update_responder(
         responder.home = from_shape(Point(lon, lat), srid=4326)
         responder.home_grid_code = _home_grid(db, lon, lat)
     db.flush()
-    return get_responder(db, responder_id, stale_after_s=stale_after_s)
+    after = get_responder(db, responder_id, stale_after_s=stale_after_s)
+    changed = [key for key in AUDITED_FIELDS if before[key] != after[key]]
+    if changed:
+        audit.record(
+            db,
+            actor=actor,
+            action="responder.update",
+            entity="responder",
+            entity_id=str(responder_id),
+            before={key: before[key] for key in changed},
+            after={key: after[key] for key in changed},
+        )
+    return after
 
 
 def get_responder(

@@ -31,9 +31,13 @@ def _body(external_id: str, /, **changes: Any) -> dict[str, Any]:
 
 
 def _responder(conn: Connection, role: str, offset: int = 0) -> int:
+    """An available responder (only those can be dispatched)."""
     return int(
         conn.execute(
-            text("SELECT id FROM responders WHERE role = :r ORDER BY id OFFSET :o LIMIT 1"),
+            text(
+                "SELECT id FROM responders WHERE role = :r AND status = 'available' "
+                "ORDER BY id OFFSET :o LIMIT 1"
+            ),
             {"r": role, "o": offset},
         ).scalar_one()
     )

@@ -94,12 +94,15 @@ def _insert_responder(
     conn.execute(
         text(
             """
-            INSERT INTO responders (ref, name, role, skills, status, home, position,
-                                    position_recorded_at)
-            VALUES (:ref, :ref, :role, '{}', :status, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326),
-                    CASE WHEN CAST(:live_lon AS float8) IS NULL THEN NULL
-                         ELSE ST_SetSRID(ST_MakePoint(:live_lon, :live_lat), 4326) END,
-                    :live_at)
+            WITH added AS (
+                INSERT INTO responders (ref, name, role, skills, status, home)
+                VALUES (:ref, :ref, :role, '{}', :status,
+                        ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+                RETURNING id, role
+            )
+            INSERT INTO responder_positions (responder_id, role, position, recorded_at)
+            SELECT id, role, ST_SetSRID(ST_MakePoint(:live_lon, :live_lat), 4326), :live_at
+            FROM added WHERE CAST(:live_lon AS float8) IS NOT NULL
             """
         ),
         {

@@ -58,9 +58,13 @@ def grid_point(conn: Connection, *, county: str, kind: str, offset: int = 0) -> 
 
 
 def responder_of(conn: Connection, role: str, offset: int = 0) -> int:
+    """An available responder (only those can be dispatched)."""
     return int(
         conn.execute(
-            text("SELECT id FROM responders WHERE role = :role ORDER BY id OFFSET :o LIMIT 1"),
+            text(
+                "SELECT id FROM responders WHERE role = :role AND status = 'available' "
+                "ORDER BY id OFFSET :o LIMIT 1"
+            ),
             {"role": role, "o": offset},
         ).scalar_one()
     )
@@ -334,9 +338,11 @@ def test_set_wise_recommendations_equal_the_per_incident_ones(
     conn.execute(
         text(
             """
-            UPDATE responders SET position = ST_Translate(home, 0.004, -0.003),
-                   position_recorded_at = :at
+            INSERT INTO responder_positions (responder_id, role, position, recorded_at)
+            SELECT id, role, ST_Translate(home, 0.004, -0.003), :at FROM responders
             WHERE id % 7 = 0
+            ON CONFLICT (responder_id) DO UPDATE
+            SET position = EXCLUDED.position, recorded_at = EXCLUDED.recorded_at
             """
         ),
         {"at": NOW - timedelta(minutes=2)},

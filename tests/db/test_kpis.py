@@ -37,10 +37,15 @@ def _grid(conn: Connection, county: str, kind: str) -> dict[str, Any]:
     return {"code": row.code, "lon": float(row.lon), "lat": float(row.lat)}
 
 
-def _responder(conn: Connection, role: str) -> int:
+def _responder(conn: Connection, role: str, offset: int = 0) -> int:
+    """An available responder: a dispatch claims them until their incident is closed."""
     return int(
         conn.execute(
-            text("SELECT MIN(id) FROM responders WHERE role = :r"), {"r": role}
+            text(
+                "SELECT id FROM responders WHERE role = :r AND status = 'available' "
+                "ORDER BY id OFFSET :o LIMIT 1"
+            ),
+            {"r": role, "o": offset},
         ).scalar_one()
     )
 
@@ -61,6 +66,9 @@ def hand_built(conn: Connection, settings: Settings) -> dict[str, Any]:
     police = _responder(conn, "police_unit")
     mediator = _responder(conn, "mediator")
     worker = _responder(conn, "grid_worker")
+    # k-5 and k-3 never close, so they keep their responders busy: later cases send others.
+    police_2, police_3 = _responder(conn, "police_unit", 1), _responder(conn, "police_unit", 2)
+    worker_2 = _responder(conn, "grid_worker", 1)
     cases = [
         ("k-1", "theft", a, 0, [("dispatched", 30, police), ("arrived", 200, police),
                                 ("resolved", 900, police), ("closed", 1000, None)]),
@@ -69,14 +77,14 @@ def hand_built(conn: Connection, settings: Settings) -> dict[str, Any]:
                                             ("referred", 1200, mediator)]),
         ("k-3", "noise", a, 2, [("dispatched", 20, worker), ("arrived", 100, worker),
                                 ("resolved", 700, worker)]),
-        ("k-4", "family_dispute", b, 3, [("dispatched", 30, worker), ("arrived", 600, worker),
+        ("k-4", "family_dispute", b, 3, [("dispatched", 30, worker_2), ("arrived", 600, worker_2),
                                          ("referred", 900, None), ("closed", 5000, None)]),
         ("k-5", "fight", b, 4, [("dispatched", 10, police)]),
         ("k-6", "sanitation", b, 5, []),
-        ("k-7", "theft", {"lon": 121.47, "lat": 31.23}, 6, [("dispatched", 5, police),
-                                                            ("arrived", 250, police),
-                                                            ("resolved", 600, police)]),
-        ("k-8", "theft", a, 30, [("dispatched", 5, police), ("arrived", 50, police)]),
+        ("k-7", "theft", {"lon": 121.47, "lat": 31.23}, 6, [("dispatched", 5, police_2),
+                                                            ("arrived", 250, police_2),
+                                                            ("resolved", 600, police_2)]),
+        ("k-8", "theft", a, 30, [("dispatched", 5, police_3), ("arrived", 50, police_3)]),
     ]  # fmt: skip
     for external_id, category, where, hour, events in cases:
         reported = T0 + timedelta(hours=hour)

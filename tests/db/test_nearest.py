@@ -37,14 +37,14 @@ def _brute_force(
     rows = conn.execute(
         text(
             """
-            SELECT id,
-                   CASE WHEN position_recorded_at >= :fresh THEN ST_X(position)
-                        ELSE ST_X(home) END AS lon,
-                   CASE WHEN position_recorded_at >= :fresh THEN ST_Y(position)
-                        ELSE ST_Y(home) END AS lat
-            FROM responders
-            WHERE (CAST(:roles AS varchar[]) IS NULL OR role = ANY(CAST(:roles AS varchar[])))
-              AND status = ANY(CAST(:statuses AS varchar[]))
+            SELECT r.id,
+                   CASE WHEN p.recorded_at >= :fresh THEN ST_X(p.position)
+                        ELSE ST_X(r.home) END AS lon,
+                   CASE WHEN p.recorded_at >= :fresh THEN ST_Y(p.position)
+                        ELSE ST_Y(r.home) END AS lat
+            FROM responders r LEFT JOIN responder_positions p ON p.responder_id = r.id
+            WHERE (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
+              AND r.status = ANY(CAST(:statuses AS varchar[]))
             """
         ),
         {"fresh": NOW - timedelta(seconds=STALE_AFTER_S), "roles": roles, "statuses": statuses},
@@ -119,12 +119,16 @@ def _insert_roster(conn: Connection, roster: dict[str, Any]) -> None:
         conn.execute(
             text(
                 """
-                INSERT INTO responders (ref, name, role, skills, status, home, position,
-                                        position_recorded_at)
-                VALUES (:ref, :name, :role, '{}', :status,
-                        ST_SetSRID(ST_MakePoint(:hlon, :hlat), 4326),
-                        CASE WHEN :fix THEN ST_SetSRID(ST_MakePoint(:plon, :plat), 4326) END,
-                        CAST(:recorded AS timestamptz))
+                WITH added AS (
+                    INSERT INTO responders (ref, name, role, skills, status, home)
+                    VALUES (:ref, :name, :role, '{}', :status,
+                            ST_SetSRID(ST_MakePoint(:hlon, :hlat), 4326))
+                    RETURNING id, role
+                )
+                INSERT INTO responder_positions (responder_id, role, position, recorded_at)
+                SELECT id, role, ST_SetSRID(ST_MakePoint(:plon, :plat), 4326),
+                       CAST(:recorded AS timestamptz)
+                FROM added WHERE :fix
                 """
             ),
             {

@@ -24,8 +24,8 @@ def _ids(conn: Connection, count: int) -> list[int]:
 def _stored(conn: Connection, responder_id: int) -> tuple[float, float, datetime]:
     row = conn.execute(
         text(
-            "SELECT ST_X(position), ST_Y(position), position_recorded_at FROM responders "
-            "WHERE id = :id"
+            "SELECT ST_X(position), ST_Y(position), recorded_at FROM responder_positions "
+            "WHERE responder_id = :id"
         ),
         {"id": responder_id},
     ).one()
@@ -118,7 +118,7 @@ def test_a_full_batch_is_written_in_one_go(conn: Connection) -> None:
     report = ingest(conn, fixes, now=T0)
     assert report.accepted == len(ids)
     written = conn.execute(
-        text("SELECT COUNT(*) FROM responders WHERE position_recorded_at = :t"), {"t": T0}
+        text("SELECT COUNT(*) FROM responder_positions WHERE recorded_at = :t"), {"t": T0}
     ).scalar_one()
     assert written == len(ids)
 

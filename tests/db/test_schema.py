@@ -30,14 +30,15 @@ def test_database_is_at_head(conn: Connection) -> None:
 def test_spatial_indexes_exist(conn: Connection) -> None:
     indexes = {
         (table, ix["name"])
-        for table in ("areas", "area_pieces", "responders", "facilities")
+        for table in ("areas", "area_pieces", "responders", "responder_positions", "facilities")
         for ix in inspect(conn).get_indexes(table)
     }
     for expected in [
         ("areas", "ix_areas_geom"),
         ("area_pieces", "ix_area_pieces_geom"),
         ("responders", "ix_responders_home_geom"),
-        ("responders", "ix_responders_position_geom"),
+        ("responders", "ix_responders_role_home"),
+        ("responder_positions", "ix_responder_positions_role_live"),
         ("facilities", "ix_facilities_geom"),
     ]:
         assert expected in indexes

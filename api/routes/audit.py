@@ -1,0 +1,72 @@
+"""GET /v1/audit: the audit trail (admin only), filtered by entity and time, paged with `next`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.deps import SessionDep
+from api.schemas import ErrorPublic
+from gridgis import audit
+
+router = APIRouter(tags=["audit"])
+
+NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+
+
+class AuditEntryPublic(BaseModel):
+    """One change: who made it, when, and the values before and after."""
+
+    id: int
+    at: datetime = Field(description="When the change was committed (its transaction's time).")
+    actor: str = Field(description='The API key\'s name, "cli" or "library".')
+    action: str = Field(description="e.g. incident.create, incident.event, responder.update")
+    entity: str = Field(description="incident, responder, api_key, generation, ...")
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPagePublic(BaseModel):
+    entries: list[AuditEntryPublic]
+    next: str | None = Field(description="The next page's URL; null on the last page.")
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPagePublic,
+    responses={422: {"model": ErrorPublic, "description": "Invalid input; `field` names it"}},
+)
+def list_audit(
+    request: Request,
+    db: SessionDep,
+    entity: Annotated[
+        str | None,
+        Query(max_length=32, pattern=NAME_PATTERN, description="e.g. incident, responder"),
+    ] = None,
+    entity_id: Annotated[
+        str | None,
+        Query(max_length=64, pattern=NAME_PATTERN, description="Only this entity's entries"),
+    ] = None,
+    from_: Annotated[
+        AwareDatetime | None, Query(alias="from", description="At or after (with time zone)")
+    ] = None,
+    to: Annotated[AwareDatetime | None, Query(description="Before (with time zone)")] = None,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
+) -> AuditPagePublic:
+    """Audit entries in the order they were written, oldest first; follow `next`."""
+    filters: dict[str, Any] = {
+        "entity": entity,
+        "entity_id": entity_id,
+        "since": from_,
+        "until": to,
+    }
+    rows = audit.entries(db, after_id=after, limit=limit, **filters)
+    next_url = None
+    if len(rows) == limit and audit.entries(db, after_id=rows[-1]["id"], limit=1, **filters):
+        next_url = str(request.url.include_query_params(after=rows[-1]["id"]))
+    return AuditPagePublic.model_validate({"entries": rows, "next": next_url})
