@@ -26,4 +26,6 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a failed commit is an
+# error response (503 when the database is gone), never a success for a write that was lost.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

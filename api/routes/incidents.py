@@ -153,13 +153,24 @@ def get_incident(db: SessionDep, id: IncidentId) -> IncidentPublic:
     response_model=IncidentPublic,
     status_code=status.HTTP_201_CREATED,
     tags=["incidents"],
-    responses={409: {"model": ErrorPublic, "description": "The event is out of order"}, **ERRORS},
+    responses={
+        409: {
+            "model": ErrorPublic,
+            "description": "The event is out of order, or the responder to dispatch is not "
+            "available (busy elsewhere or off duty)",
+        },
+        **ERRORS,
+    },
 )
 def add_event(
     request: Request, db: SessionDep, id: IncidentId, body: EventCreate
 ) -> IncidentPublic:
     """Append an event to the timeline. Order: open -> dispatched -> on_scene (arrived) ->
-    resolved (on site) or referred -> closed; a 409 says which rule an event breaks."""
+    resolved (on site) or referred -> closed; a 409 says which rule an event breaks.
+
+    `dispatched` claims the responder: they must be `available` and become `busy` (of two
+    dispatchers claiming one responder at once, one gets 409). `closed` sets the responders
+    the incident still holds back to `available`."""
     incident = incidents.add_event(
         db,
         id,

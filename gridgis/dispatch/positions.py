@@ -67,7 +67,8 @@ def _check_fix(fix: PositionFix, now: datetime) -> tuple[int, float, float, date
         )
     if recorded > now + FUTURE_TOLERANCE:
         raise InvalidInput("recorded_at is in the future.", field="recorded_at")
-    return fix.responder_id, lon, lat, recorded
+    # In UTC: PostgreSQL's timestamptz array input refuses offsets of 16 h or more.
+    return fix.responder_id, lon, lat, recorded.astimezone(UTC)
 
 
 def ingest(db: Executor, fixes: Sequence[PositionFix], now: datetime | None = None) -> IngestReport:

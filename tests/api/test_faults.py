@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from api.main import create_app
 from gridgis.auth import create_api_key
@@ -95,8 +96,10 @@ def test_database_down_is_503_fast_and_recovers_without_restart(
             ("POST", "/v1/responders", {"json": responder}),  # a write
             ("GET", "/v1/incident-categories", {}),  # the pool holds no zombie
         ]
+        latencies = []
         for method, path, kwargs in requests:
             response, seconds = _timed(client, method, path, **kwargs)
+            latencies.append(seconds)
             assert response.status_code == 503, (path, response.text)
             assert response.json()["error"] == "database_unavailable"
             assert "unreachable" in response.json()["message"]
@@ -107,6 +110,7 @@ def test_database_down_is_503_fast_and_recovers_without_restart(
         assert health.json()["status"] == "degraded"
         assert health.json()["database"] == "unavailable"
         assert seconds < BOUND_S
+        print(f"database down: slowest 503 in {max([*latencies, seconds]) * 1000:.0f} ms")
 
         cluster.start()
         deadline = time.monotonic() + 10
@@ -269,3 +273,34 @@ def test_a_rejected_event_leaves_no_event_and_no_audit_entry(
         "responder": "busy",
         "audit": 0,
     }
+
+
+def test_a_failed_commit_is_an_error_not_a_success(
+    engine: Engine,
+    settings: Settings,
+    test_database_url: str,
+    api_keys: dict[str, str],
+    committed_incident: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The commit runs before the response is sent: when it fails the client is told."""
+    incident_id, responder = committed_incident["incident"], committed_incident["responder"]
+    before = _state(engine, incident_id, responder)
+
+    def commit_fails(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    app = create_app(settings.model_copy(update={"database_url": test_database_url}))
+    with TestClient(app, headers={"X-API-Key": api_keys["dispatcher"]}) as client:
+        client.get("/v1/incident-categories")  # authenticate (and commit) before the fault
+        monkeypatch.setattr(Session, "commit", commit_fails)
+        response = client.post(
+            f"/v1/incidents/{incident_id}/events",
+            json={
+                "type": "dispatched",
+                "responder_id": responder,
+                "at": (datetime.now(UTC) - timedelta(minutes=20)).isoformat(),
+            },
+        )
+    assert response.status_code == 503, response.text
+    assert _state(engine, incident_id, responder) == before

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from api.main import create_app
 from gridgis.dispatch.eta import eta_model_from_settings
@@ -153,3 +153,50 @@ def test_two_dispatchers_over_http_exactly_one_wins(
         assert str(responder) in loser.json()["message"]
         assert client.get(f"/v1/responders/{responder}").json()["status"] == "busy"
     assert _dispatched_events(engine, responder) == [winner]
+
+
+def test_closing_frees_only_the_responders_the_incident_still_holds(
+    conn: Connection, settings: Settings
+) -> None:
+    model = eta_model_from_settings(settings)
+    first, second = (
+        report_incident(
+            conn,
+            IncidentReport(f"t-free-{i}", "theft", 117.65, 24.51, NOW - timedelta(minutes=30)),
+            model,
+            now=NOW,
+        ).incident["id"]
+        for i in range(2)
+    )
+    responder = conn.execute(
+        text(
+            "SELECT id FROM responders WHERE role = 'police_unit' AND status = 'available' "
+            "ORDER BY id LIMIT 1"
+        )
+    ).scalar_one()
+
+    def status() -> str:
+        return str(
+            conn.execute(
+                text("SELECT status FROM responders WHERE id = :id"), {"id": responder}
+            ).scalar_one()
+        )
+
+    def event(incident: int, type_: str, minutes: int, who: int | None = None) -> None:
+        add_event(
+            conn, incident, EventReport(type_, NOW - timedelta(minutes=minutes), who), now=NOW
+        )
+
+    event(first, "dispatched", 25, responder)
+    assert status() == "busy"
+    # Someone releases the responder by hand and another incident claims them.
+    conn.execute(
+        text("UPDATE responders SET status = 'available' WHERE id = :id"), {"id": responder}
+    )
+    event(second, "dispatched", 24, responder)
+    event(first, "referred", 20)
+    event(first, "closed", 19)
+    assert status() == "busy"  # held by the second incident now
+    event(second, "referred", 18)
+    event(second, "closed", 17)
+    assert status() == "available"
