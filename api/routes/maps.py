@@ -12,8 +12,6 @@ from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
-from gridgis.mapping.coverage_map import coverage_map_html
-from gridgis.mapping.dispatch_map import dispatch_map_html
 
 router = APIRouter(tags=["maps"])
 
@@ -55,6 +53,9 @@ def coverage_map(
     """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
     population share within target, responders by role, police stations, incident density,
     boundaries and optional planned posts. Works without internet (Leaflet is inlined)."""
+    # folium (~70 MiB) loads on the first map request, not in every API worker at start.
+    from gridgis.mapping.coverage_map import coverage_map_html
+
     plan = None
     if plan_add:
         plan = plan_posts(
@@ -78,6 +79,8 @@ def nearest_map(
     status: Annotated[str, Query(max_length=100, description="Comma-separated")] = "available",
 ) -> HTMLResponse:
     """The call location, its grid outlined and the nearest responders with their ETAs."""
+    from gridgis.mapping.dispatch_map import dispatch_map_html
+
     page = dispatch_map_html(
         db,
         lon,
