@@ -36,6 +36,7 @@ from gridgis.db.queries import _NEAREST_BY_ROLE
 from gridgis.settings import get_settings
 
 ROLES = "community_police,grid_worker"
+INGEST_CLIENTS = (1, 2, 4)
 
 
 def raw_sql_nearest(
@@ -168,22 +169,15 @@ def main() -> None:
         # Warm up caches and connection pools before measuring.
         wrk_run(server.url, nearest_paths, connections=8, seconds=3, api_key=server.api_key)
         # Ingest first: it makes a share of the roster "live", as in service.
-        results["ingest_1"] = ingest_run(
-            server.url,
-            ids,
-            batches=args.batches,
-            batch_size=10_000,
-            clients=1,
-            api_key=server.api_key,
-        )
-        results["ingest_2"] = ingest_run(
-            server.url,
-            ids,
-            batches=args.batches,
-            batch_size=10_000,
-            clients=2,
-            api_key=server.api_key,
-        )
+        for clients in INGEST_CLIENTS:
+            results[f"ingest_{clients}"] = ingest_run(
+                server.url,
+                ids,
+                batches=args.batches,
+                batch_size=10_000,
+                clients=clients,
+                api_key=server.api_key,
+            )
         for clients in (1, 32):
             results[f"nearest_api_{clients}"] = wrk_run(
                 server.url,
@@ -227,7 +221,7 @@ def main() -> None:
             f"{f'locate API, {clients} clients':<34}{r.rps:>10.0f}{r.p50_ms:>10.2f}"
             f"{r.p99_ms:>10.2f}{r.errors:>8}"
         )
-    for clients in (1, 2):
+    for clients in INGEST_CLIENTS:
         r = results[f"ingest_{clients}"]
         print(
             f"{f'position ingest, {clients} client(s)':<34}"
