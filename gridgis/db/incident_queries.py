@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor
+from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor, candidate_from_row
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -435,19 +435,7 @@ def build_responder_pool(
 
 
 def _pool_candidate(row: Any) -> tuple[int, Candidate]:
-    return int(row.idx), Candidate(
-        responder_id=int(row.id),
-        name=row.name,
-        role=row.role,
-        status=row.status,
-        grid_code=row.home_grid_code,
-        source=row.source,
-        recorded_at=row.recorded_at,
-        lon=float(row.lon),
-        lat=float(row.lat),
-        distance_m=float(row.distance_m),
-        planar=None if row.planar is None else float(row.planar),
-    )
+    return int(row.idx), candidate_from_row(row)
 
 
 def pool_nearest_many(

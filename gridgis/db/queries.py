@@ -399,7 +399,8 @@ class Candidate:
     planar: float | None
 
 
-def _candidate(row: Any) -> Candidate:
+def candidate_from_row(row: Any) -> Candidate:
+    """A Candidate from a row with the shortlist's columns."""
     return Candidate(
         responder_id=int(row.id),
         name=row.name,
@@ -438,7 +439,7 @@ def nearest_shortlist(
             "shortlist": shortlist,
         },
     )
-    return [_candidate(r) for r in rows]
+    return [candidate_from_row(r) for r in rows]
 
 
 def team_candidates(
@@ -463,7 +464,7 @@ def team_candidates(
             "fresh_since": fresh_since,
         },
     )
-    return [_candidate(r) for r in rows]
+    return [candidate_from_row(r) for r in rows]
 
 
 # One statement for a whole batch: newest fix per responder within the batch, written only when
