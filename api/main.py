@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api.errors import install_error_handlers
-from api.routes import areas, audit, health, locate, positions, responders
+from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(coverage_routes.router, prefix="/v1")
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")
+    app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
     app.state.permissions = {}
     document_public_routes(app)

@@ -1,0 +1,86 @@
+"""Assignments: list, add and remove members of a grid's "2+N" team (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import SessionDep
+from api.schemas import ErrorPublic
+from api.security import actor
+from gridgis.dispatch import assignments
+
+router = APIRouter(tags=["assignments"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic},
+    409: {"model": ErrorPublic},
+    422: {"model": ErrorPublic},
+}
+
+
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    responder_id: int = Field(ge=1, le=2**63 - 1)
+    grid_code: str = Field(pattern=r"^[0-9]{12}$", description="12-digit grid code")
+    duty: str = Field(min_length=1, max_length=32, description="A role code, e.g. grid_worker")
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    responder_id: int
+    grid_code: str
+    duty: str
+    created_at: datetime
+
+
+class AssignmentList(BaseModel):
+    assignments: list[AssignmentOut]
+    next: str | None
+
+
+@router.get("/assignments", response_model=AssignmentList, responses=ERRORS)
+def list_assignments(
+    request: Request,
+    db: SessionDep,
+    grid: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
+    responder_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=assignments.MAX_PAGE)] = 100,
+) -> dict[str, Any]:
+    """Team memberships in id order, paged (follow `next`)."""
+    rows = assignments.list_assignments(
+        db, grid_code=grid, responder_id=responder_id, after=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = (
+        str(request.url.include_query_params(after=rows[-1]["id"])) if more and rows else None
+    )
+    return {"assignments": rows, "next": next_url}
+
+
+@router.post("/assignments", response_model=AssignmentOut, status_code=201, responses=ERRORS)
+def create_assignment(request: Request, db: SessionDep, body: AssignmentCreate) -> Any:
+    """Put a responder on a grid's team with a duty."""
+    return assignments.create_assignment(
+        db,
+        responder_id=body.responder_id,
+        grid_code=body.grid_code,
+        duty=body.duty,
+        actor=actor(request),
+    )
+
+
+@router.delete("/assignments/{assignment_id}", status_code=204, responses=ERRORS)
+def delete_assignment(
+    request: Request,
+    db: SessionDep,
+    assignment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+) -> Response:
+    """Take a responder off a grid's team."""
+    assignments.delete_assignment(db, assignment_id, actor=actor(request))
+    return Response(status_code=204)
