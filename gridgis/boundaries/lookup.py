@@ -32,14 +32,16 @@ def locate(
     the other grids are listed in `also`.
     """
     lon, lat = check_lon_lat(lon, lat)
-    generation_id = queries.resolve_generation_id(db, generation)
-    grids = queries.grids_at_point(db, generation_id, lon, lat)
+    grids = queries.grids_at_point(db, generation, lon, lat)
     if not grids:
+        # Only a miss pays for telling "no such generation" from "outside every grid".
+        generation_id = queries.resolve_generation_id(db, generation)
         raise OutsideCoverage(
             f"The point ({lon:.6f}, {lat:.6f}) lies outside every grid of generation "
             f"{generation_id}."
         )
     chosen, others = grids[0], grids[1:]
+    generation_id = chosen.generation_id
     grid = {"code": chosen.code, "name": chosen.name, "level": chosen.level, "kind": chosen.kind}
     return LocateResult(
         generation=generation_id,

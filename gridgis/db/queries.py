@@ -16,29 +16,18 @@ Executor = Session | Connection
 
 # Point-in-polygon on the subdivided pieces: the GiST index narrows to a few small boxes, then
 # ST_Intersects (boundary included) decides. Several grids may answer for a point on a shared
-# edge or vertex; callers order them by code.
+# edge or vertex; callers order them by code. With no generation given, the active one is
+# found in the same round trip (locate and dispatch are hot paths).
 _LOCATE_GRIDS = text(
     """
-    SELECT DISTINCT a.id, a.code, a.name, a.level, a.kind, a.parent_code, a.population
+    SELECT DISTINCT a.id, a.code, a.name, a.level, a.kind, a.parent_code, a.population,
+           a.generation_id
     FROM area_pieces p
     JOIN areas a ON a.id = p.area_id
-    WHERE p.generation_id = :generation_id
+    WHERE p.generation_id = COALESCE(
+            CAST(:generation_id AS bigint), (SELECT id FROM generations WHERE active))
       AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
     ORDER BY a.code
-    """
-)
-
-# The grid answering for a point in the active generation, in one round trip (dispatch's
-# hot path needs only the grid, not the hierarchy or the team).
-_ACTIVE_GRID_AT_POINT = text(
-    """
-    SELECT a.code, a.name, a.kind
-    FROM area_pieces p
-    JOIN generations g ON g.id = p.generation_id AND g.active
-    JOIN areas a ON a.id = p.area_id
-    WHERE ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
-    ORDER BY a.code
-    LIMIT 1
     """
 )
 
@@ -84,6 +73,7 @@ class AreaRow:
     kind: str
     parent_code: str | None
     population: int
+    generation_id: int
 
 
 def active_generation_id(db: Executor) -> int:
@@ -105,18 +95,16 @@ def resolve_generation_id(db: Executor, generation_id: int | None) -> int:
     return generation_id
 
 
-def grids_at_point(db: Executor, generation_id: int, lon: float, lat: float) -> list[AreaRow]:
-    """Every grid whose polygon (boundary included) contains the point, ordered by code."""
+def grids_at_point(
+    db: Executor, generation_id: int | None, lon: float, lat: float
+) -> list[AreaRow]:
+    """Every grid whose polygon (boundary included) contains the point, ordered by code, in
+    `generation_id` or (None) the active generation. Empty outside every grid."""
     rows = db.execute(_LOCATE_GRIDS, {"generation_id": generation_id, "lon": lon, "lat": lat})
     return [
-        AreaRow(r.code, r.name, r.level, r.kind, r.parent_code, int(r.population)) for r in rows
+        AreaRow(r.code, r.name, r.level, r.kind, r.parent_code, int(r.population), r.generation_id)
+        for r in rows
     ]
-
-
-def active_grid_at_point(db: Executor, lon: float, lat: float) -> dict[str, str] | None:
-    """The grid (code, name, kind) `locate` would answer with, or None outside every grid."""
-    row = db.execute(_ACTIVE_GRID_AT_POINT, {"lon": lon, "lat": lat}).first()
-    return None if row is None else {"code": row.code, "name": row.name, "kind": row.kind}
 
 
 def ancestors(db: Executor, generation_id: int, code: str) -> list[dict[str, str]]:

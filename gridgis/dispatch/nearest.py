@@ -151,7 +151,10 @@ def nearest_responders(
 
     # Dispatch always answers: outside every grid (or before any boundaries are loaded) it
     # ranks with the rural parameters.
-    grid: dict[str, Any] | None = queries.active_grid_at_point(db, lon, lat)
+    grids = queries.grids_at_point(db, None, lon, lat)
+    grid: dict[str, Any] | None = (
+        {"code": grids[0].code, "name": grids[0].name, "kind": grids[0].kind} if grids else None
+    )
     setting = setting_of_kind(grid["kind"] if grid else None)
 
     team: list[RankedResponder] = []
