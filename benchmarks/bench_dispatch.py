@@ -147,7 +147,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument(
+        "--only",
+        default="ingest,nearest,locate",
+        help="comma-separated parts to run: ingest, nearest (with its raw-SQL baseline), locate",
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(","))
 
     settings = get_settings()
     url = bench_database_url(settings)
@@ -169,7 +175,7 @@ def main() -> None:
         # Warm up caches and connection pools before measuring.
         wrk_run(server.url, nearest_paths, connections=8, seconds=3, api_key=server.api_key)
         # Ingest first: it makes a share of the roster "live", as in service.
-        for clients in INGEST_CLIENTS:
+        for clients in INGEST_CLIENTS if "ingest" in parts else ():
             results[f"ingest_{clients}"] = ingest_run(
                 server.url,
                 ids,
@@ -179,13 +185,16 @@ def main() -> None:
                 api_key=server.api_key,
             )
         for clients in (1, 32):
-            results[f"nearest_api_{clients}"] = wrk_run(
-                server.url,
-                nearest_paths,
-                connections=clients,
-                seconds=args.seconds,
-                api_key=server.api_key,
-            )
+            if "nearest" in parts:
+                results[f"nearest_api_{clients}"] = wrk_run(
+                    server.url,
+                    nearest_paths,
+                    connections=clients,
+                    seconds=args.seconds,
+                    api_key=server.api_key,
+                )
+            if "locate" not in parts:
+                continue
             results[f"locate_api_{clients}"] = wrk_run(
                 server.url,
                 locate_paths,
@@ -194,7 +203,7 @@ def main() -> None:
                 api_key=server.api_key,
             )
         results["rss_mib"] = server.rss_mib()
-    for clients in (1, 32):
+    for clients in (1, 32) if "nearest" in parts else ():
         results[f"nearest_sql_{clients}"] = raw_sql_nearest(
             conninfo, points, clients=clients, seconds=args.seconds
         )
@@ -204,7 +213,7 @@ def main() -> None:
         f"{'benchmark':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
         f"{'API/SQL p99':>13}"
     )
-    for clients in (1, 32):
+    for clients in (1, 32) if "nearest" in parts else ():
         api = results[f"nearest_api_{clients}"]
         sql = results[f"nearest_sql_{clients}"]
         for label, r, ratio in (
@@ -215,13 +224,13 @@ def main() -> None:
                 f"{label:<34}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}"
                 + (f"{ratio:>13.2f}" if ratio is not None else "")
             )
-    for clients in (1, 32):
+    for clients in (1, 32) if "locate" in parts else ():
         r = results[f"locate_api_{clients}"]
         print(
             f"{f'locate API, {clients} clients':<34}{r.rps:>10.0f}{r.p50_ms:>10.2f}"
             f"{r.p99_ms:>10.2f}{r.errors:>8}"
         )
-    for clients in INGEST_CLIENTS:
+    for clients in INGEST_CLIENTS if "ingest" in parts else ():
         r = results[f"ingest_{clients}"]
         print(
             f"{f'position ingest, {clients} client(s)':<34}"

@@ -75,13 +75,24 @@ def prepare_scale_data(url: str, volunteers: int, seed: int = 2080) -> dict[str,
                 load_demo(conn, generate_demo(seed=seed, volunteers=volunteers))
                 conn.commit()
                 print(f"  loaded in {time.perf_counter() - started:.1f} s", flush=True)
+            # Steady state in service: every responder has reported before (here: one fix at
+            # home, two hours old, so stale for dispatch). Benchmarks then send newer fixes.
             conn.execute(text("DELETE FROM responder_positions"))
+            conn.execute(
+                text(
+                    """
+                    INSERT INTO responder_positions (responder_id, role, position, recorded_at)
+                    SELECT id, role, home, now() - interval '2 hours' FROM responders
+                    """
+                )
+            )
             conn.commit()
             totals = conn.execute(
                 text("SELECT role, COUNT(*) FROM responders GROUP BY role ORDER BY role")
             ).all()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE responders"))
+            conn.execute(text("VACUUM ANALYZE responder_positions"))
     finally:
         engine.dispose()
     return {r[0]: int(r[1]) for r in totals}

