@@ -75,14 +75,14 @@ def prepare_scale_data(url: str, volunteers: int, seed: int = 2080) -> dict[str,
                 load_demo(conn, generate_demo(seed=seed, volunteers=volunteers))
                 conn.commit()
                 print(f"  loaded in {time.perf_counter() - started:.1f} s", flush=True)
-            # Steady state in service: every responder has reported before (here: one fix at
-            # home, two hours old, so stale for dispatch). Benchmarks then send newer fixes.
+            # Steady state in service: every responder is on duty and has reported (here: one
+            # fix at home, five minutes old, fresh for dispatch). Benchmarks send newer fixes.
             conn.execute(text("DELETE FROM responder_positions"))
             conn.execute(
                 text(
                     """
                     INSERT INTO responder_positions (responder_id, role, position, recorded_at)
-                    SELECT id, role, home, now() - interval '2 hours' FROM responders
+                    SELECT id, role, home, now() - interval '5 minutes' FROM responders
                     """
                 )
             )

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SettingsDep
 from api.schemas import ErrorPublic, IngestPublic, PositionBatchIn
 from gridgis.dispatch import positions
 
@@ -18,9 +18,12 @@ router = APIRouter(tags=["positions"])
     response_model=IngestPublic,
     responses={422: {"model": ErrorPublic, "description": "Not a batch (or over 10,000 items)"}},
 )
-def ingest_batch(db: SessionDep, body: PositionBatchIn) -> dict[str, Any]:
+def ingest_batch(db: SessionDep, settings: SettingsDep, body: PositionBatchIn) -> dict[str, Any]:
     """Write up to 10,000 fixes in one statement. Stale fixes never overwrite newer ones;
-    duplicates are harmless; bad items are rejected one by one and the rest are written."""
+    duplicates are harmless; bad items are rejected one by one and the rest are written.
+    `ignored_stale` counts fixes older than the stored one or already older than the
+    service's stale-after time (GRIDGIS_STALE_AFTER_S, default 900 s): dispatch would never
+    use them."""
     fixes = []
     for item in body.positions:
         fixes.append(
@@ -32,7 +35,7 @@ def ingest_batch(db: SessionDep, body: PositionBatchIn) -> dict[str, Any]:
                 crs=item.get("crs", "wgs84"),
             )
         )
-    report = positions.ingest(db, fixes)
+    report = positions.ingest(db, fixes, stale_after_s=settings.stale_after_s)
     return {
         "accepted": report.accepted,
         "ignored_stale": report.ignored_stale,

@@ -294,8 +294,11 @@ def update_responder(
 
 
 @router.put("/responders/{responder_id}/position", response_model=IngestPublic, responses=ERRORS)
-def put_position(db: SessionDep, responder_id: ResponderId, body: PositionIn) -> Any:
-    """Record one live fix. A fix older than the stored one is ignored (`ignored_stale`: 1)."""
+def put_position(
+    db: SessionDep, settings: SettingsDep, responder_id: ResponderId, body: PositionIn
+) -> Any:
+    """Record one live fix. A fix older than the stored one, or already older than the
+    service's stale-after time (GRIDGIS_STALE_AFTER_S), is ignored (`ignored_stale`: 1)."""
     report = positions.update_position(
         db,
         positions.PositionFix(
@@ -305,6 +308,7 @@ def put_position(db: SessionDep, responder_id: ResponderId, body: PositionIn) ->
             recorded_at=body.recorded_at,
             crs=body.crs,
         ),
+        stale_after_s=settings.stale_after_s,
     )
     return JSONResponse(
         {"accepted": report.accepted, "ignored_stale": report.ignored_stale, "rejected": []}

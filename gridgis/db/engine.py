@@ -34,7 +34,7 @@ def make_engine(
         pool_size=pool_size or settings.pool_size,
         max_overflow=max(2, (pool_size or settings.pool_size) // 2),
         pool_timeout=settings.pool_timeout_s,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         connect_args={
             "connect_timeout": settings.connect_timeout_s,
             # JIT compilation costs more than it saves on short dispatch queries.

@@ -185,8 +185,8 @@ class ResponderPosition(Base):
 
     __tablename__ = "responder_positions"
     __table_args__ = (
-        # KNN within a role (btree_gist), freshness filtered; the only spatial index, so that
-        # each fix costs two index entries (this one and the primary key).
+        # KNN within a role (btree_gist), freshness filtered; the only index besides the
+        # primary key, so that each fix costs two index entries.
         Index(
             "ix_responder_positions_role_position",
             "role",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,9 @@ from gridgis.errors import InvalidInput, NotFound
 from gridgis.validation import check_lon_lat
 
 MAX_BATCH = 10_000
+# Expired fixes are deleted at most this often per process (queries.expire_positions).
+EXPIRE_EVERY_S = 60.0
+_next_expiry = 0.0
 # A device clock a little ahead is normal; a fix from further in the future is a bad clock.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -71,8 +75,19 @@ def _check_fix(fix: PositionFix, now: datetime) -> tuple[int, float, float, date
     return fix.responder_id, lon, lat, recorded.astimezone(UTC)
 
 
-def ingest(db: Executor, fixes: Sequence[PositionFix], now: datetime | None = None) -> IngestReport:
-    """Apply a batch: bad items are reported by index, the rest written in one statement."""
+def ingest(
+    db: Executor,
+    fixes: Sequence[PositionFix],
+    now: datetime | None = None,
+    *,
+    stale_after_s: float = 900.0,
+) -> IngestReport:
+    """Apply a batch: bad items are reported by index, the rest written in one statement.
+
+    A fix older than the stored one is ignored (`ignored_stale`), and so is one that is
+    already older than `stale_after_s`: dispatch would never use it. Stored fixes that have
+    expired are deleted about once a minute (see queries.expire_positions)."""
+    global _next_expiry
     if len(fixes) > MAX_BATCH:
         raise InvalidInput(
             f"A batch holds at most {MAX_BATCH:,} positions, got {len(fixes):,}.",
@@ -97,7 +112,11 @@ def ingest(db: Executor, fixes: Sequence[PositionFix], now: datetime | None = No
         lats.append(lat)
         times.append(recorded)
     if idx:
-        accepted, unknown = queries.ingest_positions(db, idx, ids, lons, lats, times)
+        expire_before = now - timedelta(seconds=stale_after_s)
+        if time.monotonic() >= _next_expiry:
+            _next_expiry = time.monotonic() + EXPIRE_EVERY_S
+            queries.expire_positions(db, expire_before)
+        accepted, unknown = queries.ingest_positions(db, idx, ids, lons, lats, times, expire_before)
         for index in unknown:
             report.rejected.append(
                 {
@@ -112,11 +131,17 @@ def ingest(db: Executor, fixes: Sequence[PositionFix], now: datetime | None = No
     return report
 
 
-def update_position(db: Executor, fix: PositionFix, now: datetime | None = None) -> IngestReport:
+def update_position(
+    db: Executor,
+    fix: PositionFix,
+    now: datetime | None = None,
+    *,
+    stale_after_s: float = 900.0,
+) -> IngestReport:
     """One responder's fix; NotFound for an unknown responder, InvalidInput for a bad fix."""
     now = now or datetime.now(UTC)
     _check_fix(fix, now)
-    report = ingest(db, [fix], now)
+    report = ingest(db, [fix], now, stale_after_s=stale_after_s)
     if report.rejected:
         raise NotFound(report.rejected[0]["error"], field="responder_id")
     return report

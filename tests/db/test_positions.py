@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from gridgis import crs
+from gridgis.db.queries import expire_positions
 from gridgis.dispatch.positions import MAX_BATCH, PositionFix, ingest, update_position
 from gridgis.errors import InvalidInput, NotFound
 
@@ -123,8 +124,10 @@ def test_a_full_batch_is_written_in_one_go(conn: Connection) -> None:
     assert written == len(ids)
 
 
-def test_concurrent_older_fix_never_overwrites_a_newer_one(engine) -> None:  # type: ignore[no-untyped-def]
-    """B's older fix waits on A's row lock; after A commits, B re-checks and is ignored."""
+@pytest.mark.parametrize("has_fix", [False, True], ids=["first-fix", "known-responder"])
+def test_concurrent_older_fix_never_overwrites_a_newer_one(engine, has_fix: bool) -> None:  # type: ignore[no-untyped-def]
+    """B's older fix waits on A's row lock; after A commits, B re-checks and is ignored. Both
+    paths: a responder's first fix (upsert) and a responder who already has one (UPDATE)."""
     import threading
 
     with engine.begin() as setup:
@@ -135,6 +138,8 @@ def test_concurrent_older_fix_never_overwrites_a_newer_one(engine) -> None:  # t
                 "ST_SetSRID(ST_MakePoint(117.6, 24.5), 4326)) RETURNING id"
             )
         ).scalar_one()
+        if has_fix:
+            ingest(setup, [PositionFix(rid, 117.6, 24.5, T0 - timedelta(seconds=30))], now=T0)
     try:
         results: dict[str, object] = {}
         with engine.connect() as a:
@@ -162,3 +167,40 @@ def test_concurrent_older_fix_never_overwrites_a_newer_one(engine) -> None:  # t
     finally:
         with engine.begin() as cleanup:
             cleanup.execute(text("DELETE FROM responders WHERE id = :id"), {"id": rid})
+
+
+def test_a_fix_that_arrives_expired_is_ignored_and_not_stored(conn: Connection) -> None:
+    (rid,) = _ids(conn, 1)
+    conn.execute(text("DELETE FROM responder_positions WHERE responder_id = :id"), {"id": rid})
+    old = T0 - timedelta(seconds=901)
+    report = ingest(conn, [PositionFix(rid, 117.6, 24.5, old)], now=T0, stale_after_s=900)
+    assert (report.accepted, report.ignored_stale, report.rejected) == (0, 1, [])
+    stored = conn.execute(
+        text("SELECT COUNT(*) FROM responder_positions WHERE responder_id = :id"), {"id": rid}
+    ).scalar_one()
+    assert stored == 0
+    fresh = ingest(conn, [PositionFix(rid, 117.6, 24.5, T0 - timedelta(seconds=899))], now=T0)
+    assert fresh.accepted == 1
+
+
+def test_expired_fixes_are_deleted_and_fresh_ones_kept(conn: Connection) -> None:
+    a, b = _ids(conn, 2)
+    ingest(
+        conn,
+        [PositionFix(a, 117.6, 24.5, T0 - timedelta(minutes=20))],
+        now=T0 - timedelta(minutes=20),
+    )
+    ingest(conn, [PositionFix(b, 117.6, 24.5, T0 - timedelta(minutes=5))], now=T0)
+    deleted = expire_positions(conn, T0 - timedelta(minutes=15))
+    assert deleted >= 1
+    left = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT responder_id FROM responder_positions WHERE responder_id IN (:a, :b)"),
+            {"a": a, "b": b},
+        )
+    }
+    assert left == {b}
+    # With the expired fix gone, an even older one still cannot come back.
+    late = ingest(conn, [PositionFix(a, 117.7, 24.6, T0 - timedelta(minutes=30))], now=T0)
+    assert (late.accepted, late.ignored_stale) == (0, 1)

@@ -1,8 +1,9 @@
 """Live-fix KNN index on (role, position): spatially clustered and cheaper to maintain.
 
 With recorded_at as its middle column, btree_gist grouped new fixes by time first, so every
-page of the index spanned the whole city and each fix cost more to insert. Freshness is a
-filter now; stale fixes only lengthen a KNN walk by the share of them (docs/PERFORMANCE.md).
+page of the index spanned the whole city and each fix cost more to insert. Expired fixes are
+now deleted by ingest about once a minute (they can never place anyone), so a KNN walk meets
+few stale ones and freshness can be a filter (measurements in docs/PERFORMANCE.md).
 
 Revision ID: 0008
 Revises: 0007
