@@ -1,31 +1,69 @@
-"""Annotated dependency aliases for routes."""
+"""Annotated dependency aliases for routes.
+
+The dependencies every request runs are `async` and do no I/O until they must: a sync
+dependency costs a hop through the thread pool each (measured in docs/PERFORMANCE.md), and
+the session is only created, not connected, until a query needs it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from gridgis.settings import Settings
 
+OpenReader = Callable[[], AbstractContextManager[Connection]]
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session per request from the pool the lifespan owns; committed on success."""
-    factory = request.app.state.session_factory
-    with factory() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request from the pool the lifespan owns; committed on success.
+
+    Creating a session touches no connection; commit and close run in the thread pool only
+    when the request actually used the database."""
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+def reader_for(request: Request) -> OpenReader:
+    """How the read-only hot paths open their connection (see get_reader)."""
+
+    @contextmanager
+    def open_reader() -> Iterator[Connection]:
+        with request.app.state.read_engine.connect() as connection:
+            yield connection
+
+    return open_reader
+
+
+async def get_reader(request: Request) -> OpenReader:
+    """Opens a pooled connection in autocommit for the read-only hot paths (locate, nearest):
+    no ORM session and no BEGIN/COMMIT round trips. Opened inside the route, which already
+    runs in the thread pool, so that checking a connection out never blocks the event loop."""
+    return reader_for(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Read-only routes only: every statement is its own transaction.
+ReaderDep = Annotated[OpenReader, Depends(get_reader)]
 # scope="function": the commit runs before the response is sent, so a failed commit is an
 # error response (503 when the database is gone), never a success for a write that was lost.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import Depends, FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, health, locate, positions, responders
@@ -18,6 +23,7 @@ from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
+from gridgis.dispatch.positions import expire_due
 from gridgis.settings import Settings, get_settings, resolve_secret_key
 
 DESCRIPTION = """
@@ -34,6 +40,25 @@ in decimal degrees unless an endpoint says otherwise. Errors are JSON:
 """
 
 
+log = logging.getLogger("gridgis.api")
+
+
+def _expire_once(engine: Engine, settings: Settings) -> None:
+    with engine.begin() as conn:
+        expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
+
+
+async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
+    """Delete expired live fixes on a timer, so a position feed that stops does not leave
+    dead fixes for the nearest-responder search to walk past."""
+    while True:
+        await asyncio.sleep(settings.expire_positions_every_s)
+        try:
+            await run_in_threadpool(_expire_once, engine, settings)
+        except SQLAlchemyError as exc:  # the database is away: try again next time
+            log.warning("could not expire live positions: %s", exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for `settings` (from the environment when omitted)."""
     settings = settings or get_settings()
@@ -43,9 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        expiry = None
+        if settings.expire_positions_every_s > 0:
+            expiry = asyncio.create_task(_expire_positions_forever(engine, settings))
         try:
             yield
         finally:
+            if expiry is not None:
+                expiry.cancel()
+                with suppress(asyncio.CancelledError):
+                    await expiry
             engine.dispose()
 
     app = FastAPI(

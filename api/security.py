@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from gridgis import auth
@@ -116,12 +117,15 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
     return "admin"
 
 
-def require_api_key(
+async def require_api_key(
     request: Request,
     db: SessionDep,
     presented: Annotated[str | None, Security(api_key_header)],
 ) -> auth.ApiKeyInfo | None:
-    """Authenticate the caller and check the route's permission (401 / 403 otherwise)."""
+    """Authenticate the caller and check the route's permission (401 / 403 otherwise).
+
+    A key seen in the last KEY_CACHE_S seconds is checked without I/O, on the event loop;
+    only a lookup or the periodic last-used update goes to the database (in the thread pool)."""
     state = request.app.state
     # Resolved once per endpoint: a request knows its endpoint, not the prefixed template.
     cache_key = (request.method, request.scope.get("endpoint"))
@@ -136,14 +140,14 @@ def require_api_key(
     if cached is not None and cached[0] > now:
         key: auth.ApiKeyInfo = cached[1]
     else:
-        key = auth.authenticate(db, state.secret_key, presented)
+        key = await run_in_threadpool(auth.authenticate, db, state.secret_key, presented)
         state.key_cache[presented] = (now + KEY_CACHE_S, key)
         if len(state.key_cache) > 10_000:  # never let hostile traffic grow it without bound
             state.key_cache.clear()
     last = state.key_touched.get(key.id, 0.0)
     if now - last > TOUCH_EVERY_S:
         state.key_touched[key.id] = now
-        auth.touch(db, key.id, datetime.now(UTC))
+        await run_in_threadpool(auth.touch, db, key.id, datetime.now(UTC))
     auth.authorize(key, permission)
     request.state.api_key = key
     return key

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     eta_target_s: float = Field(default=300.0, gt=0, le=86_400)
     # A live fix older than this is not trusted; dispatch falls back to the home base.
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
+    # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).
+    expire_positions_every_s: float = Field(default=60.0, ge=0, le=86_400)
     tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random

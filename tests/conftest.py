@@ -4,7 +4,8 @@ the demo loaded once, and every test inside a transaction that is rolled back.""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,7 +65,9 @@ def _admin_and_test_urls(settings: Settings) -> tuple[str, str]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return get_settings(env="test")
+    # No expiry timer: it would delete fixes from the shared test database outside the
+    # rolled-back transactions (expiry itself is tested directly).
+    return get_settings(env="test", expire_positions_every_s=0)
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +152,7 @@ def client(  # type: ignore[no-untyped-def]
     transaction. Tests of other roles or of no key override the X-API-Key header."""
     from fastapi.testclient import TestClient
 
-    from api.deps import get_session
+    from api.deps import get_reader, get_session
     from api.main import create_app
 
     app = create_app(settings.model_copy(update={"database_url": test_database_url}))
@@ -159,6 +162,21 @@ def client(  # type: ignore[no-untyped-def]
             yield db
             db.commit()
 
+    @contextmanager
+    def open_reader_in_test_transaction() -> Iterator[Connection]:
+        # A savepoint, as the session has: a failed read must not poison the test's transaction.
+        savepoint = conn.begin_nested()
+        try:
+            yield conn
+        except Exception:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+
+    def reader_in_test_transaction() -> Callable[[], AbstractContextManager[Connection]]:
+        return open_reader_in_test_transaction
+
     app.dependency_overrides[get_session] = session_in_test_transaction
+    app.dependency_overrides[get_reader] = reader_in_test_transaction
     with TestClient(app, headers={"X-API-Key": api_keys["admin"]}) as test_client:
         yield test_client

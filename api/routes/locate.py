@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.deps import ReaderDep
 from api.responses import FastJSONResponse
 from api.schemas import ErrorPublic, LocatePublic
 from gridgis.boundaries.lookup import locate as locate_point
@@ -30,13 +30,14 @@ Latitude = Annotated[
     },
 )
 def locate(
-    db: SessionDep,
+    db: ReaderDep,
     lon: Longitude,
     lat: Latitude,
     generation: Annotated[int | None, Query(ge=1, description="Boundary generation")] = None,
 ) -> FastJSONResponse:
     """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team?"""
-    result = locate_point(db, lon, lat, generation=generation)
+    with db() as conn:
+        result = locate_point(conn, lon, lat, generation=generation)
     return FastJSONResponse(
         {
             "query": {"lon": lon, "lat": lat},

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import ReaderDep, SessionDep, SettingsDep
 from api.responses import FastJSONResponse
 from api.schemas import (
     CrsParam,
@@ -73,7 +73,7 @@ STATUS_SET = set(responders.STATUSES)
 @router.get("/responders/nearest", response_model=NearestPublic, responses=ERRORS)
 def nearest(
     request: Request,
-    db: SessionDep,
+    db: ReaderDep,
     settings: SettingsDep,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
@@ -95,22 +95,23 @@ def nearest(
 ) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
     from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
-    role_list = parse_list(roles, "roles", known_roles(request, db))
-    status_list = parse_list(status, "status", STATUS_SET) or ["available"]
-    wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
-    model = request.app.state.eta_model
-    answer = nearest_responders(
-        db,
-        wgs_lon,
-        wgs_lat,
-        model,
-        n=n,
-        roles=role_list,
-        statuses=status_list,
-        max_eta_s=max_eta_s,
-        stale_after_s=settings.stale_after_s,
-        prefer_team=prefer == "team",
-    )
+    with db() as conn:
+        role_list = parse_list(roles, "roles", known_roles(request, conn))
+        status_list = parse_list(status, "status", STATUS_SET) or ["available"]
+        wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+        model = request.app.state.eta_model
+        answer = nearest_responders(
+            conn,
+            wgs_lon,
+            wgs_lat,
+            model,
+            n=n,
+            roles=role_list,
+            statuses=status_list,
+            max_eta_s=max_eta_s,
+            stale_after_s=settings.stale_after_s,
+            prefer_team=prefer == "team",
+        )
     return FastJSONResponse(
         {
             "query": {

@@ -294,10 +294,13 @@ FRESH_FIX_JOIN = (
     "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
 )
 
-# For each wanted role and each source, one KNN (<->) scan of a (role, ..., point) GiST index
+# For each wanted role and each source, one KNN (<->) scan of a (role, point) GiST index
 # (btree_gist), so a rare role among 300,000 volunteers never means walking past the
 # volunteers. The caller re-ranks the union by exact geodesic distance and widens the
-# shortlist until the ranking is certified (see dispatch/nearest.py).
+# shortlist until the ranking is certified (see dispatch/nearest.py). The home scan does not
+# skip responders who have a fresh fix (when most of the force is reporting, skipping them
+# meant walking past nearly all of it); it marks them `superseded`: their home row only
+# bounds the distance of the home-placed responders it left out.
 _LIVE_BRANCH = """
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
                    p.recorded_at, p.position AS geom,
@@ -316,8 +319,6 @@ _HOME_BRANCH = """
             FROM responders r
             WHERE r.role = w.role
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-              AND NOT EXISTS (SELECT 1 FROM responder_positions p
-                              WHERE p.responder_id = r.id AND p.recorded_at >= :fresh_since)
             ORDER BY r.home <-> (SELECT geom FROM pt)
             LIMIT :shortlist
 """
@@ -340,10 +341,17 @@ _NEAREST_BY_ROLE = text(
     + _HOME_BRANCH
     + """) c
     )
-    SELECT s.id, s.source, s.planar, s.name, s.role, s.status, s.home_grid_code,
-           s.recorded_at, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
+    SELECT s.id, s.source, s.planar, f.live IS NOT NULL AS superseded, s.name, s.role, s.status,
+           s.home_grid_code, s.recorded_at, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
            ST_Distance(s.geom::geography, (SELECT geog FROM pt), true) AS distance_m
     FROM shortlist s
+    -- LATERAL ... LIMIT 1: one primary-key probe per home row (a plain EXISTS was planned as
+    -- a hash of every fresh fix).
+    LEFT JOIN LATERAL (
+        SELECT true AS live FROM responder_positions p
+        WHERE s.source = 'home' AND p.responder_id = s.id AND p.recorded_at >= :fresh_since
+        LIMIT 1
+    ) f ON true
     """
 )
 
@@ -386,6 +394,8 @@ class Candidate:
     lat: float
     distance_m: float
     planar: float | None
+    # A home row of someone placed at a fresh live fix: it bounds the shortlist, never ranks.
+    superseded: bool = False
 
 
 def candidate_from_row(row: Any) -> Candidate:
@@ -402,6 +412,7 @@ def candidate_from_row(row: Any) -> Candidate:
         lat=float(row.lat),
         distance_m=float(row.distance_m),
         planar=None if row.planar is None else float(row.planar),
+        superseded=bool(getattr(row, "superseded", False)),
     )
 
 

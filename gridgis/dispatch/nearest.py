@@ -183,7 +183,7 @@ def nearest_responders(
             fresh_since=fresh_since,
             shortlist=shortlist,
         )
-        others = [c for c in candidates if c.responder_id not in team_ids]
+        others = [c for c in candidates if c.responder_id not in team_ids and not c.superseded]
         ranked = rank_candidates(others, model, setting, team_ids)
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]

@@ -86,8 +86,7 @@ def ingest(
 
     A fix older than the stored one is ignored (`ignored_stale`), and so is one that is
     already older than `stale_after_s`: dispatch would never use it. Stored fixes that have
-    expired are deleted about once a minute (see queries.expire_positions)."""
-    global _next_expiry
+    expired are deleted about once a minute (see expire_due)."""
     if len(fixes) > MAX_BATCH:
         raise InvalidInput(
             f"A batch holds at most {MAX_BATCH:,} positions, got {len(fixes):,}.",
@@ -113,9 +112,7 @@ def ingest(
         times.append(recorded)
     if idx:
         expire_before = now - timedelta(seconds=stale_after_s)
-        if time.monotonic() >= _next_expiry:
-            _next_expiry = time.monotonic() + EXPIRE_EVERY_S
-            queries.expire_positions(db, expire_before)
+        expire_due(db, now, stale_after_s=stale_after_s)
         accepted, unknown = queries.ingest_positions(db, idx, ids, lons, lats, times, expire_before)
         for index in unknown:
             report.rejected.append(
@@ -129,6 +126,20 @@ def ingest(
         report.ignored_stale = len(idx) - len(unknown) - accepted
     report.rejected.sort(key=lambda item: item["index"])
     return report
+
+
+def expire_due(
+    db: Executor, now: datetime | None = None, *, stale_after_s: float = 900.0, force: bool = False
+) -> int | None:
+    """Delete expired live fixes when this process has not done so for EXPIRE_EVERY_S (or
+    `force`); returns how many, None when it was not due. Ingest calls it, and the API also
+    calls it on a timer so that a feed that stops does not leave dead fixes in the KNN index."""
+    global _next_expiry
+    if not force and time.monotonic() < _next_expiry:
+        return None
+    _next_expiry = time.monotonic() + EXPIRE_EVERY_S
+    now = now or datetime.now(UTC)
+    return queries.expire_positions(db, now - timedelta(seconds=stale_after_s))
 
 
 def update_position(

@@ -204,3 +204,16 @@ def test_expired_fixes_are_deleted_and_fresh_ones_kept(conn: Connection) -> None
     # With the expired fix gone, an even older one still cannot come back.
     late = ingest(conn, [PositionFix(a, 117.7, 24.6, T0 - timedelta(minutes=30))], now=T0)
     assert (late.accepted, late.ignored_stale) == (0, 1)
+
+
+def test_expiry_runs_when_due_or_forced(conn: Connection) -> None:
+    from gridgis.dispatch.positions import expire_due
+
+    (rid,) = _ids(conn, 1)
+    ingest(conn, [PositionFix(rid, 117.6, 24.5, T0)], now=T0)
+    assert expire_due(conn, T0 + timedelta(hours=1), force=True) >= 1  # type: ignore[operator]
+    assert expire_due(conn, T0 + timedelta(hours=1)) is None  # just ran: not due again
+    left = conn.execute(
+        text("SELECT COUNT(*) FROM responder_positions WHERE responder_id = :id"), {"id": rid}
+    ).scalar_one()
+    assert left == 0
