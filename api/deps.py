@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -18,6 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from gridgis.settings import Settings
 
 OpenReader = Callable[[], AbstractContextManager[Connection]]
+T = TypeVar("T")
+
+
+async def in_dispatch_thread(request: Request, work: Callable[[], T]) -> T:
+    """Run a hot path's blocking work in the dispatch threads (GRIDGIS_DISPATCH_THREADS per
+    process). Waiting requests queue in order on the event loop instead of contending for
+    the GIL in forty threads, which is what made the 99th percentile ten times the median."""
+    return await anyio.to_thread.run_sync(work, limiter=request.app.state.dispatch_limiter)
 
 
 async def get_settings(request: Request) -> Settings:

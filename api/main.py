@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import anyio
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Locate and nearest run in their own few threads (api/deps.py): on two cores more
+        # threads only queue on the GIL, and slow admin routes cannot take their place.
+        app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
         expiry = None
         if settings.expire_positions_every_s > 0:
             expiry = asyncio.create_task(_expire_positions_forever(engine, settings))

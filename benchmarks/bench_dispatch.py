@@ -15,7 +15,7 @@ import random
 import statistics
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,6 +49,7 @@ def raw_sql_nearest(
     latencies: list[float] = []
     lock = threading.Lock()
     stop = time.perf_counter() + seconds
+    stale_after = timedelta(seconds=get_settings().stale_after_s)
 
     def worker(offset: int) -> None:
         mine: list[float] = []
@@ -63,10 +64,11 @@ def raw_sql_nearest(
                     {
                         "lon": lon,
                         "lat": lat,
-                        "fresh_since": datetime.now(UTC),
+                        "fresh_since": datetime.now(UTC) - stale_after,
                         "roles": ROLES.split(","),
                         "statuses": ["available"],
-                        "shortlist": 32,
+                        # The API's first round for n=5 (2 n + 4 per role and source).
+                        "shortlist": 14,
                     },
                 ).fetchall()
                 mine.append(time.perf_counter() - started)

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     # Pool sizing for the API process; the machine has 2 cores.
     pool_size: int = Field(default=10, ge=1, le=200)
     pool_timeout_s: float = Field(default=5.0, gt=0)
+    # Threads per API process for the dispatch hot paths (locate, nearest); measured best on
+    # two cores (docs/PERFORMANCE.md). Other routes use the usual thread pool.
+    dispatch_threads: int = Field(default=1, ge=1, le=64)
     statement_timeout_ms: int = Field(default=10_000, ge=100)
     connect_timeout_s: int = Field(default=3, ge=1, le=60)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from api.deps import ReaderDep
+from api.deps import ReaderDep, in_dispatch_thread
 from api.responses import FastJSONResponse
 from api.schemas import ErrorPublic, LocatePublic
 from gridgis.boundaries.lookup import locate as locate_point
@@ -29,22 +29,27 @@ Latitude = Annotated[
         422: {"model": ErrorPublic, "description": "Missing or invalid coordinates."},
     },
 )
-def locate(
+async def locate(
+    request: Request,
     db: ReaderDep,
     lon: Longitude,
     lat: Latitude,
     generation: Annotated[int | None, Query(ge=1, description="Boundary generation")] = None,
 ) -> FastJSONResponse:
     """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team?"""
-    with db() as conn:
-        result = locate_point(conn, lon, lat, generation=generation)
-    return FastJSONResponse(
-        {
-            "query": {"lon": lon, "lat": lat},
-            "generation": result.generation,
-            "grid": result.grid,
-            "hierarchy": result.hierarchy,
-            "team": result.team,
-            "also": result.also,
-        }
-    )
+
+    def work() -> FastJSONResponse:
+        with db() as conn:
+            result = locate_point(conn, lon, lat, generation=generation)
+        return FastJSONResponse(
+            {
+                "query": {"lon": lon, "lat": lat},
+                "generation": result.generation,
+                "grid": result.grid,
+                "hierarchy": result.hierarchy,
+                "team": result.team,
+                "also": result.also,
+            }
+        )
+
+    return await in_dispatch_thread(request, work)

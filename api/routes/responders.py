@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import ReaderDep, SessionDep, SettingsDep
+from api.deps import ReaderDep, SessionDep, SettingsDep, in_dispatch_thread
 from api.responses import FastJSONResponse
 from api.schemas import (
     CrsParam,
@@ -71,7 +71,7 @@ STATUS_SET = set(responders.STATUSES)
 
 
 @router.get("/responders/nearest", response_model=NearestPublic, responses=ERRORS)
-def nearest(
+async def nearest(
     request: Request,
     db: ReaderDep,
     settings: SettingsDep,
@@ -95,64 +95,68 @@ def nearest(
 ) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
     from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
-    with db() as conn:
-        role_list = parse_list(roles, "roles", known_roles(request, conn))
-        status_list = parse_list(status, "status", STATUS_SET) or ["available"]
-        wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
-        model = request.app.state.eta_model
-        answer = nearest_responders(
-            conn,
-            wgs_lon,
-            wgs_lat,
-            model,
-            n=n,
-            roles=role_list,
-            statuses=status_list,
-            max_eta_s=max_eta_s,
-            stale_after_s=settings.stale_after_s,
-            prefer_team=prefer == "team",
+
+    def work() -> FastJSONResponse:
+        with db() as conn:
+            role_list = parse_list(roles, "roles", known_roles(request, conn))
+            status_list = parse_list(status, "status", STATUS_SET) or ["available"]
+            wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+            model = request.app.state.eta_model
+            answer = nearest_responders(
+                conn,
+                wgs_lon,
+                wgs_lat,
+                model,
+                n=n,
+                roles=role_list,
+                statuses=status_list,
+                max_eta_s=max_eta_s,
+                stale_after_s=settings.stale_after_s,
+                prefer_team=prefer == "team",
+            )
+        return FastJSONResponse(
+            {
+                "query": {
+                    "lon": round(wgs_lon, 7),
+                    "lat": round(wgs_lat, 7),
+                    "crs": "wgs84",
+                    "received_crs": crs,
+                    "n": n,
+                    "roles": role_list,
+                    "status": status_list,
+                    "max_eta_s": max_eta_s,
+                    "prefer": prefer,
+                    "stale_after_s": settings.stale_after_s,
+                    "setting": answer.setting,
+                    "eta_model": model.parameters(),
+                },
+                "grid": (
+                    {k: answer.grid[k] for k in ("code", "name", "kind")} if answer.grid else None
+                ),
+                "results": [
+                    {
+                        "responder_id": r.responder_id,
+                        "name": r.name,
+                        "role": r.role,
+                        "status": r.status,
+                        "distance_m": r.distance_m,
+                        "eta_s": r.eta_s,
+                        "within_target": r.within_target,
+                        "position": {
+                            "lon": r.lon,
+                            "lat": r.lat,
+                            "recorded_at": r.recorded_at,
+                            "source": r.source,
+                        },
+                        "grid_code": r.grid_code,
+                        "team": r.team,
+                    }
+                    for r in answer.results
+                ],
+            }
         )
-    return FastJSONResponse(
-        {
-            "query": {
-                "lon": round(wgs_lon, 7),
-                "lat": round(wgs_lat, 7),
-                "crs": "wgs84",
-                "received_crs": crs,
-                "n": n,
-                "roles": role_list,
-                "status": status_list,
-                "max_eta_s": max_eta_s,
-                "prefer": prefer,
-                "stale_after_s": settings.stale_after_s,
-                "setting": answer.setting,
-                "eta_model": model.parameters(),
-            },
-            "grid": (
-                {k: answer.grid[k] for k in ("code", "name", "kind")} if answer.grid else None
-            ),
-            "results": [
-                {
-                    "responder_id": r.responder_id,
-                    "name": r.name,
-                    "role": r.role,
-                    "status": r.status,
-                    "distance_m": r.distance_m,
-                    "eta_s": r.eta_s,
-                    "within_target": r.within_target,
-                    "position": {
-                        "lon": r.lon,
-                        "lat": r.lat,
-                        "recorded_at": r.recorded_at,
-                        "source": r.source,
-                    },
-                    "grid_code": r.grid_code,
-                    "team": r.team,
-                }
-                for r in answer.results
-            ],
-        }
-    )
+
+    return await in_dispatch_thread(request, work)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
