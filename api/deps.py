@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, TypeVar
 
+import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Connection
@@ -47,7 +48,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             await run_in_threadpool(session.commit)
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            # Shielded: a request cancelled here must still hand its connection back.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
         else:
             session.close()
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
@@ -117,6 +118,21 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
     return "admin"
 
 
+# Each ends its transaction, so the request does not hold a pooled connection while it waits
+# for its route: requests queued behind the dispatch threads while holding connections would
+# leave none for the request being served (a pool timeout, measured in PERFORMANCE.md).
+def _lookup(db: Session, secret_key: str, presented: str | None) -> auth.ApiKeyInfo:
+    try:
+        return auth.authenticate(db, secret_key, presented)
+    finally:
+        db.rollback()
+
+
+def _touch(db: Session, key_id: int) -> None:
+    auth.touch(db, key_id, datetime.now(UTC))
+    db.commit()
+
+
 async def require_api_key(
     request: Request,
     db: SessionDep,
@@ -140,14 +156,14 @@ async def require_api_key(
     if cached is not None and cached[0] > now:
         key: auth.ApiKeyInfo = cached[1]
     else:
-        key = await run_in_threadpool(auth.authenticate, db, state.secret_key, presented)
+        key = await run_in_threadpool(_lookup, db, state.secret_key, presented)
         state.key_cache[presented] = (now + KEY_CACHE_S, key)
         if len(state.key_cache) > 10_000:  # never let hostile traffic grow it without bound
             state.key_cache.clear()
     last = state.key_touched.get(key.id, 0.0)
     if now - last > TOUCH_EVERY_S:
         state.key_touched[key.id] = now
-        await run_in_threadpool(auth.touch, db, key.id, datetime.now(UTC))
+        await run_in_threadpool(_touch, db, key.id)
     auth.authorize(key, permission)
     request.state.api_key = key
     return key
