@@ -483,6 +483,21 @@ def team_candidates(
 # probes the primary key per row. Only first fixes take the upsert path, which also settles a
 # race with a concurrent first fix. Under READ COMMITTED a row another batch is writing is
 # re-checked once its lock is released, so the newest fix wins whatever the arrival order.
+# The rows are locked first, in responder-id order and in a statement of their own
+# (_LOCK_POSITIONS): two batches that share responders then wait for each other instead of
+# deadlocking, whatever order the join visits rows in, and the write statement starts with a
+# snapshot that already holds the other batch's fixes (inside one statement, PostgreSQL
+# re-checked each row the other batch had changed by re-running the join: seconds per batch).
+_LOCK_POSITIONS = text(
+    """
+    SELECT COUNT(*) FROM (
+        SELECT 1 FROM responder_positions
+        WHERE responder_id = ANY(CAST(:ids AS bigint[]))
+        ORDER BY responder_id
+        FOR UPDATE
+    ) AS locked
+    """
+)
 _INGEST_POSITIONS = text(
     """
     WITH incoming AS (
@@ -509,6 +524,7 @@ _INGEST_POSITIONS = text(
         SELECT l.id, r.role, ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326), l.ts
         FROM latest l JOIN responders r ON r.id = l.id
         WHERE l.id NOT IN (SELECT responder_id FROM updated)
+        ORDER BY l.id
         ON CONFLICT (responder_id) DO UPDATE
         SET position = EXCLUDED.position, recorded_at = EXCLUDED.recorded_at
         WHERE p.recorded_at < EXCLUDED.recorded_at
@@ -534,6 +550,7 @@ def ingest_positions(
 ) -> tuple[int, list[int]]:
     """Apply position fixes set-wise; returns (rows written, indexes of unknown responders).
     Fixes recorded before `expire_before` are not stored."""
+    db.execute(_LOCK_POSITIONS, {"ids": sorted(set(responder_ids))})
     row = db.execute(
         _INGEST_POSITIONS,
         {
@@ -551,9 +568,19 @@ def ingest_positions(
 def expire_positions(db: Executor, before: datetime) -> int:
     """Delete live fixes recorded before `before`; returns how many. A sequential scan of a
     narrow table (~30 ms for 320,000 fixes), cheaper run once a minute than an index on
-    recorded_at maintained on every fix."""
+    recorded_at maintained on every fix. Rows a batch is refreshing right now are skipped
+    (and locks taken in id order), so expiry never deadlocks with ingest."""
     result = db.execute(
-        text("DELETE FROM responder_positions WHERE recorded_at < :before"), {"before": before}
+        text(
+            """
+            DELETE FROM responder_positions WHERE responder_id IN (
+                SELECT responder_id FROM responder_positions WHERE recorded_at < :before
+                ORDER BY responder_id
+                FOR UPDATE SKIP LOCKED
+            )
+            """
+        ),
+        {"before": before},
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
