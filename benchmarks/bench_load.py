@@ -9,6 +9,14 @@ batches (fresh fixes for random responders, time-stamped when sent). Reports thr
 p50/p99 over every request, errors (connection errors, timeouts and any status >= 400) and
 the server's resident memory (all worker processes, sampled each second; the peak is shown).
 Targets: no errors, p99 <= 50 ms, RSS < 500 MB.
+
+Two ways to load it:
+- closed loop (default): every connection sends its next request as soon as the last one is
+  answered: the saturation throughput, and latency that is mostly queueing;
+- offered rate (--rate R, or --rate roster): each connection waits an exponentially
+  distributed pause between requests so that about R requests/s arrive, as independent
+  clients would. `roster` derives R from the whole roster reporting its position once every
+  --report-every seconds (60): fixes/s / batch size = batches/s, and batches are 10% of the mix.
 """
 
 from __future__ import annotations
@@ -59,6 +67,13 @@ function init(args)
   math.randomseed(seed)
 end
 
+-- Offered-rate mode: an exponential pause (mean think_ms) before each request; 0 = none.
+think_ms = %(think_ms)f
+function delay()
+  if think_ms <= 0 then return 0 end
+  return math.floor(-math.log(1 - math.random()) * think_ms)
+end
+
 function batch_body()
   local now = os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ")
   local items = {}
@@ -105,6 +120,7 @@ def run_mix(
     connections: int,
     batch_size: int,
     mix: dict[str, float] = MIX,
+    rate: float = 0.0,
 ) -> dict[str, float]:
     """One wrk run of the mix; returns requests, errors, req/s and latency percentiles (ms)."""
     if shutil.which("wrk") is None:
@@ -119,6 +135,8 @@ def run_mix(
         "batch_size": batch_size,
         "p_nearest": mix["nearest"],
         "p_locate": mix["locate"],
+        # Each connection then sends about rate / connections requests a second.
+        "think_ms": connections / rate * 1000.0 if rate > 0 else 0.0,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
@@ -179,12 +197,29 @@ def main() -> None:
     parser.add_argument(
         "--mix", default="nearest=70,locate=20,batch=10", help="percent of each kind of request"
     )
+    parser.add_argument(
+        "--rate",
+        default="0",
+        help="offered requests/s (0: closed loop, as fast as answered; 'roster': derived "
+        "from the whole roster reporting every --report-every seconds)",
+    )
+    parser.add_argument("--report-every", type=float, default=60.0)
     args = parser.parse_args()
     shares = {k: float(v) for k, v in (part.split("=") for part in args.mix.split(","))}
     mix = {kind: shares.get(kind, 0.0) / sum(shares.values()) for kind in MIX}
 
     url = bench_database_url(get_settings())
     roster = prepare_scale_data(url, args.volunteers)
+    if args.rate == "roster":
+        fixes_per_s = sum(roster.values()) / args.report_every
+        rate = fixes_per_s / args.batch_size / mix["batch"]
+        print(
+            f"offered rate from the roster: {sum(roster.values()):,} responders every "
+            f"{args.report_every:.0f} s = {fixes_per_s:,.0f} fixes/s = "
+            f"{fixes_per_s / args.batch_size:.1f} batches/s = {rate:.0f} req/s in the mix"
+        )
+    else:
+        rate = float(args.rate)
     points = sample_call_points(url, 1000)
     ids = _responder_ids(url, 20_000)
     print(f"machine: {machine_summary()}")
@@ -192,7 +227,8 @@ def main() -> None:
     shown = ", ".join(f"{share:.0%} {kind}" for kind, share in mix.items())
     print(
         f"mix: {shown} ({args.batch_size} fixes per batch); {args.connections} connections, "
-        f"{args.seconds} s, {args.workers} workers"
+        f"{args.seconds} s, {args.workers} workers, "
+        + (f"offered {rate:.0f} req/s" if rate > 0 else "closed loop")
     )
 
     with served_api(url, args.workers) as server:
@@ -225,6 +261,7 @@ def main() -> None:
             connections=args.connections,
             batch_size=args.batch_size,
             mix=mix,
+            rate=rate,
         )
         elapsed = time.perf_counter() - started
         stop.set()
