@@ -44,7 +44,7 @@ def raw_sql_nearest(
 ) -> LoadResult:
     """The nearest shortlist query alone, through psycopg, one connection per client thread."""
     sql = str(_NEAREST_BY_ROLE).replace(":lon", "%(lon)s").replace(":lat", "%(lat)s")
-    for name in ("fresh_since", "roles", "statuses", "shortlist"):
+    for name in ("fresh_since", "roles", "statuses", "home_shortlist", "shortlist"):
         sql = sql.replace(f":{name}", f"%({name})s")
     latencies: list[float] = []
     lock = threading.Lock()
@@ -67,8 +67,10 @@ def raw_sql_nearest(
                         "fresh_since": datetime.now(UTC) - stale_after,
                         "roles": ROLES.split(","),
                         "statuses": ["available"],
-                        # The API's first round for n=5 (2 n + 4 per role and source).
+                        # The API's first round for n=5 (2 n + 4 per role for live fixes,
+                        # twice that for home bases).
                         "shortlist": 14,
+                        "home_shortlist": 28,
                     },
                 ).fetchall()
                 mine.append(time.perf_counter() - started)

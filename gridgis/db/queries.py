@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -320,7 +321,7 @@ _HOME_BRANCH = """
             WHERE r.role = w.role
               AND r.status = ANY(CAST(:statuses AS varchar[]))
             ORDER BY r.home <-> (SELECT geom FROM pt)
-            LIMIT :shortlist
+            LIMIT :home_shortlist
 """
 _NEAREST_BY_ROLE = text(
     """
@@ -343,7 +344,8 @@ _NEAREST_BY_ROLE = text(
     )
     SELECT s.id, s.source, s.planar, f.live IS NOT NULL AS superseded, s.name, s.role, s.status,
            s.home_grid_code, s.recorded_at, ST_X(s.geom) AS lon, ST_Y(s.geom) AS lat,
-           ST_Distance(s.geom::geography, (SELECT geog FROM pt), true) AS distance_m
+           CASE WHEN f.live IS NULL
+                THEN ST_Distance(s.geom::geography, (SELECT geog FROM pt), true) END AS distance_m
     FROM shortlist s
     -- LATERAL ... LIMIT 1: one primary-key probe per home row (a plain EXISTS was planned as
     -- a hash of every fresh fix).
@@ -410,7 +412,8 @@ def candidate_from_row(row: Any) -> Candidate:
         recorded_at=row.recorded_at,
         lon=float(row.lon),
         lat=float(row.lat),
-        distance_m=float(row.distance_m),
+        # Superseded home rows are not measured: they only bound the search.
+        distance_m=math.inf if row.distance_m is None else float(row.distance_m),
         planar=None if row.planar is None else float(row.planar),
         superseded=bool(getattr(row, "superseded", False)),
     )
@@ -425,9 +428,11 @@ def nearest_shortlist(
     statuses: Sequence[str],
     fresh_since: Any,
     shortlist: int,
+    home_shortlist: int | None = None,
 ) -> list[Candidate]:
-    """The `shortlist` nearest (planar) responders per position source (and per role when
-    roles are given), each with its exact geodesic distance."""
+    """The `shortlist` nearest (planar) live fixes and `home_shortlist` (default: the same)
+    nearest home bases per role (every role when `roles` is None), each with its exact
+    geodesic distance (home rows of responders placed live are marked `superseded`)."""
     rows = db.execute(
         _NEAREST_BY_ROLE,
         {
@@ -437,6 +442,7 @@ def nearest_shortlist(
             "statuses": list(statuses),
             "fresh_since": fresh_since,
             "shortlist": shortlist,
+            "home_shortlist": home_shortlist or shortlist,
         },
     )
     return [candidate_from_row(r) for r in rows]
