@@ -55,8 +55,11 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             session.close()
 
 
-def reader_for(request: Request) -> OpenReader:
-    """How the read-only hot paths open their connection (see get_reader)."""
+async def get_reader(request: Request) -> OpenReader:
+    """Opens a pooled connection in autocommit for the read-only hot paths (locate, nearest):
+    no ORM session and no BEGIN/COMMIT round trips. Opened inside the route, which already
+    runs in the dispatch threads, so that checking a connection out never blocks the event
+    loop."""
 
     @contextmanager
     def open_reader() -> Iterator[Connection]:
@@ -64,13 +67,6 @@ def reader_for(request: Request) -> OpenReader:
             yield connection
 
     return open_reader
-
-
-async def get_reader(request: Request) -> OpenReader:
-    """Opens a pooled connection in autocommit for the read-only hot paths (locate, nearest):
-    no ORM session and no BEGIN/COMMIT round trips. Opened inside the route, which already
-    runs in the thread pool, so that checking a connection out never blocks the event loop."""
-    return reader_for(request)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
