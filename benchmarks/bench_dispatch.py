@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,11 +38,12 @@ from benchmarks.common import (
     served_api,
     wrk_run,
 )
-from gridgis.db.queries import _NEAREST_BY_ROLE
+from gridgis.db.queries import _ANCESTORS, _LOCATE_GRIDS, _NEAREST_BY_ROLE, _TEAM
 from gridgis.settings import get_settings
 
 ROLES = "community_police,grid_worker"
-INGEST_CLIENTS = (1, 2, 4)
+# (clients, overlapping): gateways with their own responders, then random overlapping batches.
+INGEST_RUNS = ((1, False), (2, False), (4, False), (2, True), (4, True))
 
 
 def raw_sql_nearest(
@@ -85,6 +92,93 @@ def raw_sql_nearest(
     return latency_result(latencies, seconds)
 
 
+# -- the database alone: pgbench ---------------------------------------------------------------
+# pgbench (C, prepared statements, no HTTP and no Python) runs the API's statements against
+# the same call points: the most any client of this database can get out of these two cores.
+
+
+def _pgbench_statement(sql: str, values: dict[str, str]) -> str:
+    """A statement of queries.py with its :name parameters replaced by SQL expressions."""
+    sql = "\n".join(line.split("--")[0] for line in sql.splitlines())
+    sql = re.sub(r"(?<!:):(\w+)", lambda m: values[m.group(1)], sql)
+    return " ".join(sql.split())
+
+
+def _call_point(axis: str) -> str:
+    return f"(SELECT {axis} FROM bench_call_points WHERE i = :i)"
+
+
+def pgbench_scripts(stale_after_s: float) -> dict[str, str]:
+    """pgbench scripts for nearest (the API's first-round shortlist) and for locate (its
+    three statements: grids at the point, ancestors, team)."""
+    point = {"lon": _call_point("lon"), "lat": _call_point("lat")}
+    nearest = _pgbench_statement(
+        _NEAREST_BY_ROLE.text,
+        {
+            **point,
+            "roles": "'{" + ROLES + "}'",
+            "statuses": "'{available}'",
+            "fresh_since": f"now() - make_interval(secs => {stale_after_s})",
+            "shortlist": "14",
+            "home_shortlist": "28",
+        },
+    )
+    grids = _pgbench_statement(_LOCATE_GRIDS.text, {**point, "generation_id": "NULL"})
+    locate = "\n".join(
+        [
+            f"SELECT code, generation_id AS gen FROM ({grids}) AS hits LIMIT 1 \\gset",
+            _pgbench_statement(_ANCESTORS.text, {"generation_id": ":gen", "code": ":code"}) + ";",
+            _pgbench_statement(_TEAM.text, {"code": ":code"}) + ";",
+        ]
+    )
+    header = "\\set i random(1, :npoints)\n"
+    return {"nearest": header + nearest + ";\n", "locate": header + locate + "\n"}
+
+
+def pgbench_run(
+    url: str, points: list[tuple[float, float]], script: str, *, clients: int, seconds: int
+) -> LoadResult | None:
+    """Run one pgbench script; None when pgbench is not installed."""
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        return None
+    parsed = make_url(url)
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_call_points "
+            "(i int PRIMARY KEY, lon float8 NOT NULL, lat float8 NOT NULL)"
+        )
+        with conn.transaction():
+            conn.execute("TRUNCATE bench_call_points")
+            with conn.cursor().copy("COPY bench_call_points (i, lon, lat) FROM STDIN") as copy:
+                for i, (lon, lat) in enumerate(points, start=1):
+                    copy.write_row((i, lon, lat))
+    env = {
+        **os.environ,
+        "PGHOST": parsed.host or "127.0.0.1",
+        "PGPORT": str(parsed.port or 5432),
+        "PGUSER": parsed.username or "",
+        "PGPASSWORD": parsed.password or "",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        script_path = Path(tmp) / "script.sql"
+        script_path.write_text(script)
+        subprocess.run(
+            [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
+             "-T", str(seconds), "-D", f"npoints={len(points)}", "-l",
+             "--log-prefix", str(Path(tmp) / "log"), "-f", str(script_path),
+             parsed.database or ""],
+            check=True, env=env, cwd=tmp, capture_output=True, text=True,
+        )  # fmt: skip
+        latencies = [
+            int(line.split()[2]) / 1e6
+            for log in Path(tmp).glob("log.*")
+            for line in log.read_text().splitlines()
+        ]
+    return latency_result(latencies, seconds)
+
+
 def ingest_run(
     base_url: str,
     responder_ids: list[int],
@@ -93,22 +187,39 @@ def ingest_run(
     batch_size: int,
     clients: int,
     api_key: str,
+    overlapping: bool,
 ) -> dict[str, float]:
-    """Post `batches` batches of fresh fixes (payloads pre-encoded) and measure positions/s."""
+    """Post `batches` batches of fresh fixes (payloads pre-encoded) and measure positions/s.
+
+    Gateways (the default): each client owns a disjoint share of the roster, as a feed
+    gateway owns its devices, and reports each of its responders in turn. Overlapping: every
+    batch draws responders at random from the whole roster, so concurrent batches share
+    rows and queue on their locks (the worst case, reported beside)."""
     rng = random.Random(11)
-    payloads = []
-    for _ in range(batches):
+    ids = list(responder_ids)
+    rng.shuffle(ids)
+    shares = [ids[i::clients] for i in range(clients)]
+    cursors = [0] * clients
+    payloads: list[list[bytes]] = [[] for _ in range(clients)]
+    for b in range(batches):
         now = datetime.now(UTC).isoformat()
+        client = b % clients
+        if overlapping:
+            chosen = [rng.choice(responder_ids) for _ in range(batch_size)]
+        else:
+            share, at = shares[client], cursors[client]
+            chosen = [share[(at + k) % len(share)] for k in range(batch_size)]
+            cursors[client] = (at + batch_size) % len(share)
         items = [
             {
-                "responder_id": rng.choice(responder_ids),
+                "responder_id": rid,
                 "lon": round(117.3 + rng.random() * 0.6, 6),
                 "lat": round(24.0 + rng.random() * 0.8, 6),
                 "recorded_at": now,
             }
-            for _ in range(batch_size)
+            for rid in chosen
         ]
-        payloads.append(json.dumps({"positions": items}).encode())
+        payloads[client].append(json.dumps({"positions": items}).encode())
     accepted = 0
     lock = threading.Lock()
     durations: list[float] = []
@@ -129,9 +240,7 @@ def ingest_run(
                     accepted += response.json()["accepted"]
 
     started = time.perf_counter()
-    threads = [
-        threading.Thread(target=worker, args=(payloads[i::clients],)) for i in range(clients)
-    ]
+    threads = [threading.Thread(target=worker, args=(payloads[i],)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -153,8 +262,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument(
         "--only",
-        default="ingest,nearest,locate",
-        help="comma-separated parts to run: ingest, nearest (with its raw-SQL baseline), locate",
+        default="ingest,nearest,locate,ceiling",
+        help="comma-separated parts to run: ingest, nearest (with its raw-SQL baseline), "
+        "locate, ceiling (nearest and locate statements through pgbench: the database alone)",
     )
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -179,14 +289,15 @@ def main() -> None:
         # Warm up caches and connection pools before measuring.
         wrk_run(server.url, nearest_paths, connections=8, seconds=3, api_key=server.api_key)
         # Ingest first: it makes a share of the roster "live", as in service.
-        for clients in INGEST_CLIENTS if "ingest" in parts else ():
-            results[f"ingest_{clients}"] = ingest_run(
+        for clients, overlapping in INGEST_RUNS if "ingest" in parts else ():
+            results[f"ingest_{clients}_{overlapping}"] = ingest_run(
                 server.url,
                 ids,
                 batches=args.batches,
                 batch_size=10_000,
                 clients=clients,
                 api_key=server.api_key,
+                overlapping=overlapping,
             )
         for clients in (1, 32):
             if "nearest" in parts:
@@ -211,6 +322,12 @@ def main() -> None:
         results[f"nearest_sql_{clients}"] = raw_sql_nearest(
             conninfo, points, clients=clients, seconds=args.seconds
         )
+    scripts = pgbench_scripts(settings.stale_after_s)
+    for name in ("nearest", "locate") if "ceiling" in parts else ():
+        for clients in (1, 32):
+            results[f"ceiling_{name}_{clients}"] = pgbench_run(
+                url, points, scripts[name], clients=clients, seconds=args.seconds
+            )
 
     print()
     print(
@@ -234,13 +351,25 @@ def main() -> None:
             f"{f'locate API, {clients} clients':<34}{r.rps:>10.0f}{r.p50_ms:>10.2f}"
             f"{r.p99_ms:>10.2f}{r.errors:>8}"
         )
-    for clients in INGEST_CLIENTS if "ingest" in parts else ():
-        r = results[f"ingest_{clients}"]
+    for clients, overlapping in INGEST_RUNS if "ingest" in parts else ():
+        r = results[f"ingest_{clients}_{overlapping}"]
+        label = f"{clients} client(s), overlapping" if overlapping else f"{clients} gateway(s)"
         print(
-            f"{f'position ingest, {clients} client(s)':<34}"
+            f"{f'position ingest, {label}':<34}"
             f"{r['positions_per_s']:>10.0f} positions/s "
-            f"(10,000-fix batches, median {r['batch_median_ms']:.0f} ms per batch)"
+            f"(10,000-fix batches, median {r['batch_median_ms']:.0f} ms per batch, "
+            f"{r['accepted'] / (args.batches * 10_000):.0%} accepted)"
         )
+    for name in ("nearest", "locate") if "ceiling" in parts else ():
+        for clients in (1, 32):
+            c = results.get(f"ceiling_{name}_{clients}")
+            if c is None:
+                print(f"{name} pgbench: pgbench is not installed")
+                continue
+            print(
+                f"{f'{name} pgbench (DB alone), {clients} cl.':<34}{c.rps:>10.0f}"
+                f"{c.p50_ms:>10.2f}{c.p99_ms:>10.2f}{c.errors:>8}"
+            )
     print(f"server RSS after the run: {results['rss_mib']:.0f} MiB ({args.workers} workers)")
     print(
         "targets: nearest p99 <= 15 ms at 32 clients and API/SQL <= 3; "

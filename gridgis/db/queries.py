@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, text
 from sqlalchemy.orm import Session
 
+from gridgis.db.models import LANE_PLANE
 from gridgis.errors import NotFound
 
 Executor = Session | Connection
@@ -295,24 +296,33 @@ FRESH_FIX_JOIN = (
     "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
 )
 
-# For each wanted role and each source, one KNN (<->) scan of a (role, point) GiST index
-# (btree_gist), so a rare role among 300,000 volunteers never means walking past the
-# volunteers. The caller re-ranks the union by exact geodesic distance and widens the
+# For each wanted role and each source, one KNN (<->) scan that only meets that role: the
+# home bases have a (role, point) GiST index (btree_gist); live fixes, rewritten thousands of
+# times a second, a plain GiST over each fix moved into its role's strip of the plane
+# (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means walking
+# past the volunteers. The caller re-ranks the union by exact geodesic distance and widens the
 # shortlist until the ranking is certified (see dispatch/nearest.py). The home scan does not
 # skip responders who have a fresh fix (when most of the force is reporting, skipping them
 # meant walking past nearly all of it); it marks them `superseded`: their home row only
 # bounds the distance of the home-placed responders it left out.
-_LIVE_BRANCH = """
+_LIVE_BRANCH = (
+    """
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
                    p.recorded_at, p.position AS geom,
                    p.position <-> (SELECT geom FROM pt) AS planar
             FROM responder_positions p JOIN responders r ON r.id = p.responder_id
-            WHERE p.role = w.role
+            WHERE p.lane = w.lane
               AND p.recorded_at >= :fresh_since
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-            ORDER BY p.position <-> (SELECT geom FROM pt)
+            ORDER BY """
+    + LANE_PLANE.format(point="p.position", lane="p.lane")
+    + """
+                  <-> """
+    + LANE_PLANE.format(point="(SELECT geom FROM pt)", lane="w.lane")
+    + """
             LIMIT :shortlist
 """
+)
 _HOME_BRANCH = """
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'home' AS source,
                    NULL::timestamptz AS recorded_at, r.home AS geom,
@@ -330,7 +340,7 @@ _NEAREST_BY_ROLE = text(
                ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS geog
     ),
     wanted AS MATERIALIZED (
-        SELECT code AS role FROM roles
+        SELECT code AS role, lane FROM roles
         WHERE CAST(:roles AS varchar[]) IS NULL OR code = ANY(CAST(:roles AS varchar[]))
     ),
     shortlist AS (

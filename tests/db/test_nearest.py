@@ -322,3 +322,48 @@ def test_n_out_of_range(conn: Connection, n: int) -> None:
 
     with pytest.raises(InvalidInput):
         nearest_responders(conn, 117.65, 24.51, MODEL, n=n)
+
+
+def test_a_role_change_takes_the_live_fix_along(conn: Connection) -> None:
+    """The live-fix index files each fix under its role's lane; a responder who changes role
+    is found, at the live fix, under the new role and no longer under the old one."""
+    roster = {
+        "lon0": 117.65,
+        "lat0": 24.51,
+        "people": [
+            {
+                "dlon": 0.03,
+                "dlat": 0.0,
+                "status": "available",
+                "fix_age": 60.0,
+                "fix_dlon": -0.0299,
+                "fix_dlat": 0.0,
+            }
+        ],
+    }
+    _insert_roster(conn, roster)
+    (rid,) = conn.execute(text("SELECT id FROM responders WHERE ref = 'test-0'")).one()
+    conn.execute(
+        text(
+            "INSERT INTO roles (code, name_zh, name_en) VALUES ('zz_other_role', '测试', 'test') "
+            "ON CONFLICT DO NOTHING"
+        )
+    )
+    conn.execute(text("UPDATE responders SET role = 'zz_other_role' WHERE id = :id"), {"id": rid})
+    lanes = conn.execute(
+        text(
+            "SELECT p.lane, ro.lane FROM responder_positions p JOIN roles ro "
+            "ON ro.code = 'zz_other_role' WHERE p.responder_id = :id"
+        ),
+        {"id": rid},
+    ).one()
+    assert lanes[0] == lanes[1]
+
+    def found(role: str) -> list[tuple[int, str]]:
+        answer = nearest_responders(
+            conn, 117.65, 24.51, MODEL, n=3, roles=[role], stale_after_s=STALE_AFTER_S, now=NOW
+        )
+        return [(r.responder_id, r.source) for r in answer.results]
+
+    assert found("zz_other_role") == [(rid, "live")]
+    assert found(TEST_ROLE) == []

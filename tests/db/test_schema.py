@@ -38,7 +38,7 @@ def test_spatial_indexes_exist(conn: Connection) -> None:
         ("area_pieces", "ix_area_pieces_geom"),
         ("responders", "ix_responders_home_geom"),
         ("responders", "ix_responders_role_home"),
-        ("responder_positions", "ix_responder_positions_role_position"),
+        ("responder_positions", "ix_responder_positions_lane_plane"),
         ("facilities", "ix_facilities_geom"),
     ]:
         assert expected in indexes
