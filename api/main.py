@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
-        app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Locate and nearest read through their own small pool: autocommit, generic plans.
+        read_engine = make_engine(settings, pool_size=settings.dispatch_threads, generic_plans=True)
+        app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
@@ -83,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 expiry.cancel()
                 with suppress(asyncio.CancelledError):
                     await expiry
+            read_engine.dispose()
             engine.dispose()
 
     app = FastAPI(

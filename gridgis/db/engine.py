@@ -26,9 +26,21 @@ def resolve_database_url(settings: Settings, *, database: str | None = None) -> 
 
 
 def make_engine(
-    settings: Settings, *, url: str | None = None, pool_size: int | None = None
+    settings: Settings,
+    *,
+    url: str | None = None,
+    pool_size: int | None = None,
+    generic_plans: bool = False,
 ) -> Engine:
-    """An engine with bounded connect and statement times, so callers fail fast."""
+    """An engine with bounded connect and statement times, so callers fail fast.
+
+    `generic_plans`: prepared statements keep one generic plan instead of being planned anew
+    for every call. For the dispatch reads (fixed-shape index walks whose plan never depends
+    on the values) PostgreSQL otherwise re-plans each call, because a LIMIT given as a
+    parameter makes the generic plan look dear: ~0.4 ms of a ~1.2 ms nearest query."""
+    options = f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off"
+    if generic_plans:
+        options += " -c plan_cache_mode=force_generic_plan"
     return create_engine(
         url or resolve_database_url(settings),
         pool_size=pool_size or settings.pool_size,
@@ -38,7 +50,7 @@ def make_engine(
         connect_args={
             "connect_timeout": settings.connect_timeout_s,
             # JIT compilation costs more than it saves on short dispatch queries.
-            "options": f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off",
+            "options": options,
             "application_name": "gridgis",
         },
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor, candidate_from_row
+from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor, candidates_from
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -434,8 +434,9 @@ def build_responder_pool(
     return int(db.execute(text(f"SELECT COUNT(*) FROM pg_temp.{table}")).scalar_one())
 
 
-def _pool_candidate(row: Any) -> tuple[int, Candidate]:
-    return int(row.idx), candidate_from_row(row)
+def _pool_candidates(result: Any) -> list[tuple[int, Candidate]]:
+    rows = result.all()
+    return list(zip((int(r.idx) for r in rows), candidates_from(rows, result.keys()), strict=True))
 
 
 def pool_nearest_many(
@@ -483,7 +484,7 @@ def pool_nearest_many(
             "k": k,
         },
     )
-    return [_pool_candidate(r) for r in rows]
+    return _pool_candidates(rows)
 
 
 def pool_team_many(
@@ -520,7 +521,7 @@ def pool_team_many(
         ),
         {"idx": list(idx), "lons": list(lons), "lats": list(lats), "grids": list(grids)},
     )
-    return [_pool_candidate(r) for r in rows]
+    return _pool_candidates(rows)
 
 
 def delete_incidents_by_source(db: Executor, source: str) -> int:

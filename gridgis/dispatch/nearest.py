@@ -153,16 +153,18 @@ def nearest_responders(
     fresh_since = now - timedelta(seconds=stale_after_s)
 
     # Dispatch always answers: outside every grid (or before any boundaries are loaded) it
-    # ranks with the rural parameters.
-    grids = queries.grids_at_point(db, None, lon, lat)
-    grid: dict[str, Any] | None = (
-        {"code": grids[0].code, "name": grids[0].name, "kind": grids[0].kind} if grids else None
-    )
-    setting = setting_of_kind(grid["kind"] if grid else None)
-
+    # ranks with the rural parameters. The shortlist query finds the grid in the same round
+    # trip; only the team, which shapes the shortlist, needs it first.
+    grid: dict[str, Any] | None = None
     team: list[RankedResponder] = []
     team_ids: set[int] = set()
-    if prefer_team and grid is not None:
+    if prefer_team:
+        grids = queries.grids_at_point(db, None, lon, lat)
+        grid = (
+            {"code": grids[0].code, "name": grids[0].name, "kind": grids[0].kind} if grids else None
+        )
+    setting = setting_of_kind(grid["kind"] if grid else None)
+    if grid is not None:
         members = queries.team_candidates(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
@@ -171,7 +173,6 @@ def nearest_responders(
         if max_eta_s is not None:
             team = [t for t in team if t.eta_s <= max_eta_s]
 
-    max_distance = model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
     # Small first lists keep the common case cheap; certification widens them when needed.
     shortlist = 2 * (n + len(team_ids)) + 4
     rounds = 0
@@ -180,7 +181,7 @@ def nearest_responders(
         # Home lists walk past responders placed at a live fix (superseded rows); a longer
         # first list saves a second round when most of the force is reporting.
         limits = {"live": shortlist, "home": HOME_WALK * shortlist}
-        candidates = queries.nearest_shortlist(
+        candidates, grid_here = queries.nearest_shortlist(
             db,
             lon,
             lat,
@@ -189,6 +190,12 @@ def nearest_responders(
             fresh_since=fresh_since,
             shortlist=limits["live"],
             home_shortlist=limits["home"],
+        )
+        if rounds == 1 and not prefer_team:
+            grid = grid_here
+            setting = setting_of_kind(grid["kind"] if grid else None)
+        max_distance = (
+            model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
         others = [c for c in candidates if c.responder_id not in team_ids and not c.superseded]
         ranked = rank_candidates(others, model, setting, team_ids)
