@@ -52,6 +52,8 @@ LUA = """
 nearest = %(nearest)s
 locate = %(locate)s
 ids = %(ids)s
+home_lon = %(home_lon)s
+home_lat = %(home_lat)s
 key = %(key)s
 batch_size = %(batch_size)d
 p_nearest = %(p_nearest)f
@@ -78,11 +80,15 @@ function batch_body()
   local now = os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ")
   local items = {}
   for i = 1, batch_size do
-    local lon = 117.3 + math.random() * 0.6
-    local lat = 24.0 + math.random() * 0.8
+    -- Around the responder's home (sigma ~500 m, Box-Muller): on duty in their own grid.
+    local k = math.random(#ids)
+    local r = math.sqrt(-2 * math.log(1 - math.random()))
+    local a = 2 * math.pi * math.random()
+    local lon = home_lon[k] + 0.005 * r * math.cos(a)
+    local lat = home_lat[k] + 0.0045 * r * math.sin(a)
     items[i] = string.format(
       '{"responder_id":%%d,"lon":%%.6f,"lat":%%.6f,"recorded_at":"%%s"}',
-      ids[math.random(#ids)], lon, lat, now)
+      ids[k], lon, lat, now)
   end
   return '{"positions":[' .. table.concat(items, ",") .. ']}'
 end
@@ -114,7 +120,7 @@ def run_mix(
     base_url: str,
     api_key: str,
     points: list[tuple[float, float]],
-    responder_ids: list[int],
+    responders: list[tuple[int, float, float]],
     *,
     seconds: int,
     connections: int,
@@ -130,7 +136,9 @@ def run_mix(
             [f"/v1/responders/nearest?lon={x}&lat={y}&n=5&roles={ROLES}" for x, y in points]
         ),
         "locate": _lua_list([f"/v1/locate?lon={x}&lat={y}" for x, y in points]),
-        "ids": _lua_list(responder_ids),
+        "ids": _lua_list([r[0] for r in responders]),
+        "home_lon": _lua_list([round(r[1], 6) for r in responders]),
+        "home_lat": _lua_list([round(r[2], 6) for r in responders]),
         "key": json.dumps(api_key),
         "batch_size": batch_size,
         "p_nearest": mix["nearest"],
@@ -175,14 +183,19 @@ def run_mix(
     }
 
 
-def _responder_ids(url: str, count: int) -> list[int]:
+def _responders(url: str, count: int) -> list[tuple[int, float, float]]:
+    """`count` random responders with their home (id, lon, lat)."""
     engine = make_engine(get_settings(), url=url, pool_size=1)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT id FROM responders ORDER BY random() LIMIT :n"), {"n": count}
+                text(
+                    "SELECT id, ST_X(home), ST_Y(home) FROM responders WHERE home IS NOT NULL "
+                    "ORDER BY random() LIMIT :n"
+                ),
+                {"n": count},
             )
-            return [int(r[0]) for r in rows]
+            return [(int(r[0]), float(r[1]), float(r[2])) for r in rows]
     finally:
         engine.dispose()
 
@@ -221,7 +234,7 @@ def main() -> None:
     else:
         rate = float(args.rate)
     points = sample_call_points(url, 1000)
-    ids = _responder_ids(url, 20_000)
+    responders = _responders(url, 20_000)
     print(f"machine: {machine_summary()}")
     print(f"roster: {sum(roster.values()):,} responders {roster}")
     shown = ", ".join(f"{share:.0%} {kind}" for kind, share in mix.items())
@@ -237,7 +250,7 @@ def main() -> None:
             server.url,
             server.api_key,
             points,
-            ids,
+            responders,
             seconds=5,
             connections=8,
             batch_size=args.batch_size,
@@ -256,7 +269,7 @@ def main() -> None:
             server.url,
             server.api_key,
             points,
-            ids,
+            responders,
             seconds=args.seconds,
             connections=args.connections,
             batch_size=args.batch_size,
