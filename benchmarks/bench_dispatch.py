@@ -359,18 +359,22 @@ def main() -> None:
     print()
     print(
         f"{'benchmark':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
-        f"{'API/SQL p99':>13}"
+        f"{'API/SQL p50':>13}{'API/SQL p99':>13}"
     )
     for clients in (1, 32) if "nearest" in parts else ():
         api = results[f"nearest_api_{clients}"]
         sql = results[f"nearest_sql_{clients}"]
-        for label, r, ratio in (
-            (f"nearest API, {clients} clients", api, api.p99_ms / sql.p99_ms),
-            (f"nearest raw SQL, {clients} clients", sql, None),
+        for label, r, ratios in (
+            (
+                f"nearest API, {clients} clients",
+                api,
+                (api.p50_ms / sql.p50_ms, api.p99_ms / sql.p99_ms),
+            ),
+            (f"nearest raw SQL, {clients} clients", sql, ()),
         ):
             print(
                 f"{label:<34}{r.rps:>10.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}"
-                + (f"{ratio:>13.2f}" if ratio is not None else "")
+                + "".join(f"{ratio:>13.2f}" for ratio in ratios)
             )
     for clients in (1, 32) if "locate" in parts else ():
         r = results[f"locate_api_{clients}"]

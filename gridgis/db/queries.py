@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -353,7 +352,7 @@ _NEAREST_BY_ROLE = text(
     + _HOME_BRANCH
     + """) c
     ),
-    candidates AS (
+    candidates AS MATERIALIZED (
         SELECT s.id, s.source, s.planar, f.live IS NOT NULL AS superseded, s.name, s.role,
                s.status, s.home_grid_code, s.recorded_at, ST_X(s.geom) AS lon,
                ST_Y(s.geom) AS lat,
@@ -369,16 +368,29 @@ _NEAREST_BY_ROLE = text(
             LIMIT 1
         ) f ON true
     ),
+    -- Each KNN walk's length and reach (farthest planar distance), superseded rows included:
+    -- all that certification needs of the rows that are not sent.
+    walks AS MATERIALIZED (
+        SELECT json_agg(json_build_array(source, role, walked, reach)) AS walks
+        FROM (
+            SELECT source, role, count(*) AS walked, max(planar) AS reach
+            FROM candidates GROUP BY source, role
+        ) AS w
+    ),
     -- The call's grid in the same round trip (first by code, as locate decides).
     at_grid AS MATERIALIZED (
         SELECT code, name, kind FROM ("""
     + _LOCATE_GRIDS.text
     + """) AS hits ORDER BY code LIMIT 1
     )
-    -- Always at least one row, which carries the grid even when no responder matches.
-    SELECT c.*, g.code AS at_grid_code, g.name AS at_grid_name, g.kind AS at_grid_kind
+    -- Always at least one row, which carries the walks and the grid even when no responder
+    -- matches. Superseded rows stay here: they only bounded the walks.
+    SELECT c.id, c.source, c.planar, c.name, c.role, c.status, c.home_grid_code,
+           c.recorded_at, c.lon, c.lat, c.distance_m,
+           (SELECT walks FROM walks) AS walks,
+           g.code AS at_grid_code, g.name AS at_grid_name, g.kind AS at_grid_kind
     FROM (SELECT 1) AS one
-    LEFT JOIN candidates c ON true
+    LEFT JOIN candidates c ON NOT c.superseded
     LEFT JOIN at_grid g ON true
     """
 )
@@ -422,8 +434,6 @@ class Candidate:
     lat: float
     distance_m: float
     planar: float | None
-    # A home row of someone placed at a fresh live fix: it bounds the shortlist, never ranks.
-    superseded: bool = False
 
 
 _CANDIDATE_COLUMNS = (
@@ -433,12 +443,11 @@ _CANDIDATE_COLUMNS = (
 
 
 def candidates_from(rows: Iterable[Any], keys: Iterable[str]) -> list[Candidate]:
-    """Candidates from rows with the shortlist's columns (`keys`: the result's column names;
-    a `superseded` column is optional). Columns are picked by position: on a hot path with
-    ~100 rows per call, attribute access per field cost a third of a millisecond."""
+    """Candidates from rows with the shortlist's columns (`keys`: the result's column names).
+    Columns are picked by position: on a hot path with ~100 rows per call, attribute access
+    per field cost a third of a millisecond."""
     keys = list(keys)
     pick = itemgetter(*(keys.index(c) for c in _CANDIDATE_COLUMNS))
-    superseded_at = keys.index("superseded") if "superseded" in keys else None
     found = []
     for row in rows:
         rid, name, role, status, grid, source, recorded, lon, lat, distance, planar = pick(row)
@@ -453,13 +462,24 @@ def candidates_from(rows: Iterable[Any], keys: Iterable[str]) -> list[Candidate]
                 recorded,
                 float(lon),
                 float(lat),
-                # Superseded home rows are not measured: they only bound the search.
-                math.inf if distance is None else float(distance),
+                float(distance),
                 None if planar is None else float(planar),
-                superseded_at is not None and bool(row[superseded_at]),
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    """One round of the nearest search: the candidates (responders as dispatch places them),
+    what each KNN walk covered, and the call's grid."""
+
+    candidates: list[Candidate]
+    # (source, role) -> (rows the walk took, planar distance of the farthest): a walk cut at
+    # its limit says nothing about what lies beyond its reach.
+    walks: dict[tuple[str, str], tuple[int, float]]
+    # The active generation's grid at the point ({"code", "name", "kind"}), None outside.
+    grid: dict[str, Any] | None
 
 
 def nearest_shortlist(
@@ -472,12 +492,12 @@ def nearest_shortlist(
     fresh_since: Any,
     shortlist: int,
     home_shortlist: int | None = None,
-) -> tuple[list[Candidate], dict[str, Any] | None]:
+) -> Shortlist:
     """The `shortlist` nearest (planar) live fixes and `home_shortlist` (default: the same)
     nearest home bases per role (every role when `roles` is None), each with its exact
-    geodesic distance (home rows of responders placed live are marked `superseded`); and the
-    active generation's grid at the point ({"code", "name", "kind"}, None outside every grid),
-    in one round trip."""
+    geodesic distance, and the active generation's grid at the point, in one round trip.
+    Home rows of responders placed at a fresh fix are walked past (they count in `walks`) but
+    not returned."""
     result = db.execute(
         _NEAREST_BY_ROLE,
         {
@@ -498,7 +518,12 @@ def nearest_shortlist(
         if first.at_grid_code is not None
         else None
     )
-    return candidates_from((r for r in rows if r.id is not None), result.keys()), grid
+    walks = {
+        (source, role): (int(walked), float(reach))
+        for source, role, walked, reach in first.walks or ()
+    }
+    candidates = candidates_from((r for r in rows if r.id is not None), result.keys())
+    return Shortlist(candidates, walks, grid)
 
 
 def team_candidates(

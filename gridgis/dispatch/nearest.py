@@ -99,20 +99,18 @@ def rank_candidates(
 
 
 def _certified(
-    candidates: Sequence[Candidate], limits: dict[str, int], radius_m: float, lat: float
+    walks: dict[tuple[str, str], tuple[int, float]],
+    limits: dict[str, int],
+    radius_m: float,
+    lat: float,
 ) -> bool:
     """True when no responder left out of the shortlist can be within `radius_m`.
 
-    The shortlist is one KNN list per (position source, role), cut at `limits[source]`; a list
-    shorter than its limit holds everyone who matches, a full one proves nothing beyond its
-    farthest member (superseded home rows included: they are part of the walk)."""
-    farthest: dict[tuple[str, str], list[float]] = {}
-    for c in candidates:
-        if c.planar is not None:
-            farthest.setdefault((c.source, c.role), []).append(c.planar)
-    for (source, _), planars in farthest.items():
-        full = len(planars) >= limits[source]
-        if full and geodesic_lower_bound_m(max(planars), lat) <= radius_m:
+    The shortlist is one KNN walk per (position source, role), cut at `limits[source]` rows; a
+    walk shorter than its limit met everyone who matches, a full one proves nothing beyond its
+    reach (the planar distance of its farthest row, superseded home rows included)."""
+    for (source, _), (walked, reach) in walks.items():
+        if walked >= limits[source] and geodesic_lower_bound_m(reach, lat) <= radius_m:
             return False
     return True
 
@@ -181,7 +179,7 @@ def nearest_responders(
         # Home lists walk past responders placed at a live fix (superseded rows); a longer
         # first list saves a second round when most of the force is reporting.
         limits = {"live": shortlist, "home": HOME_WALK * shortlist}
-        candidates, grid_here = queries.nearest_shortlist(
+        found = queries.nearest_shortlist(
             db,
             lon,
             lat,
@@ -192,18 +190,18 @@ def nearest_responders(
             home_shortlist=limits["home"],
         )
         if rounds == 1 and not prefer_team:
-            grid = grid_here
+            grid = found.grid
             setting = setting_of_kind(grid["kind"] if grid else None)
         max_distance = (
             model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
-        others = [c for c in candidates if c.responder_id not in team_ids and not c.superseded]
+        others = [c for c in found.candidates if c.responder_id not in team_ids]
         ranked = rank_candidates(others, model, setting, team_ids)
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]
         radius = kept[-1].distance_m if len(kept) == n else max_distance
-        if _certified(candidates, limits, radius, lat):
+        if _certified(found.walks, limits, radius, lat):
             break
         shortlist *= 4
     return NearestAnswer(

@@ -367,3 +367,39 @@ def test_a_role_change_takes_the_live_fix_along(conn: Connection) -> None:
 
     assert found("zz_other_role") == [(rid, "live")]
     assert found(TEST_ROLE) == []
+
+
+def test_a_walk_full_of_superseded_homes_is_widened(conn: Connection) -> None:
+    """Twenty responders live near the call but are out on patrol 5 km away (fresh fixes), so
+    the first home walk meets only their superseded home rows; the nearest responder placed at
+    home, 1 km away, lies beyond that walk. The search must widen until it is certified."""
+    people = [
+        {
+            "dlon": 0.0005 * (k % 5),
+            "dlat": 0.0005 * (k // 5),
+            "status": "available",
+            "fix_age": 60.0,
+            "fix_dlon": 0.05,
+            "fix_dlat": 0.0,
+        }
+        for k in range(20)
+    ]
+    people.append(
+        {
+            "dlon": 0.0,
+            "dlat": 0.009,
+            "status": "available",
+            "fix_age": None,
+            "fix_dlon": 0.0,
+            "fix_dlat": 0.0,
+        }
+    )
+    _insert_roster(conn, {"lon0": 117.65, "lat0": 24.51, "people": people})
+    (home_only,) = conn.execute(text("SELECT id FROM responders WHERE ref = 'test-20'")).one()
+    answer = nearest_responders(
+        conn, 117.65, 24.51, MODEL, n=1, roles=[TEST_ROLE], stale_after_s=STALE_AFTER_S, now=NOW
+    )
+    (best,) = answer.results
+    assert (best.responder_id, best.source) == (home_only, "home")
+    assert 950 < best.distance_m < 1050
+    assert answer.shortlist_rounds > 1
