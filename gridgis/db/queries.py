@@ -565,23 +565,20 @@ def team_candidates(
 # Fixes for responders that already have one are applied with a plain UPDATE ... FROM (a hash
 # join): about a third cheaper than INSERT ... ON CONFLICT DO UPDATE, whose speculative insert
 # probes the primary key per row. Only first fixes take the upsert path, which also settles a
-# race with a concurrent first fix. Under READ COMMITTED a row another batch is writing is
-# re-checked once its lock is released, so the newest fix wins whatever the arrival order.
-# The rows are locked first, in responder-id order and in a statement of their own
-# (_LOCK_POSITIONS): two batches that share responders then wait for each other instead of
-# deadlocking, whatever order the join visits rows in, and the write statement starts with a
-# snapshot that already holds the other batch's fixes (inside one statement, PostgreSQL
-# re-checked each row the other batch had changed by re-running the join: seconds per batch).
-_LOCK_POSITIONS = text(
-    """
-    SELECT COUNT(*) FROM (
-        SELECT 1 FROM responder_positions
-        WHERE responder_id = ANY(CAST(string_to_array(:ids, ',') AS bigint[]))
-        ORDER BY responder_id
-        FOR UPDATE
-    ) AS locked
-    """
-)
+# race with a concurrent first fix (a single PUT, or a writer that does not take the lock
+# below). Under READ COMMITTED a row another transaction is writing is re-checked once its lock
+# is released, so the newest fix wins whatever the arrival order.
+# Batches take one transaction-level advisory lock first (_INGEST_LOCK), so they are applied
+# one at a time, each statement with a snapshot that already holds the batches before it. Two
+# batches that share responders can then neither deadlock nor make PostgreSQL re-check rows
+# by re-running the join (seconds per batch). It replaced locking each batch's rows in id
+# order, which cost ~35 ms per 10,000 fixes and, with batches sharing responders, queued them
+# behind each other's commits anyway (two overlapping clients: 33,000-40,000 positions/s, now
+# ~60,000; docs/PERFORMANCE.md). The price: one batch's write at a time, about one core of
+# PostgreSQL for the feed.
+_INGEST_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# The key: "gridgis" in ASCII, distinct from other applications' advisory locks.
+INGEST_LOCK_KEY = int.from_bytes(b"gridgis", "big")
 _INGEST_POSITIONS = text(
     """
     WITH incoming AS (
@@ -639,7 +636,7 @@ def ingest_positions(
     Fixes recorded before `expire_before` are not stored."""
     # Arrays travel as comma-separated text: psycopg adapts a Python list element by element
     # (half the server's CPU for a 10,000-fix batch, measured); repr() keeps floats exact.
-    db.execute(_LOCK_POSITIONS, {"ids": ",".join(map(str, sorted(set(responder_ids))))})
+    db.execute(_INGEST_LOCK, {"key": INGEST_LOCK_KEY})
     row = db.execute(
         _INGEST_POSITIONS,
         {

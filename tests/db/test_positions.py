@@ -169,6 +169,34 @@ def test_concurrent_older_fix_never_overwrites_a_newer_one(engine, has_fix: bool
             cleanup.execute(text("DELETE FROM responders WHERE id = :id"), {"id": rid})
 
 
+def test_batches_are_applied_one_at_a_time(engine) -> None:  # type: ignore[no-untyped-def]
+    """A batch waits for the batch before it to commit, even with no responder in common (the
+    ingest advisory lock): concurrent batches can then never deadlock, whatever they share."""
+    import threading
+
+    with engine.connect() as c:
+        first, second = _ids(c, 2)
+    results: dict[str, object] = {}
+    with engine.connect() as a:
+        a.begin()
+        results["a"] = ingest(a, [PositionFix(first, 117.61, 24.51, T0)], now=T0)
+
+        def other() -> None:
+            with engine.connect() as b:
+                b.begin()
+                results["b"] = ingest(b, [PositionFix(second, 117.62, 24.52, T0)], now=T0)
+                b.rollback()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second batch should wait for the first to finish"
+        a.rollback()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert results["b"].accepted == 1  # type: ignore[attr-defined]
+
+
 def test_a_fix_that_arrives_expired_is_ignored_and_not_stored(conn: Connection) -> None:
     (rid,) = _ids(conn, 1)
     conn.execute(text("DELETE FROM responder_positions WHERE responder_id = :id"), {"id": rid})
