@@ -189,9 +189,8 @@ def nearest_responders(
             shortlist=limits["live"],
             home_shortlist=limits["home"],
         )
-        if rounds == 1 and not prefer_team:
-            grid = found.grid
-            setting = setting_of_kind(grid["kind"] if grid else None)
+        grid = found.grid  # the same grid prefer_team looked up first
+        setting = setting_of_kind(grid["kind"] if grid else None)
         max_distance = (
             model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
