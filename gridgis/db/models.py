@@ -209,7 +209,8 @@ class ResponderPosition(Base):
         ForeignKey("responders.id", ondelete="CASCADE"), primary_key=True
     )
     # Copied from responders.role (kept in step by a trigger) so the KNN can filter by role;
-    # lane is the role's roles.lane, set by a trigger on insert and on a change of role.
+    # lane is the role's roles.lane: supplied by ingest, else set by a trigger on insert, and
+    # reset by a trigger on a change of role.
     role: Mapped[str] = mapped_column(String(32))
     lane: Mapped[int] = mapped_column(SmallInteger)
     position: Mapped[Any] = mapped_column(

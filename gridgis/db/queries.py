@@ -604,9 +604,9 @@ _INGEST_POSITIONS = text(
         RETURNING p.responder_id
     ),
     inserted AS (
-        INSERT INTO responder_positions AS p (responder_id, role, position, recorded_at)
-        SELECT l.id, r.role, ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326), l.ts
-        FROM latest l JOIN responders r ON r.id = l.id
+        INSERT INTO responder_positions AS p (responder_id, role, lane, position, recorded_at)
+        SELECT l.id, r.role, ro.lane, ST_SetSRID(ST_MakePoint(l.lon, l.lat), 4326), l.ts
+        FROM latest l JOIN responders r ON r.id = l.id JOIN roles ro ON ro.code = r.role
         WHERE l.id NOT IN (SELECT responder_id FROM updated)
         ORDER BY l.id
         ON CONFLICT (responder_id) DO UPDATE

@@ -197,6 +197,35 @@ def test_batches_are_applied_one_at_a_time(engine) -> None:  # type: ignore[no-u
     assert results["b"].accepted == 1  # type: ignore[attr-defined]
 
 
+def test_a_first_fix_is_filed_under_its_roles_lane(conn: Connection) -> None:
+    """Ingest supplies the lane of a first fix itself (no trigger call per row); it must be the
+    lane of the responder's role, or the KNN index would file the fix under another role."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            text(
+                "SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY role ORDER BY id) AS k "
+                "FROM responders) AS per_role WHERE k <= 5"
+            )
+        )
+    ]
+    assert len(ids) >= 20  # five of each role
+    conn.execute(
+        text("DELETE FROM responder_positions WHERE responder_id = ANY(:ids)"), {"ids": ids}
+    )
+    report = ingest(conn, [PositionFix(rid, 117.6, 24.5, T0) for rid in ids], now=T0)
+    assert report.accepted == len(ids)
+    wrong = conn.execute(
+        text(
+            "SELECT COUNT(*) FROM responder_positions p JOIN responders r ON r.id = p.responder_id "
+            "JOIN roles ro ON ro.code = r.role "
+            "WHERE p.responder_id = ANY(:ids) AND (p.lane <> ro.lane OR p.role <> r.role)"
+        ),
+        {"ids": ids},
+    ).scalar_one()
+    assert wrong == 0
+
+
 def test_a_fix_that_arrives_expired_is_ignored_and_not_stored(conn: Connection) -> None:
     (rid,) = _ids(conn, 1)
     conn.execute(text("DELETE FROM responder_positions WHERE responder_id = :id"), {"id": rid})
