@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Double,
+    FetchedValue,
     ForeignKey,
     Identity,
     Index,
@@ -26,9 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# A live fix as the KNN index sees it: moved `lane * 360` degrees east, into its role's own
-# strip of the plane (distances within a strip are unchanged). A SQL function (migration
-# 0009) that the planner inlines; queries spell it so to use the index.
+# A point as the per-role KNN indexes see it (home bases, live fixes): moved `lane * 360`
+# degrees east, into its role's own strip of the plane (distances within a strip are
+# unchanged). A SQL function (migration 0009) that the planner inlines; queries spell it so to
+# use the indexes.
 LANE_PLANE = "gridgis_lane_plane({point}, {lane})"
 
 AREA_LEVELS = ("city", "county", "township", "grid")
@@ -131,7 +133,7 @@ class Role(Base):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name_zh: Mapped[str] = mapped_column(String(64))
     name_en: Mapped[str] = mapped_column(String(64))
-    # The role's strip of the plane in the live-fix KNN index (see ResponderPosition).
+    # The role's strip of the plane in the per-role KNN indexes (LANE_PLANE).
     lane: Mapped[int] = mapped_column(SmallInteger, Identity(), unique=True)
 
 
@@ -164,8 +166,12 @@ class Responder(Base):
     __table_args__ = (
         CheckConstraint(_in("status", RESPONDER_STATUSES), name="ck_responders_status"),
         Index("ix_responders_home_geom", "home", postgresql_using="gist"),
-        # KNN within a role (btree_gist): dispatch asks for rare roles among many volunteers.
-        Index("ix_responders_role_home", "role", "home", postgresql_using="gist"),
+        # KNN within a role: dispatch asks for rare roles among many volunteers (LANE_PLANE).
+        Index(
+            "ix_responders_lane_plane",
+            text(LANE_PLANE.format(point="home", lane="lane")),
+            postgresql_using="gist",
+        ),
         Index("ix_responders_role_status", "role", "status"),
         Index("ix_responders_home_grid", "home_grid_code"),
     )
@@ -174,6 +180,8 @@ class Responder(Base):
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(ForeignKey("roles.code"))
+    # The role's roles.lane, set by triggers on insert (when left out) and on a change of role.
+    lane: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     skills: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
     status: Mapped[str] = mapped_column(String(16), default="available")
     home: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
@@ -212,7 +220,7 @@ class ResponderPosition(Base):
     # lane is the role's roles.lane: supplied by ingest, else set by a trigger on insert, and
     # reset by a trigger on a change of role.
     role: Mapped[str] = mapped_column(String(32))
-    lane: Mapped[int] = mapped_column(SmallInteger)
+    lane: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     position: Mapped[Any] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False), nullable=False
     )

@@ -296,14 +296,13 @@ FRESH_FIX_JOIN = (
     "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
 )
 
-# For each wanted role and each source, one KNN (<->) scan that only meets that role: the
-# home bases have a (role, point) GiST index (btree_gist); live fixes, rewritten thousands of
-# times a second, a plain GiST over each fix moved into its role's strip of the plane
-# (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means walking
-# past the volunteers. The caller re-ranks the union by exact geodesic distance and widens the
-# shortlist until the ranking is certified (see dispatch/nearest.py). The home scan does not
-# skip responders who have a fresh fix (when most of the force is reporting, skipping them
-# meant walking past nearly all of it); it marks them `superseded`: their home row only
+# For each wanted role and each source, one KNN (<->) scan that only meets that role: home
+# bases and live fixes each have a plain GiST over the point moved into its role's strip of
+# the plane (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means
+# walking past the volunteers. The caller re-ranks the union by exact geodesic distance and
+# widens the shortlist until the ranking is certified (see dispatch/nearest.py). The home scan
+# does not skip responders who have a fresh fix (when most of the force is reporting, skipping
+# them meant walking past nearly all of it); it marks them `superseded`: their home row only
 # bounds the distance of the home-placed responders it left out.
 _LIVE_BRANCH = (
     """
@@ -323,16 +322,23 @@ _LIVE_BRANCH = (
             LIMIT :shortlist
 """
 )
-_HOME_BRANCH = """
+_HOME_BRANCH = (
+    """
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'home' AS source,
                    NULL::timestamptz AS recorded_at, r.home AS geom,
                    r.home <-> (SELECT geom FROM pt) AS planar
             FROM responders r
-            WHERE r.role = w.role
+            WHERE r.lane = w.lane
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-            ORDER BY r.home <-> (SELECT geom FROM pt)
+            ORDER BY """
+    + LANE_PLANE.format(point="r.home", lane="r.lane")
+    + """
+                  <-> """
+    + LANE_PLANE.format(point="(SELECT geom FROM pt)", lane="w.lane")
+    + """
             LIMIT :home_shortlist
 """
+)
 _NEAREST_BY_ROLE = text(
     """
     WITH pt AS MATERIALIZED (

@@ -223,14 +223,16 @@ def load_demo(conn: Connection, data: DemoData, progress: Progress | None = None
     conn.execute(
         text(
             """
-            INSERT INTO responders (ref, name, role, skills, status, home, home_grid_code,
+            INSERT INTO responders (ref, name, role, lane, skills, status, home, home_grid_code,
                                     station_code, source)
-            SELECT ref, name, role, skills, status,
-                   ST_SetSRID(ST_MakePoint(home_lon, home_lat), 4326),
-                   home_grid_code, station_code, :source
-            FROM demo_responders
+            -- The lane comes with the row: the trigger that would fill it costs a call per row.
+            SELECT d.ref, d.name, d.role, ro.lane, d.skills, d.status,
+                   ST_SetSRID(ST_MakePoint(d.home_lon, d.home_lat), 4326),
+                   d.home_grid_code, d.station_code, :source
+            FROM demo_responders d JOIN roles ro ON ro.code = d.role
             ON CONFLICT (ref) DO UPDATE SET
-              name = EXCLUDED.name, role = EXCLUDED.role, skills = EXCLUDED.skills,
+              name = EXCLUDED.name, role = EXCLUDED.role, lane = EXCLUDED.lane,
+              skills = EXCLUDED.skills,
               status = EXCLUDED.status, home = EXCLUDED.home,
               home_grid_code = EXCLUDED.home_grid_code, station_code = EXCLUDED.station_code,
               source = EXCLUDED.source, updated_at = now()

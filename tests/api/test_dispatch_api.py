@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
 
 from gridgis import crs
 
@@ -86,7 +87,7 @@ def test_nearest_bad_input(client: TestClient, params: dict[str, object], field:
     assert response.json()["field"] == field
 
 
-def test_create_patch_get_responder(client: TestClient) -> None:
+def test_create_patch_get_responder(client: TestClient, conn: Connection) -> None:
     glon, glat = crs.wgs84_to_gcj02(117.65, 24.51)
     created = client.post(
         "/v1/responders",
@@ -115,6 +116,14 @@ def test_create_patch_get_responder(client: TestClient) -> None:
         ).status_code
         == 409
     )
+    # Filed under its role's lane in the KNN index, before and after a change of role.
+    lane_check = text(
+        "SELECT r.lane = ro.lane FROM responders r JOIN roles ro ON ro.code = r.role "
+        "WHERE r.id = :id"
+    )
+    assert conn.execute(lane_check, {"id": rid}).scalar_one()
+    assert client.patch(f"/v1/responders/{rid}", json={"role": "mediator"}).status_code == 200
+    assert conn.execute(lane_check, {"id": rid}).scalar_one()
     patched = client.patch(f"/v1/responders/{rid}", json={"status": "busy", "skills": ["cpr"]})
     assert patched.status_code == 200
     assert patched.json()["status"] == "busy"

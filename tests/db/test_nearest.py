@@ -325,8 +325,8 @@ def test_n_out_of_range(conn: Connection, n: int) -> None:
 
 
 def test_a_role_change_takes_the_live_fix_along(conn: Connection) -> None:
-    """The live-fix index files each fix under its role's lane; a responder who changes role
-    is found, at the live fix, under the new role and no longer under the old one."""
+    """The KNN indexes file each point under its role's lane; a responder who changes role is
+    found, at the live fix and then at home, under the new role and no longer under the old."""
     roster = {
         "lon0": 117.65,
         "lat0": 24.51,
@@ -366,6 +366,10 @@ def test_a_role_change_takes_the_live_fix_along(conn: Connection) -> None:
         return [(r.responder_id, r.source) for r in answer.results]
 
     assert found("zz_other_role") == [(rid, "live")]
+    assert found(TEST_ROLE) == []
+    # Without the live fix the home base places them: under the new role's lane too.
+    conn.execute(text("DELETE FROM responder_positions WHERE responder_id = :id"), {"id": rid})
+    assert found("zz_other_role") == [(rid, "home")]
     assert found(TEST_ROLE) == []
 
 

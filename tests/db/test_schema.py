@@ -37,7 +37,7 @@ def test_spatial_indexes_exist(conn: Connection) -> None:
         ("areas", "ix_areas_geom"),
         ("area_pieces", "ix_area_pieces_geom"),
         ("responders", "ix_responders_home_geom"),
-        ("responders", "ix_responders_role_home"),
+        ("responders", "ix_responders_lane_plane"),
         ("responder_positions", "ix_responder_positions_lane_plane"),
         ("facilities", "ix_facilities_geom"),
     ]:
