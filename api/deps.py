@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridgis.settings import Settings
 
@@ -26,8 +27,42 @@ T = TypeVar("T")
 async def in_dispatch_thread(request: Request, work: Callable[[], T]) -> T:
     """Run a hot path's blocking work in the dispatch threads (GRIDGIS_DISPATCH_THREADS per
     process). Waiting requests queue in order on the event loop instead of contending for
-    the GIL in forty threads, which is what made the 99th percentile ten times the median."""
-    return await anyio.to_thread.run_sync(work, limiter=request.app.state.dispatch_limiter)
+    the GIL in forty threads, which is what made the 99th percentile ten times the median.
+
+    When this is the only request the process is serving, the work runs right here: nobody
+    waits behind it, and the hop to a thread and back was a fifth of an idle answer (1 client:
+    p50 1.76 -> 1.56 ms). Under load (any other request in flight) it always takes the
+    thread, which keeps the queue in arrival order (inline under load: p99 x1.5)."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter = state.dispatch_limiter
+    if state.in_flight.count == 1 and limiter.borrowed_tokens == 0:
+        return work()
+    return await anyio.to_thread.run_sync(work, limiter=limiter)
+
+
+class InFlightCounter:
+    """How many HTTP requests this process is serving (one event loop: a plain counter)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class CountInFlight:
+    """ASGI middleware keeping an InFlightCounter."""
+
+    def __init__(self, app: ASGIApp, counter: InFlightCounter) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.counter.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.counter.count -= 1
 
 
 async def get_settings(request: Request) -> Settings:

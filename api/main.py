@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
@@ -113,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
+    app.state.in_flight = InFlightCounter()
+    app.add_middleware(CountInFlight, counter=app.state.in_flight)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
