@@ -296,6 +296,17 @@ FRESH_FIX_JOIN = (
     "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
 )
 
+
+def _by_lane_distance(point: str, lane: str) -> str:
+    """ORDER BY for a KNN walk within the wanted role `w`: the distance in its lane's strip of
+    the plane, which the lane-plane GiST index answers (and which equals the plain one)."""
+    return (
+        LANE_PLANE.format(point=point, lane=lane)
+        + " <-> "
+        + LANE_PLANE.format(point="(SELECT geom FROM pt)", lane="w.lane")
+    )
+
+
 # For each wanted role and each source, one KNN (<->) scan that only meets that role: home
 # bases and live fixes each have a plain GiST over the point moved into its role's strip of
 # the plane (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means
@@ -304,8 +315,7 @@ FRESH_FIX_JOIN = (
 # does not skip responders who have a fresh fix (when most of the force is reporting, skipping
 # them meant walking past nearly all of it); it marks them `superseded`: their home row only
 # bounds the distance of the home-placed responders it left out.
-_LIVE_BRANCH = (
-    """
+_LIVE_BRANCH = f"""
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
                    p.recorded_at, p.position AS geom,
                    p.position <-> (SELECT geom FROM pt) AS planar
@@ -313,32 +323,19 @@ _LIVE_BRANCH = (
             WHERE p.lane = w.lane
               AND p.recorded_at >= :fresh_since
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-            ORDER BY """
-    + LANE_PLANE.format(point="p.position", lane="p.lane")
-    + """
-                  <-> """
-    + LANE_PLANE.format(point="(SELECT geom FROM pt)", lane="w.lane")
-    + """
+            ORDER BY {_by_lane_distance("p.position", "p.lane")}
             LIMIT :shortlist
 """
-)
-_HOME_BRANCH = (
-    """
+_HOME_BRANCH = f"""
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'home' AS source,
                    NULL::timestamptz AS recorded_at, r.home AS geom,
                    r.home <-> (SELECT geom FROM pt) AS planar
             FROM responders r
             WHERE r.lane = w.lane
               AND r.status = ANY(CAST(:statuses AS varchar[]))
-            ORDER BY """
-    + LANE_PLANE.format(point="r.home", lane="r.lane")
-    + """
-                  <-> """
-    + LANE_PLANE.format(point="(SELECT geom FROM pt)", lane="w.lane")
-    + """
+            ORDER BY {_by_lane_distance("r.home", "r.lane")}
             LIMIT :home_shortlist
 """
-)
 _NEAREST_BY_ROLE = text(
     """
     WITH pt AS MATERIALIZED (
