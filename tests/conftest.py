@@ -19,7 +19,8 @@ from gridgis.settings import Settings, get_settings
 if TYPE_CHECKING:
     from gridgis.demo.generate import DemoData
 
-TEST_DATABASE = "gridgis_test"
+# Several checkouts may share one server: each names its own test database.
+TEST_DATABASE = os.environ.get("GRIDGIS_TEST_DATABASE", "gridgis_test")
 DEMO_SEED = 2080
 DEMO_VOLUNTEERS = 2_000
 IN_CI = bool(os.environ.get("CI"))
