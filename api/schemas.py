@@ -54,7 +54,9 @@ class TeamMember(BaseModel):
 class LocatePublic(BaseModel):
     """The grid containing a point, its ancestors (city first) and its "2+N" team."""
 
-    query: dict[str, float]
+    query: dict[str, Any] = Field(
+        description="The point in WGS84 (lon, lat, crs) and the CRS it was sent in (received_crs)"
+    )
     generation: int
     grid: GridRef
     hierarchy: list[HierarchyItem]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.params import PointQuery
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
@@ -72,19 +73,19 @@ def nearest_map(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[str | None, Query(max_length=500, description="Comma-separated")] = None,
     status: Annotated[str, Query(max_length=100, description="Comma-separated")] = "available",
 ) -> HTMLResponse:
-    """The call location, its grid outlined and the nearest responders with their ETAs."""
+    """The call location, its grid outlined and the nearest responders with their ETAs. The
+    point may be sent in WGS84, GCJ-02 or BD-09 (`crs`); the map is drawn in WGS84."""
     from gridgis.mapping.dispatch_map import dispatch_map_html
 
     page = dispatch_map_html(
         db,
-        lon,
-        lat,
+        point.wgs_lon,
+        point.wgs_lat,
         request.app.state.eta_model,
         tiles=settings.tiles,
         n=n,

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from api.deps import ReaderDep, SessionDep, SettingsDep, in_dispatch_thread
 from api.responses import FastJSONResponse
+from api.params import PointQuery
 from api.schemas import (
-    CrsParam,
     ErrorPublic,
     IngestPublic,
     NearestPublic,
@@ -23,7 +23,6 @@ from api.schemas import (
     ResponderUpdate,
 )
 from api.security import actor
-from gridgis import crs as crs_mod
 from gridgis.db import queries
 from gridgis.db.queries import Executor
 from gridgis.dispatch import positions, responders
@@ -75,8 +74,7 @@ async def nearest(
     request: Request,
     db: ReaderDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[
         str | None, Query(max_length=500, description="Comma-separated roles (default: all)")
@@ -89,9 +87,6 @@ async def nearest(
         Literal["nearest", "team"],
         Query(description="team: the call grid's own team first, then the nearest others"),
     ] = "nearest",
-    crs: Annotated[
-        CrsParam, Query(description="CRS of lon/lat: wgs84, gcj02 (Amap), bd09 (Baidu)")
-    ] = "wgs84",
 ) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
     from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
@@ -100,7 +95,7 @@ async def nearest(
         with db() as conn:
             role_list = parse_list(roles, "roles", known_roles(request, conn))
             status_list = parse_list(status, "status", STATUS_SET) or ["available"]
-            wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+            wgs_lon, wgs_lat = point.wgs_lon, point.wgs_lat
             model = request.app.state.eta_model
             answer = nearest_responders(
                 conn,
@@ -117,10 +112,7 @@ async def nearest(
         return FastJSONResponse(
             {
                 "query": {
-                    "lon": round(wgs_lon, 7),
-                    "lat": round(wgs_lat, 7),
-                    "crs": "wgs84",
-                    "received_crs": crs,
+                    **point.echo(),
                     "n": n,
                     "roles": role_list,
                     "status": status_list,

@@ -1,0 +1,88 @@
+"""The shared parameter types of every route: points with `crs`, bounded ids, NUL-free text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+from pydantic import AfterValidator, Field, StrictInt
+
+from gridgis import crs as crs_mod
+from gridgis.crs import CrsName
+
+# PostgreSQL's integer and bigint ranges: a larger value can name no row, and the driver
+# would raise on it (a 500) instead of a 422.
+INT4_MAX = 2_147_483_647
+INT8_MAX = 2**63 - 1
+
+CRS_DESCRIPTION = (
+    "The coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap/Tencent) or bd09 (Baidu). "
+    "The point is converted to WGS84 before use; answers are in WGS84."
+)
+Crs = Annotated[CrsName, Query(description=CRS_DESCRIPTION)]
+# The same type inside request bodies.
+BodyCrs = Annotated[CrsName, Field(description=CRS_DESCRIPTION)]
+
+
+@dataclass(frozen=True)
+class QueryPoint:
+    """A point from the query string, as sent and converted to WGS84."""
+
+    lon: float
+    lat: float
+    crs: CrsName
+    wgs_lon: float
+    wgs_lat: float
+
+    def echo(self) -> dict[str, Any]:
+        """The point as answers echo it: WGS84, with the CRS it was received in."""
+        return {
+            "lon": round(self.wgs_lon, 7),
+            "lat": round(self.wgs_lat, 7),
+            "crs": "wgs84",
+            "received_crs": self.crs,
+        }
+
+
+async def _query_point(
+    lon: Annotated[
+        float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`")
+    ],
+    lat: Annotated[
+        float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`")
+    ],
+    crs: Crs = "wgs84",
+) -> QueryPoint:
+    wgs_lon, wgs_lat = crs_mod.to_wgs84(lon, lat, crs)
+    return QueryPoint(lon, lat, crs, float(wgs_lon), float(wgs_lat))
+
+
+# Every operation that takes a point in its query string takes it through this.
+PointQuery = Annotated[QueryPoint, Depends(_query_point)]
+
+
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL: refused here with the field named, not a driver 500.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _no_nul_list(value: list[str] | None) -> list[str] | None:
+    for item in value or ():
+        _no_nul(item)
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+NoNulList = AfterValidator(_no_nul_list)
+
+# Identifiers are strict integers (a JSON `true` is not responder 1) within the column's range.
+BigId = Annotated[StrictInt, Field(ge=1, le=INT8_MAX)]
+SmallId = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
+
+Generation = Annotated[
+    int | None,
+    Query(ge=1, le=INT4_MAX, description="Boundary generation (default: the active one)"),
+]

@@ -1,0 +1,45 @@
+"""Defects a dispatch-system integrator found against the demo, each pinned by a test."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gridgis import crs as crs_mod
+
+CALL = {"lon": 117.65, "lat": 24.51}
+
+
+def test_locate_converts_gcj02_and_bd09_points(client: TestClient) -> None:
+    wgs = client.get("/v1/locate", params=CALL).json()
+    for crs in ("gcj02", "bd09"):
+        lon, lat = crs_mod.to_wgs84(CALL["lon"], CALL["lat"], crs)
+        expected = client.get("/v1/locate", params={"lon": lon, "lat": lat}).json()
+        got = client.get("/v1/locate", params={**CALL, "crs": crs})
+        assert got.status_code == 200, got.text
+        assert got.json()["grid"]["code"] == expected["grid"]["code"], crs
+        assert got.json()["query"]["received_crs"] == crs
+        assert got.json()["query"]["lon"] == pytest.approx(lon, abs=1e-6)
+    gcj = client.get("/v1/locate", params={**CALL, "crs": "gcj02"}).json()
+    assert gcj["grid"]["code"] != wgs["grid"]["code"]  # the demo point sits near an edge
+
+
+@pytest.mark.parametrize("path", ["/v1/locate", "/maps/nearest.html", "/v1/responders/nearest"])
+def test_unknown_crs_is_422_naming_crs(client: TestClient, path: str) -> None:
+    response = client.get(path, params={**CALL, "crs": "garbage"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "crs"
+
+
+def test_nearest_map_converts_the_point(client: TestClient) -> None:
+    lon, lat = crs_mod.from_wgs84(CALL["lon"], CALL["lat"], "bd09")
+    converted = client.get("/maps/nearest.html", params={"lon": lon, "lat": lat, "crs": "bd09"})
+    assert converted.status_code == 200, converted.status_code
+    # The call marker is drawn at the WGS84 point, not at the BD-09 numbers sent.
+    drawn = [
+        (float(a), float(b)) for a, b in re.findall(r"\[(24\.\d+), (117\.\d+)\]", converted.text)
+    ]
+    assert any(abs(a - CALL["lat"]) < 1e-6 and abs(b - CALL["lon"]) < 1e-6 for a, b in drawn)
+    assert not any(abs(a - lat) < 1e-6 and abs(b - lon) < 1e-6 for a, b in drawn)
