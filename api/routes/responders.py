@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ReaderDep, SessionDep, SettingsDep, in_dispatch_thread
-from api.responses import FastJSONResponse
 from api.params import PointQuery
+from api.responses import FastJSONResponse
 from api.schemas import (
     ErrorPublic,
     IngestPublic,
