@@ -18,6 +18,7 @@ from gridgis.boundaries.lookup import locate
 from gridgis.db import incident_queries, queries, responder_claims
 from gridgis.db.models import INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
 from gridgis.db.queries import Candidate, Executor
+from gridgis.dispatch.assignments import team_ids_of_grids
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
 from gridgis.dispatch.nearest import (
     RankedResponder,
@@ -220,6 +221,9 @@ def recommend_many(
         )
     shortlist = n + 4
     settings: list[Setting] = [setting_of_kind(g[1] if g else None) for g in grids]
+    # Every row says whether it is on the incident grid's team, preferred or not.
+    members = team_ids_of_grids(db, [g[0] for g in grids if g is not None])
+    grid_team = [members.get(g[0], set()) if g is not None else set() for g in grids]
 
     def tier(
         indices: Sequence[int], roles_of: Callable[[CategoryRoute], tuple[str, ...]]
@@ -260,7 +264,8 @@ def recommend_many(
         for i in indices:
             team_ids = {c.responder_id for c in found.team[i]}
             team = rank_candidates(found.team[i], model, settings[i], team_ids)
-            kept = rank_candidates(found.others[i], model, settings[i], team_ids)[:n]
+            kept = rank_candidates(found.others[i], model, settings[i], team_ids | grid_team[i])
+            kept = kept[:n]
             radius = kept[-1].distance_m if len(kept) == n else math.inf
             lat = points[i][1]
             certified = all(

@@ -195,7 +195,7 @@ def nearest_responders(
             model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
         others = [c for c in found.candidates if c.responder_id not in team_ids]
-        ranked = rank_candidates(others, model, setting, team_ids)
+        ranked = rank_candidates(others, model, setting, team_ids | found.team_ids)
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]

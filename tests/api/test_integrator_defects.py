@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,3 +44,34 @@ def test_nearest_map_converts_the_point(client: TestClient) -> None:
     ]
     assert any(abs(a - CALL["lat"]) < 1e-6 and abs(b - CALL["lon"]) < 1e-6 for a, b in drawn)
     assert not any(abs(a - lat) < 1e-6 and abs(b - lon) < 1e-6 for a, b in drawn)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _team_ids(client: TestClient) -> set[int]:
+    return {m["responder_id"] for m in client.get("/v1/locate", params=CALL).json()["team"]}
+
+
+@pytest.mark.parametrize("roles", ["grid_worker", "community_police,police_unit,grid_worker"])
+def test_team_flag_marks_team_members_without_prefer_team(client: TestClient, roles: str) -> None:
+    team = _team_ids(client)
+    answer = client.get("/v1/responders/nearest", params={**CALL, "n": 10, "roles": roles})
+    results = answer.json()["results"]
+    assert any(r["responder_id"] in team for r in results)
+    for r in results:
+        assert r["team"] == (r["responder_id"] in team), r
+
+
+def test_recommendations_mark_team_members(client: TestClient) -> None:
+    team = _team_ids(client)
+    created = client.post(
+        "/v1/incidents",
+        json={"external_id": "team-flag-1", "category": "theft", **CALL, "reported_at": _now()},
+    )
+    assert created.status_code == 201, created.text
+    recommended = created.json()["recommendation"]["responders"]
+    assert any(r["responder_id"] in team for r in recommended)
+    for r in recommended:
+        assert r["team"] == (r["responder_id"] in team), r

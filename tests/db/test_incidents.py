@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from gridgis.boundaries.lookup import locate
 from gridgis.crs import wgs84_to_gcj02
 from gridgis.demo.incidents import generate_incidents
 from gridgis.dispatch.eta import EtaModel, eta_model_from_settings
@@ -284,7 +285,9 @@ def test_theft_recommends_police(conn: Connection, model: EtaModel) -> None:
     recommended = incident["recommendation"]["responders"]
     assert len(recommended) == 5
     assert {r["role"] for r in recommended} <= {"community_police", "police_unit"}
-    assert not any(r["team"] for r in recommended), "theft does not prefer the grid team"
+    # Theft does not prefer the grid team: team members are flagged, not moved first.
+    team = {m["responder_id"] for m in locate(conn, where["lon"], where["lat"]).team}
+    assert [r["team"] for r in recommended] == [r["responder_id"] in team for r in recommended]
     etas = [r["eta_s"] for r in recommended]
     assert etas == sorted(etas)
 
