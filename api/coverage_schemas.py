@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import BigId, SmallId
+
 Status = Literal["available", "busy", "off_duty"]
 AreaLevel = Literal["city", "county", "township", "grid"]
 
@@ -42,8 +44,8 @@ class CoverageRunCreate(BaseModel):
     resolution: int = Field(
         default=9, ge=5, le=10, description="H3 resolution: 9 ≈ 0.1 km² cells, 8 for quick looks."
     )
-    generation: int | None = Field(
-        default=None, ge=1, description="Boundary generation (default: the active one)."
+    generation: SmallId | None = Field(
+        default=None, description="Boundary generation (default: the active one)."
     )
 
 
@@ -137,9 +139,8 @@ class PlanCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: int | None = Field(
+    run_id: BigId | None = Field(
         default=None,
-        ge=1,
         description="Plan against this stored run; when omitted a new run is computed from "
         "roles/statuses/target_s/k/resolution first.",
     )

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.params import BigId
+
 IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
 EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
 InputCrs = Literal["wgs84", "gcj02", "bd09"]
@@ -58,7 +60,7 @@ class EventCreate(BaseModel):
         description="When it happened, with a time zone: not before the incident was reported "
         "nor before the previous event."
     )
-    responder_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    responder_id: BigId | None = None
     note: str = Field(default="", max_length=2000)
 
 

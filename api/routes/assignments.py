@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep
+from api.params import BigId
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import assignments
@@ -24,7 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class AssignmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    responder_id: int = Field(ge=1, le=2**63 - 1)
+    responder_id: BigId
     grid_code: str = Field(pattern=r"^[0-9]{12}$", description="12-digit grid code")
     duty: str = Field(min_length=1, max_length=32, description="A role code, e.g. grid_worker")
 

@@ -75,3 +75,27 @@ def test_recommendations_mark_team_members(client: TestClient) -> None:
     assert any(r["responder_id"] in team for r in recommended)
     for r in recommended:
         assert r["team"] == (r["responder_id"] in team), r
+
+
+def test_a_json_true_is_not_responder_1(client: TestClient) -> None:
+    created = client.post(
+        "/v1/incidents",
+        json={"external_id": "strict-id-1", "category": "theft", **CALL, "reported_at": _now()},
+    )
+    incident_id = created.json()["id"]
+    event = client.post(
+        f"/v1/incidents/{incident_id}/events",
+        json={"type": "dispatched", "at": _now(), "responder_id": True},
+    )
+    assert event.status_code == 422, event.text
+    assert event.json()["field"] == "responder_id"
+    assignment = client.post(
+        "/v1/assignments",
+        json={"responder_id": True, "grid_code": "350602002005", "duty": "volunteer"},
+    )
+    assert assignment.status_code == 422, assignment.text
+    assert assignment.json()["field"] == "responder_id"
+    for body in ({"run_id": True, "add": 1}, {"run_id": "1", "add": 1}):
+        plan = client.post("/v1/coverage/plan", json=body)
+        assert plan.status_code == 422, plan.text
+        assert plan.json()["field"] == "run_id"
