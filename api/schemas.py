@@ -132,9 +132,10 @@ class NearestGrid(BaseModel):
 
 
 class NearestPublic(BaseModel):
-    """The call's grid and the nearest responders, sorted by eta_s, distance_m, responder_id.
+    """The call's grid and at most `n` responders, sorted by eta_s, distance_m, responder_id.
 
-    With prefer=team the grid's own team comes first (team=true), then the nearest others."""
+    With prefer=team the grid's own team comes first (team=true, in that order), then the
+    nearest others (in that order); `n` caps the whole answer."""
 
     query: dict[str, Any]
     grid: NearestGrid | None = Field(description="Null when the call is outside every grid")

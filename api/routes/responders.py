@@ -85,7 +85,10 @@ async def nearest(
     max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
     prefer: Annotated[
         Literal["nearest", "team"],
-        Query(description="team: the call grid's own team first, then the nearest others"),
+        Query(
+            description="team: the call grid's own team first, then the nearest others; "
+            "`n` caps the whole answer"
+        ),
     ] = "nearest",
 ) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come

@@ -99,3 +99,18 @@ def test_a_json_true_is_not_responder_1(client: TestClient) -> None:
         plan = client.post("/v1/coverage/plan", json=body)
         assert plan.status_code == 422, plan.text
         assert plan.json()["field"] == "run_id"
+
+
+@pytest.mark.parametrize("n", [1, 3, 30])
+def test_prefer_team_answers_at_most_n_team_first(client: TestClient, n: int) -> None:
+    answer = client.get("/v1/responders/nearest", params={**CALL, "n": n, "prefer": "team"})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert len(results) == n
+    flags = [r["team"] for r in results]
+    assert flags == sorted(flags, reverse=True)  # team members first
+    for part in ([r for r in results if r["team"]], [r for r in results if not r["team"]]):
+        keys = [(r["eta_s"], r["distance_m"], r["responder_id"]) for r in part]
+        assert keys == sorted(keys)
+    if n == 30:
+        assert 0 < flags.count(True) < n
