@@ -104,7 +104,8 @@ class RecommendedResponder(BaseModel):
     name: str
     role: str
     tier: Literal["primary", "fallback"] = Field(
-        description="primary: the category's primary roles; fallback: its fallback roles"
+        description="primary: the category's primary roles; fallback: its fallback roles, "
+        "offered when the primary ones are fewer than asked or none meets the ETA target"
     )
     team: bool = Field(description="Member of the incident grid's 2+N team")
     distance_m: float
