@@ -18,6 +18,7 @@ from gridgis.boundaries.lookup import locate
 from gridgis.db import incident_queries, queries, responder_claims
 from gridgis.db.models import INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
 from gridgis.db.queries import Candidate, Executor
+from gridgis.dispatch import lifecycle
 from gridgis.dispatch.assignments import team_ids_of_grids
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
 from gridgis.dispatch.nearest import (
@@ -601,13 +602,13 @@ def next_status(
 ) -> str:
     """The incident status after appending an event, or Conflict when the event is out of order.
 
-    open -> dispatched -> on_scene -> resolved | referred -> closed. A responder arrives only
-    after being dispatched; "resolved" means resolved on site, so it needs an arrival; a
-    referral (to mediation or another agency) may come at any time before closing; closing
-    needs a resolution or a referral; nothing follows "closed". Time never runs backwards.
+    The order is the state table `lifecycle.LIFECYCLE` (printed in docs/API.md); on top of it a
+    responder arrives only after being dispatched, nobody is dispatched or arrives twice, and
+    time never runs backwards.
     """
-    if status == "closed":
-        raise Conflict("The incident is closed: no event can follow 'closed'.", field="type")
+    if not lifecycle.LIFECYCLE[status]:  # a final status: nothing may follow
+        message, field_name = lifecycle.refusal(status, type_)
+        raise Conflict(message, field=field_name)
     if at < reported_at:
         raise Conflict(
             f"at ({at.isoformat()}) is before the incident was reported "
@@ -621,18 +622,15 @@ def next_status(
             f"{last['at'].isoformat()}); events are appended in time order.",
             field="at",
         )
-    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
-    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
-    seen = {e["type"] for e in events}
     if type_ in _NEEDS_RESPONDER and responder_id is None:
         raise InvalidInput(f"A '{type_}' event needs responder_id.", field="responder_id")
-    if type_ == "dispatched":
-        if responder_id in dispatched:
-            raise Conflict(
-                f"Responder {responder_id} is already dispatched to this incident.",
-                field="responder_id",
-            )
-        return "dispatched" if status == "open" else status
+    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
+    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
+    if type_ == "dispatched" and responder_id in dispatched:
+        raise Conflict(
+            f"Responder {responder_id} is already dispatched to this incident.",
+            field="responder_id",
+        )
     if type_ == "arrived":
         if responder_id not in dispatched:
             raise Conflict(
@@ -644,28 +642,11 @@ def next_status(
             raise Conflict(f"Responder {responder_id} has already arrived.", field="responder_id")
         if at < dispatched[responder_id]:
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
-        return "on_scene" if status in ("open", "dispatched") else status
-    if type_ == "resolved":
-        if not arrived:
-            raise Conflict(
-                "'resolved' means resolved on site and needs an arrival first; "
-                "use 'referred' to pass the matter on.",
-                field="type",
-            )
-        if "resolved" in seen:
-            raise Conflict("The incident is already resolved.", field="type")
-        return "resolved"
-    if type_ == "referred":
-        if "referred" in seen:
-            raise Conflict("The incident is already referred.", field="type")
-        return "referred"
-    if type_ == "closed":
-        if not seen & {"resolved", "referred"}:
-            raise Conflict("Closing needs a 'resolved' or 'referred' event first.", field="type")
-        return "closed"
-    raise InvalidInput(
-        f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type"
-    )  # pragma: no cover - checked before
+    after = lifecycle.next_status(status, type_)
+    if after is None:
+        message, field_name = lifecycle.refusal(status, type_)
+        raise Conflict(message, field=field_name)
+    return after
 
 
 def add_event(

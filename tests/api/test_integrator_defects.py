@@ -114,3 +114,36 @@ def test_prefer_team_answers_at_most_n_team_first(client: TestClient, n: int) ->
         assert keys == sorted(keys)
     if n == 30:
         assert 0 < flags.count(True) < n
+
+
+@pytest.mark.parametrize(("first", "second"), [("referred", "resolved"), ("resolved", "referred")])
+def test_resolved_and_referred_are_alternatives(
+    client: TestClient, first: str, second: str
+) -> None:
+    created = client.post(
+        "/v1/incidents",
+        json={"external_id": f"alt-{first}", "category": "theft", **CALL, "reported_at": _now()},
+    )
+    incident_id = created.json()["id"]
+    officer = created.json()["recommendation"]["responders"][0]["responder_id"]
+    for event in (
+        {"type": "dispatched", "responder_id": officer},
+        {"type": "arrived", "responder_id": officer},
+        {"type": first},
+    ):
+        step = client.post(f"/v1/incidents/{incident_id}/events", json={**event, "at": _now()})
+        assert step.status_code == 201, step.text
+    refused = client.post(
+        f"/v1/incidents/{incident_id}/events", json={"type": second, "at": _now()}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "alternatives" in refused.json()["message"]
+
+
+def test_the_documented_lifecycle_is_the_enforced_one() -> None:
+    from pathlib import Path
+
+    from gridgis.dispatch.lifecycle import lifecycle_markdown
+
+    doc = (Path(__file__).parents[2] / "docs" / "API.md").read_text(encoding="utf-8")
+    assert lifecycle_markdown() in doc
