@@ -147,3 +147,19 @@ def test_the_documented_lifecycle_is_the_enforced_one() -> None:
 
     doc = (Path(__file__).parents[2] / "docs" / "API.md").read_text(encoding="utf-8")
     assert lifecycle_markdown() in doc
+
+
+def test_docs_work_without_internet(client: TestClient) -> None:
+    page = client.get("/docs", headers={"X-API-Key": ""})
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert "cdn" not in html.lower() and "http" not in html.lower()  # nothing from elsewhere
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/docs/vendor/swagger-ui-bundle.js" in sources
+    assert re.search(r"<script>", html) is None  # no inline script (CSP: script-src 'self')
+    for source in sources:
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        assert len(asset.content) > 100
+    assert "SwaggerUIBundle" in client.get("/docs/vendor/swagger-ui-bundle.js").text
+    assert client.get("/redoc").status_code == 404  # not offered: one documentation page
