@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.params import BigId, SmallId
+from api.params import BigId, BodyCrs, SmallId
+from api.schemas import JsonObject, UtcDatetime
 
 Status = Literal["available", "busy", "off_duty"]
 AreaLevel = Literal["city", "county", "township", "grid"]
@@ -89,16 +89,16 @@ class CoverageRunPublic(BaseModel):
     """A stored coverage run."""
 
     id: int
-    created_at: datetime
+    created_at: UtcDatetime
     status: Literal["running", "done", "failed"]
     generation: int
     duration_s: float | None
     cell_count: int
-    parameters: dict[str, Any] = Field(
+    parameters: JsonObject = Field(
         description="Everything the run used, including the ETA model's parameters, the "
         "population model and how ETAs are aggregated."
     )
-    summary: dict[str, Any] = Field(description="The city row (see AreaCoverage) and run facts.")
+    summary: JsonObject = Field(description="The city row (see AreaCoverage) and run facts.")
 
 
 class CoverageRunList(BaseModel):
@@ -149,9 +149,10 @@ class PlanCreate(BaseModel):
     candidates: list[list[float]] | None = Field(
         default=None,
         max_length=10_000,
-        description="Candidate sites as [lon, lat] (WGS84); default: every grid's "
+        description="Candidate sites as [lon, lat] in `crs`; default: every grid's "
         "point-on-surface.",
     )
+    crs: BodyCrs = "wgs84"
     time_limit_s: float = Field(default=20.0, gt=0, le=600, allow_inf_nan=False)
     roles: list[str] | None = Field(default=None, max_length=32)
     statuses: list[Status] = Field(default=["available"], min_length=1, max_length=3)

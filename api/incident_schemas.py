@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.params import BigId
+from api.schemas import UtcDatetime
 
 IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
 EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
@@ -117,7 +117,7 @@ class RecommendedResponder(BaseModel):
 class RecommendationPublic(BaseModel):
     """What was recommended at intake (a snapshot, never recomputed)."""
 
-    at: str | None = None
+    at: UtcDatetime | None = None
     eta_model: str | None = None
     target_s: float | None = None
     setting: str | None = None
@@ -129,9 +129,9 @@ class EventPublic(BaseModel):
     type: EventType
     responder_id: int | None
     responder_role: str | None
-    at: datetime
+    at: UtcDatetime
     note: str
-    recorded_at: datetime
+    recorded_at: UtcDatetime
 
 
 class IncidentSummary(BaseModel):
@@ -139,8 +139,8 @@ class IncidentSummary(BaseModel):
     external_id: str
     category: IncidentCategoryRef
     description: str
-    reported_at: datetime
-    received_at: datetime
+    reported_at: UtcDatetime
+    received_at: UtcDatetime
     lon: float = Field(description="WGS84 longitude (converted from `input` at intake)")
     lat: float = Field(description="WGS84 latitude (converted from `input` at intake)")
     input: InputPoint = Field(description="The coordinates exactly as sent")
@@ -148,7 +148,7 @@ class IncidentSummary(BaseModel):
     generation: int | None
     status: IncidentStatus
     source: str
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class IncidentPublic(IncidentSummary):
@@ -188,8 +188,8 @@ class KpiRowPublic(BaseModel):
 
 
 class KpiReportPublic(BaseModel):
-    start: datetime = Field(serialization_alias="from")
-    end: datetime = Field(serialization_alias="to")
+    start: UtcDatetime = Field(serialization_alias="from")
+    end: UtcDatetime = Field(serialization_alias="to")
     target_s: float
     area: str | None
     generation: int

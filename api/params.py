@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import AfterValidator, Field, StrictInt
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictInt
 
 from gridgis import crs as crs_mod
 from gridgis.crs import CrsName
@@ -85,4 +86,38 @@ SmallId = Annotated[StrictInt, Field(ge=1, le=INT4_MAX)]
 Generation = Annotated[
     int | None,
     Query(ge=1, le=INT4_MAX, description="Boundary generation (default: the active one)"),
+]
+
+
+_SPACE_FOR_PLUS = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$"
+)
+
+
+def _plus_from_space(value: Any) -> Any:
+    # An unencoded `+08:00` in a query string arrives as ` 08:00`. Right after a time of day a
+    # space can only have been a plus, so it is read as one; anything else stays an error that
+    # says to encode `+` as `%2B`.
+    if isinstance(value, str) and (match := _SPACE_FOR_PLUS.match(value)):
+        return f"{match.group(1)}+{match.group(2)}"
+    return value
+
+
+_SPACE_AFTER_TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? ")
+
+
+def _needs_zone(value: Any) -> Any:
+    if isinstance(value, str) and _SPACE_AFTER_TIME.search(value):
+        raise ValueError(
+            "not an RFC 3339 time with a zone; in a query string encode `+` as `%2B` "
+            "(e.g. 2026-03-10T21:00:00%2B08:00) or use `Z`"
+        )
+    return value
+
+
+# A time in a query string: RFC 3339 with any offset (or Z), converted to UTC by the library.
+QueryTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_needs_zone),
+    BeforeValidator(_plus_from_space),
 ]

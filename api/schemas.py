@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from gridgis.times import normalise_times, rfc3339
+
+# Every time in every answer: RFC 3339 in UTC with `Z` (one serializer for every response model).
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+# Free-form JSON that may hold times (stored reports, audit values): the same format inside.
+JsonObject = Annotated[dict[str, Any], PlainSerializer(normalise_times)]
 
 AreaLevel = Literal["city", "county", "township", "grid"]
 
@@ -108,7 +119,7 @@ class PositionPublic(BaseModel):
 
     lon: float
     lat: float
-    recorded_at: datetime | None = Field(description="Time of the live fix; null for home base")
+    recorded_at: UtcDatetime | None = Field(description="Time of the live fix; null for home base")
     source: Literal["live", "home"]
 
 
@@ -243,7 +254,7 @@ class ResponderFeatureProperties(BaseModel):
     role: str
     status: StatusName
     position_source: Literal["live", "home"]
-    recorded_at: datetime | None
+    recorded_at: UtcDatetime | None
     home_grid_code: str | None
 
 

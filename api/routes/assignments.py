@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -10,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep
 from api.params import BigId
-from api.schemas import ErrorPublic
+from api.schemas import ErrorPublic, UtcDatetime
 from api.security import actor
 from gridgis.dispatch import assignments
 
@@ -35,7 +34,7 @@ class AssignmentOut(BaseModel):
     responder_id: int
     grid_code: str
     duty: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AssignmentList(BaseModel):

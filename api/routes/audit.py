@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
-from api.schemas import ErrorPublic
+from api.params import QueryTime
+from api.schemas import ErrorPublic, JsonObject, UtcDatetime
 from gridgis import audit
 
 router = APIRouter(tags=["audit"])
@@ -21,13 +21,13 @@ class AuditEntryPublic(BaseModel):
     """One change: who made it, when, and the values before and after."""
 
     id: int
-    at: datetime = Field(description="When the change was committed (its transaction's time).")
+    at: UtcDatetime = Field(description="When the change was committed (its transaction's time).")
     actor: str = Field(description='The API key\'s name, "cli" or "library".')
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")
     entity_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: JsonObject | None
+    after: JsonObject | None
 
 
 class AuditPagePublic(BaseModel):
@@ -52,9 +52,9 @@ def list_audit(
         Query(max_length=64, pattern=NAME_PATTERN, description="Only this entity's entries"),
     ] = None,
     from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="At or after (with time zone)")
+        QueryTime | None, Query(alias="from", description="At or after (RFC 3339, zone or Z)")
     ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="Before (with time zone)")] = None,
+    to: Annotated[QueryTime | None, Query(description="Before (RFC 3339, zone or Z)")] = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
 ) -> AuditPagePublic:

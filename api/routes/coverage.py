@@ -19,6 +19,7 @@ from api.coverage_schemas import (
 )
 from api.deps import SessionDep, SettingsDep
 from api.schemas import ErrorPublic
+from gridgis import crs as crs_mod
 from gridgis.coverage import runs
 from gridgis.coverage.plan import plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
@@ -132,6 +133,18 @@ def run_cells(
     return {"type": "FeatureCollection", "features": page.features, "next": next_url}
 
 
+def _candidates_wgs84(body: PlanCreate) -> list[list[float]] | None:
+    if body.candidates is None or body.crs == "wgs84":
+        return body.candidates
+    converted = []
+    for site in body.candidates:
+        if len(site) != 2:
+            return body.candidates  # the planner names the bad site
+        lon, lat = crs_mod.to_wgs84(site[0], site[1], body.crs)
+        converted.append([float(lon), float(lat)])
+    return converted
+
+
 @router.post("/coverage/plan", response_model=PlanPublic, responses=ERRORS)
 def plan(
     request: Request, db: SessionDep, settings: SettingsDep, body: PlanCreate
@@ -151,7 +164,7 @@ def plan(
         run_id=run_id,
         add=body.add,
         role=body.role,
-        candidates=body.candidates,
+        candidates=_candidates_wgs84(body),
         time_limit_s=body.time_limit_s,
     )
     return dataclasses.asdict(result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -18,6 +17,7 @@ from api.incident_schemas import (
     IncidentStatus,
     KpiReportPublic,
 )
+from api.params import QueryTime
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
@@ -37,9 +37,12 @@ AreaCode = Annotated[
     ),
 ]
 From = Annotated[
-    datetime | None, Query(alias="from", description="Reported at or after (with time zone)")
+    QueryTime | None,
+    Query(alias="from", description="Reported at or after (RFC 3339 with a zone or Z)"),
 ]
-To = Annotated[datetime | None, Query(alias="to", description="Reported before (with time zone)")]
+To = Annotated[
+    QueryTime | None, Query(alias="to", description="Reported before (RFC 3339 with a zone or Z)")
+]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorPublic, "description": "An incident, responder or area does not exist"},

@@ -27,6 +27,7 @@ from gridgis.db import queries
 from gridgis.db.coverage_queries import Executor, RunRow
 from gridgis.dispatch.eta import EtaModel
 from gridgis.errors import InvalidInput, NotFound
+from gridgis.times import rfc3339
 
 Progress = Callable[[str, int, int], None]
 CoverageRun = RunRow
@@ -173,7 +174,7 @@ def run_coverage(
         "resolution": request.resolution,
         "generation_id": request.generation_id,
         "stale_after_s": stale_after_s,
-        "as_of": now.isoformat(),
+        "as_of": rfc3339(now),
         "eta_model": model.parameters(),
         "population_model": POPULATION_MODEL,
         "eta_aggregation": ETA_AGGREGATION,

@@ -28,6 +28,7 @@ from gridgis.dispatch.nearest import (
     rank_candidates,
 )
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
+from gridgis.times import rfc3339
 from gridgis.validation import check_lon_lat
 
 # A caller's clock a little ahead of ours is normal; further ahead is a wrong clock.
@@ -101,7 +102,7 @@ class Recommendation:
     def snapshot(self, at: datetime) -> dict[str, Any]:
         """The JSON stored with the incident: what was recommended, when and by which model."""
         return {
-            "at": at.isoformat(),
+            "at": rfc3339(at),
             "eta_model": self.eta_model,
             "target_s": self.target_s,
             "setting": self.setting,
@@ -356,7 +357,7 @@ def _check_time(value: Any, name: str, now: datetime) -> datetime:
     value = _aware_time(value, name)
     if value > now + FUTURE_TOLERANCE:
         raise InvalidInput(
-            f"{name} ({value.isoformat()}) is in the future (now {now.isoformat()}).", field=name
+            f"{name} ({rfc3339(value)}) is in the future (now {rfc3339(now)}).", field=name
         )
     return value
 
@@ -611,15 +612,14 @@ def next_status(
         raise Conflict(message, field=field_name)
     if at < reported_at:
         raise Conflict(
-            f"at ({at.isoformat()}) is before the incident was reported "
-            f"({reported_at.isoformat()}).",
+            f"at ({rfc3339(at)}) is before the incident was reported ({rfc3339(reported_at)}).",
             field="at",
         )
     if events and at < events[-1]["at"]:
         last = events[-1]
         raise Conflict(
-            f"at ({at.isoformat()}) is before the previous event ({last['type']} at "
-            f"{last['at'].isoformat()}); events are appended in time order.",
+            f"at ({rfc3339(at)}) is before the previous event ({last['type']} at "
+            f"{rfc3339(last['at'])}); events are appended in time order.",
             field="at",
         )
     if type_ in _NEEDS_RESPONDER and responder_id is None:

@@ -1,0 +1,189 @@
+"""The API contract, checked over the whole OpenAPI document: points take `crs`, every time in
+every answer is RFC 3339 UTC with `Z`, lists page one way, unknown filters answer one way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gridgis.times import RFC3339_UTC
+
+CRS_VALUES = {"wgs84", "gcj02", "bd09"}
+LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+# Text the caller chose: echoed as sent, whatever it looks like.
+FREE_TEXT = {"description", "note", "external_id", "name", "label", "message", "ref", "source"}
+
+
+def _operations(client: TestClient) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, operations in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        for method, operation in operations.items():
+            yield method.upper(), path, operation
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _object_schemas(spec: dict[str, Any], schema: dict[str, Any], seen: set[str]) -> Iterator[Any]:
+    """Every object schema reachable from `schema` (each named one once)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        if name in seen:
+            return
+        seen.add(name)
+    schema = _resolve(spec, schema)
+    if "properties" in schema:
+        yield schema
+        for prop in schema["properties"].values():
+            yield from _object_schemas(spec, prop, seen)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for part in schema.get(key, []):
+            yield from _object_schemas(spec, part, seen)
+    if "items" in schema:
+        yield from _object_schemas(spec, schema["items"], seen)
+
+
+def _crs_enum(spec: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    schema = _resolve(spec, schema)
+    return set(schema.get("enum", [])) | {
+        v for part in schema.get("anyOf", []) for v in _resolve(spec, part).get("enum", [])
+    }
+
+
+def test_every_operation_taking_a_point_takes_crs(client: TestClient) -> None:
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    point_operations = []
+    for method, path, operation in _operations(client):
+        query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+        if {"lon", "lat"} <= set(query):
+            point_operations.append((method, path))
+            assert "crs" in query, (method, path)
+            assert _crs_enum(spec, query["crs"]["schema"]) == CRS_VALUES, (method, path)
+        body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is None:
+            continue
+        for schema in _object_schemas(spec, body["schema"], set()):
+            props = schema["properties"]
+            takes_point = {"lon", "lat"} <= set(props) or any(
+                "[lon, lat]" in p.get("description", "") for p in props.values()
+            )
+            if takes_point:
+                point_operations.append((method, path))
+                assert "crs" in props, (method, path, sorted(props))
+                assert _crs_enum(spec, props["crs"]) == CRS_VALUES, (method, path)
+    assert {("GET", "/v1/locate"), ("GET", "/maps/nearest.html")} <= set(point_operations)
+    assert ("POST", "/v1/incidents") in point_operations
+
+
+def times_in(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, text) of every string in a JSON answer that looks like a time."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from times_in(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from times_in(v, key)
+    elif isinstance(value, str) and key not in FREE_TEXT and LOOKS_LIKE_TIME.match(value):
+        yield key, value
+
+
+def assert_times_are_rfc3339_utc(body: Any) -> int:
+    found = list(times_in(body))
+    bad = [(k, v) for k, v in found if not RFC3339_UTC.match(v)]
+    assert not bad, bad
+    return len(found)
+
+
+def test_every_time_in_every_answer_is_rfc3339_utc(client: TestClient) -> None:
+    now = datetime.now(UTC)
+    local = (now - timedelta(minutes=10)).astimezone(datetime.now().astimezone().tzinfo)
+    created = client.post(
+        "/v1/incidents",
+        json={
+            "external_id": "times-1",
+            "category": "theft",
+            "lon": 117.65,
+            "lat": 24.51,
+            "reported_at": (now - timedelta(minutes=10)).isoformat().replace("+00:00", "+08:00"),
+        },
+    )
+    assert created.status_code == 201, created.text
+    incident = created.json()
+    officer = incident["recommendation"]["responders"][0]["responder_id"]
+    client.post(
+        f"/v1/incidents/{incident['id']}/events",
+        json={"type": "dispatched", "responder_id": officer, "at": now.isoformat()},
+    )
+    client.put(
+        f"/v1/responders/{officer}/position",
+        json={"lon": 117.651, "lat": 24.511, "recorded_at": local.isoformat()},
+    )
+    client.post("/v1/coverage/runs", json={"roles": ["community_police"], "resolution": 7})
+    week = {
+        "from": (now - timedelta(days=7)).isoformat(),
+        "to": (now + timedelta(days=1)).isoformat(),
+    }
+    counted = 0
+    for url, params in [
+        (f"/v1/incidents/{incident['id']}", {}),
+        ("/v1/incidents", week),
+        ("/v1/kpis", week),
+        ("/v1/audit", {}),
+        ("/v1/responders", {"format": "json", "grid": "350602002005"}),
+        (f"/v1/responders/{officer}", {}),
+        ("/v1/responders/nearest", {"lon": 117.65, "lat": 24.51, "status": "available,busy"}),
+        ("/v1/coverage/runs", {}),
+        ("/v1/generations", {}),
+        ("/v1/generations/1", {}),
+        ("/v1/assignments", {"grid": "350602002005"}),
+    ]:
+        response = client.get(url, params=params)
+        assert response.status_code == 200, (url, response.text)
+        counted += assert_times_are_rfc3339_utc(response.json())
+    assert counted > 20
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-03-10T21:00:00 08:00", "2026-03-10T21:00:00%2B08:00", "2026-03-10T13:00:00Z"]
+)
+def test_query_times_accept_any_offset_and_an_unencoded_plus(
+    client: TestClient, value: str
+) -> None:
+    response = client.get(f"/v1/kpis?from={value.replace(' ', '+')}&level=city")
+    assert response.status_code == 200, response.text
+    assert response.json()["from"] == "2026-03-10T13:00:00Z"
+
+
+def test_an_ambiguous_space_in_a_query_time_says_to_encode_plus(client: TestClient) -> None:
+    response = client.get("/v1/incidents?from=2026-03-10T21:00 08:00 x")
+    assert response.status_code == 422
+    assert response.json()["field"] == "from"
+    assert "%2B" in response.json()["message"]
+
+
+def test_error_messages_show_times_in_the_same_format(client: TestClient) -> None:
+    now = datetime.now(UTC)
+    created = client.post(
+        "/v1/incidents",
+        json={
+            "external_id": "times-2",
+            "category": "theft",
+            "lon": 117.65,
+            "lat": 24.51,
+            "reported_at": now.isoformat(),
+        },
+    ).json()
+    early = client.post(
+        f"/v1/incidents/{created['id']}/events",
+        json={"type": "referred", "at": (now - timedelta(hours=1)).isoformat()},
+    )
+    assert early.status_code == 409
+    shown = re.findall(r"\d{4}-\d{2}-\d{2}T[^ )]+", early.json()["message"])
+    assert len(shown) == 2 and all(RFC3339_UTC.match(t) for t in shown), shown
