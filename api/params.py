@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictInt
 
 from gridgis import crs as crs_mod
 from gridgis.crs import CrsName
+from gridgis.errors import InvalidInput
 
 # PostgreSQL's integer and bigint ranges: a larger value can name no row, and the driver
 # would raise on it (a 500) instead of a 422.
@@ -121,3 +125,52 @@ QueryTime = Annotated[
     BeforeValidator(_needs_zone),
     BeforeValidator(_plus_from_space),
 ]
+
+
+# -- paging: `limit` + an opaque `cursor` from the previous page's `next` link -------------------
+CURSOR_DESCRIPTION = "Opaque position from the previous page's `next` link (omit for page one)"
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, pattern=r"^[A-Za-z0-9_=-]+$", description=CURSOR_DESCRIPTION),
+]
+# The names lists paged by before the one convention: accepted for one more release.
+DEPRECATED_CURSORS = ("after", "before")
+
+
+def encode_id_cursor(last_id: int) -> str:
+    """An opaque cursor for lists paged by id."""
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_id_cursor(cursor: str) -> int:
+    """The id inside a cursor of `encode_id_cursor`, or InvalidInput naming `cursor`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, number = raw.partition(":")
+        value = int(number)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        value, kind = -1, ""
+    if kind != "id" or not 0 <= value <= INT8_MAX:
+        raise InvalidInput(
+            "cursor is not one this list gave out (use its `next` link).", field="cursor"
+        )
+    return value
+
+
+def page_position(cursor: str | None, deprecated: int | None, default: int = 0) -> int:
+    """Where a page starts: the cursor, else the deprecated numeric alias, else `default`."""
+    if cursor is not None:
+        return decode_id_cursor(cursor)
+    return default if deprecated is None else deprecated
+
+
+def next_link(request: Request, cursor: str) -> str:
+    """The next page as a path relative to this server (never built from the Host header):
+    the same query with `cursor` set and the deprecated aliases dropped."""
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k != "cursor" and k not in DEPRECATED_CURSORS
+    ]
+    params.append(("cursor", cursor))
+    return f"{request.url.path}?{urlencode(params)}"

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep
-from api.params import BigId
+from api.params import (
+    INT8_MAX,
+    BigId,
+    Cursor,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.schemas import ErrorPublic, UtcDatetime
 from api.security import actor
 from gridgis.dispatch import assignments
@@ -47,19 +54,25 @@ def list_assignments(
     request: Request,
     db: SessionDep,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
-    responder_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    responder_id: Annotated[int | None, Query(ge=1, le=INT8_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=assignments.MAX_PAGE)] = 100,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Team memberships in id order, paged (follow `next`)."""
     rows = assignments.list_assignments(
-        db, grid_code=grid, responder_id=responder_id, after=after, limit=limit + 1
+        db,
+        grid_code=grid,
+        responder_id=responder_id,
+        after=page_position(cursor, after),
+        limit=limit + 1,
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_url = (
-        str(request.url.include_query_params(after=rows[-1]["id"])) if more and rows else None
-    )
+    next_url = next_link(request, encode_id_cursor(rows[-1]["id"])) if more and rows else None
     return {"assignments": rows, "next": next_url}
 
 

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
-from api.params import QueryTime
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    QueryTime,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.schemas import ErrorPublic, JsonObject, UtcDatetime
 from gridgis import audit
 
@@ -55,8 +62,12 @@ def list_audit(
         QueryTime | None, Query(alias="from", description="At or after (RFC 3339, zone or Z)")
     ] = None,
     to: Annotated[QueryTime | None, Query(description="Before (RFC 3339, zone or Z)")] = None,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> AuditPagePublic:
     """Audit entries in the order they were written, oldest first; follow `next`."""
     filters: dict[str, Any] = {
@@ -65,8 +76,8 @@ def list_audit(
         "since": from_,
         "until": to,
     }
-    rows = audit.entries(db, after_id=after, limit=limit, **filters)
+    rows = audit.entries(db, after_id=page_position(cursor, after), limit=limit, **filters)
     next_url = None
     if len(rows) == limit and audit.entries(db, after_id=rows[-1]["id"], limit=1, **filters):
-        next_url = str(request.url.include_query_params(after=rows[-1]["id"]))
+        next_url = next_link(request, encode_id_cursor(rows[-1]["id"]))
     return AuditPagePublic.model_validate({"entries": rows, "next": next_url})

@@ -18,6 +18,14 @@ from api.coverage_schemas import (
     PlanPublic,
 )
 from api.deps import SessionDep, SettingsDep
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    decode_id_cursor,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.schemas import ErrorPublic
 from gridgis import crs as crs_mod
 from gridgis.coverage import runs
@@ -80,14 +88,19 @@ def list_runs(
     request: Request,
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Only runs older than this id")] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=1, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Stored runs, newest first."""
-    found = runs.list_runs(db, before=before, limit=limit)
+    """Stored runs, newest first; follow `next`."""
+    start = decode_id_cursor(cursor) if cursor is not None else before
+    found = runs.list_runs(db, before=start, limit=limit)
     more = len(found) == limit and found[-1].id > 1
     return {
         "runs": [_public(r) for r in found],
-        "next": str(request.url.include_query_params(before=found[-1].id)) if more else None,
+        "next": next_link(request, encode_id_cursor(found[-1].id)) if more else None,
     }
 
 
@@ -121,12 +134,18 @@ def run_cells(
     ] = None,
     format: Annotated[Literal["geojson"], Query(description="Only geojson")] = "geojson",
     limit: Annotated[int, Query(ge=1, le=runs.MAX_CELL_PAGE)] = 1_000,
-    after: Annotated[int, Query(ge=0, description="Cursor from the previous page's next")] = 0,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null."""
-    page = runs.cells_page(db, run_id, bbox=runs.parse_bbox(bbox), after=after, limit=limit)
+    page = runs.cells_page(
+        db, run_id, bbox=runs.parse_bbox(bbox), after=page_position(cursor, after), limit=limit
+    )
     next_url = (
-        str(request.url.include_query_params(after=page.next_after))
+        next_link(request, encode_id_cursor(page.next_after))
         if page.next_after is not None
         else None
     )

@@ -17,7 +17,7 @@ from api.incident_schemas import (
     IncidentStatus,
     KpiReportPublic,
 )
-from api.params import QueryTime
+from api.params import Cursor, QueryTime, next_link
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
@@ -120,7 +120,7 @@ def list_incidents(
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
     category: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=incidents.MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200, description="From `next`")] = None,
+    cursor: Cursor = None,
 ) -> IncidentListPublic:
     """Incidents newest first, filtered by report time, area, status and category; paged by a
     cursor (follow `next`)."""
@@ -136,7 +136,7 @@ def list_incidents(
     )
     next_url = None
     if page.next_cursor is not None:
-        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+        next_url = next_link(request, page.next_cursor)
     return IncidentListPublic.model_validate({"incidents": page.items, "next": next_url})
 
 

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ReaderDep, SessionDep, SettingsDep, in_dispatch_thread
-from api.params import PointQuery
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    PointQuery,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.responses import FastJSONResponse
 from api.schemas import (
     ErrorPublic,
@@ -211,7 +218,11 @@ def list_responders(
     ] = None,
     format: Annotated[Literal["geojson", "json"], Query()] = "geojson",
     limit: Annotated[int, Query(ge=1, le=responders.MAX_PAGE)] = 100,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Responders in id order, paged (follow `next`). Each geometry is the position dispatch
     would use right now: the live fix when fresh, else the home base (WGS84)."""
@@ -220,12 +231,12 @@ def list_responders(
         roles=parse_list(role, "role", known_roles(request, db)),
         statuses=parse_list(status, "status", STATUS_SET),
         grid=grid,
-        after=after,
+        after=page_position(cursor, after),
         limit=limit,
         stale_after_s=settings.stale_after_s,
     )
     next_url = (
-        str(request.url.include_query_params(after=page.next_after))
+        next_link(request, encode_id_cursor(page.next_after))
         if page.next_after is not None
         else None
     )

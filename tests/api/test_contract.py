@@ -187,3 +187,90 @@ def test_error_messages_show_times_in_the_same_format(client: TestClient) -> Non
     assert early.status_code == 409
     shown = re.findall(r"\d{4}-\d{2}-\d{2}T[^ )]+", early.json()["message"])
     assert len(shown) == 2 and all(RFC3339_UTC.match(t) for t in shown), shown
+
+
+def _list_operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """Operations whose answer has a `next` link: the paged lists."""
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    found = []
+    for method, path, operation in _operations(client):
+        content = operation.get("responses", {}).get("200", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema")
+        if schema is None:
+            continue
+        if any("next" in s["properties"] for s in _object_schemas(spec, schema, set())):
+            found.append((method, path, operation))
+    return found
+
+
+def test_every_list_pages_the_same_way(client: TestClient) -> None:
+    lists = _list_operations(client)
+    assert {p for _, p, _ in lists} >= {
+        "/v1/responders",
+        "/v1/assignments",
+        "/v1/audit",
+        "/v1/incidents",
+        "/v1/coverage/runs",
+        "/v1/coverage/runs/{run_id}/cells",
+    }
+    cursor_schemas = []
+    for method, path, operation in lists:
+        query = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+        assert {"limit", "cursor"} <= set(query), (method, path)
+        assert query["limit"]["schema"]["type"] == "integer" and query["limit"]["schema"]["minimum"]
+        cursor_schemas.append(query["cursor"]["schema"])
+        for old in ("after", "before"):
+            if old in query:
+                assert query[old].get("deprecated") is True, (method, path, old)
+    assert all(schema == cursor_schemas[0] for schema in cursor_schemas)
+
+
+@pytest.mark.parametrize(
+    ("url", "items"),
+    [
+        ("/v1/responders?format=json&limit=2", "responders"),
+        ("/v1/assignments?limit=2", "assignments"),
+        ("/v1/audit?limit=1", "entries"),
+        ("/v1/incidents?limit=1&from=2000-01-01T00:00:00Z", "incidents"),
+    ],
+)
+def test_next_links_are_relative_whatever_the_host_header(
+    client: TestClient, url: str, items: str
+) -> None:
+    if items in ("entries", "incidents"):  # make sure there are two pages
+        for i in range(2):
+            client.post(
+                "/v1/incidents",
+                json={
+                    "external_id": f"paging-{i}",
+                    "category": "theft",
+                    "lon": 117.65,
+                    "lat": 24.51,
+                    "reported_at": datetime.now(UTC).isoformat(),
+                },
+            )
+    first = client.get(url, headers={"Host": "evil.example"})
+    assert first.status_code == 200, first.text
+    link = first.json()["next"]
+    assert link is not None and link.startswith("/v1/"), link
+    assert "evil" not in link and "after=" not in link
+    second = client.get(link)
+    assert second.status_code == 200, second.text
+    seen = {json_id(r) for r in first.json()[items]}
+    assert not seen & {json_id(r) for r in second.json()[items]}
+
+
+def json_id(row: dict[str, Any]) -> Any:
+    return row.get("id", row.get("responder_id"))
+
+
+def test_deprecated_after_still_pages_and_bad_cursors_are_422(client: TestClient) -> None:
+    first = client.get("/v1/responders", params={"format": "json", "limit": 2}).json()
+    last = first["responders"][-1]["responder_id"]
+    old = client.get("/v1/responders", params={"format": "json", "limit": 2, "after": last})
+    new = client.get(first["next"])
+    assert old.json()["responders"] == new.json()["responders"]
+    for bad in ("nope", "aWQ6LTE", "x" * 201, "a b"):
+        response = client.get("/v1/responders", params={"cursor": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["field"] == "cursor"
