@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.params import BigId, BodyCrs, SmallId
+from api.params import BigId, BodyCrs, SmallId, Text, TextList
 from api.schemas import JsonObject, UtcDatetime
 
 Status = Literal["available", "busy", "off_duty"]
@@ -18,7 +18,7 @@ class CoverageRunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    roles: list[str] | None = Field(
+    roles: TextList | None = Field(
         default=None,
         max_length=32,
         description="Roles counted (e.g. community_police); omitted or null: every role.",
@@ -145,7 +145,7 @@ class PlanCreate(BaseModel):
         "roles/statuses/target_s/k/resolution first.",
     )
     add: int = Field(ge=1, le=200, description="How many new posts to place.")
-    role: str = Field(default="volunteer", min_length=1, max_length=32)
+    role: Text = Field(default="volunteer", min_length=1, max_length=32)
     candidates: list[list[float]] | None = Field(
         default=None,
         max_length=10_000,
@@ -154,7 +154,7 @@ class PlanCreate(BaseModel):
     )
     crs: BodyCrs = "wgs84"
     time_limit_s: float = Field(default=20.0, gt=0, le=600, allow_inf_nan=False)
-    roles: list[str] | None = Field(default=None, max_length=32)
+    roles: TextList | None = Field(default=None, max_length=32)
     statuses: list[Status] = Field(default=["available"], min_length=1, max_length=3)
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     k: int = Field(default=1, ge=1, le=10)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.params import BigId
+from api.params import BigId, Text
 from api.schemas import UtcDatetime
 
 IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
@@ -19,7 +19,7 @@ class IncidentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(
+    external_id: Text = Field(
         min_length=1,
         max_length=100,
         pattern=r"^\S(.*\S)?$",
@@ -28,7 +28,7 @@ class IncidentCreate(BaseModel):
         "content is a 409.",
         examples=["110-20261126-000123"],
     )
-    category: str = Field(
+    category: Text = Field(
         min_length=1,
         max_length=32,
         description="A code from GET /v1/incident-categories, e.g. neighbour_dispute.",
@@ -44,7 +44,7 @@ class IncidentCreate(BaseModel):
         description="When the incident was reported, with a time zone; at most 5 minutes ahead "
         "of the server clock."
     )
-    description: str = Field(default="", max_length=4000)
+    description: Text = Field(default="", max_length=4000)
 
 
 class EventCreate(BaseModel):
@@ -61,7 +61,7 @@ class EventCreate(BaseModel):
         "nor before the previous event."
     )
     responder_id: BigId | None = None
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class CategoryPublic(BaseModel):

@@ -174,3 +174,8 @@ def next_link(request: Request, cursor: str) -> str:
     ]
     params.append(("cursor", cursor))
     return f"{request.url.path}?{urlencode(params)}"
+
+
+# Text in bodies, queries and forms: PostgreSQL text cannot hold NUL, so it is a 422 here.
+Text = Annotated[str, NoNul]
+TextList = Annotated[list[str], NoNulList]

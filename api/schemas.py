@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from api.params import Text, TextList
 from gridgis.times import normalise_times, rfc3339
 
 # Every time in every answer: RFC 3339 in UTC with `Z` (one serializer for every response model).
@@ -200,15 +201,15 @@ class HomeIn(BaseModel):
 class ResponderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    role: str = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
+    name: Text = Field(min_length=1, max_length=200)
+    role: Text = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
     home: HomeIn
-    skills: list[str] = Field(default_factory=list, max_length=32)
+    skills: TextList = Field(default_factory=list, max_length=32)
     status: StatusName = "available"
-    ref: str | None = Field(
+    ref: Text | None = Field(
         default=None, min_length=1, max_length=64, description="Your stable reference"
     )
-    station_code: str | None = Field(default=None, max_length=32)
+    station_code: Text | None = Field(default=None, max_length=32)
 
 
 class ResponderUpdate(BaseModel):
@@ -216,12 +217,12 @@ class ResponderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: str | None = Field(default=None, min_length=1, max_length=32)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    role: Text | None = Field(default=None, min_length=1, max_length=32)
     status: StatusName | None = None
-    skills: list[str] | None = Field(default=None, max_length=32)
+    skills: TextList | None = Field(default=None, max_length=32)
     home: HomeIn | None = None
-    station_code: str | None = Field(default=None, max_length=32)
+    station_code: Text | None = Field(default=None, max_length=32)
 
 
 class AssignmentPublic(BaseModel):

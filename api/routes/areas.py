@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import SessionDep
+from api.params import Generation
 from api.schemas import (
     AreaDetailPublic,
     AreaFeatureCollection,
@@ -18,8 +19,6 @@ from gridgis.boundaries.export import areas_feature_collection, areas_geopackage
 from gridgis.db import queries
 
 router = APIRouter(tags=["areas"])
-
-Generation = Annotated[int | None, Query(ge=1, description="Boundary generation (default: active)")]
 
 
 @router.get(

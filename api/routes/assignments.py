@@ -12,6 +12,7 @@ from api.params import (
     INT8_MAX,
     BigId,
     Cursor,
+    Text,
     encode_id_cursor,
     next_link,
     page_position,
@@ -33,7 +34,7 @@ class AssignmentCreate(BaseModel):
 
     responder_id: BigId
     grid_code: str = Field(pattern=r"^[0-9]{12}$", description="12-digit grid code")
-    duty: str = Field(min_length=1, max_length=32, description="A role code, e.g. grid_worker")
+    duty: Text = Field(min_length=1, max_length=32, description="A role code, e.g. grid_worker")
 
 
 class AssignmentOut(BaseModel):
@@ -92,7 +93,7 @@ def create_assignment(request: Request, db: SessionDep, body: AssignmentCreate) 
 def delete_assignment(
     request: Request,
     db: SessionDep,
-    assignment_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    assignment_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
 ) -> Response:
     """Take a responder off a grid's team."""
     assignments.delete_assignment(db, assignment_id, actor=actor(request))

@@ -21,6 +21,7 @@ from api.deps import SessionDep, SettingsDep
 from api.params import (
     INT8_MAX,
     Cursor,
+    Text,
     decode_id_cursor,
     encode_id_cursor,
     next_link,
@@ -39,7 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
 }
-RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RunId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 
 
 def _public(run: CoverageRun) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def run_cells(
     db: SessionDep,
     run_id: RunId,
     bbox: Annotated[
-        str | None,
+        Text | None,
         Query(
             max_length=200,
             description="minlon,minlat,maxlon,maxlat (WGS84): cells whose centre is inside",

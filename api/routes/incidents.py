@@ -17,7 +17,7 @@ from api.incident_schemas import (
     IncidentStatus,
     KpiReportPublic,
 )
-from api.params import Cursor, QueryTime, next_link
+from api.params import INT8_MAX, Cursor, QueryTime, Text, next_link
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
@@ -25,7 +25,7 @@ from gridgis.dispatch.eta import eta_model_from_settings
 
 router = APIRouter()
 
-IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The incident's id")]
+IncidentId = Annotated[int, Path(ge=1, le=INT8_MAX, description="The incident's id")]
 AreaCode = Annotated[
     str | None,
     Query(
@@ -118,7 +118,7 @@ def list_incidents(
     to: To = None,
     area: AreaCode = None,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=incidents.MAX_PAGE)] = 100,
     cursor: Cursor = None,
 ) -> IncidentListPublic:

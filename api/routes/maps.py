@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.params import PointQuery
+from api.params import INT8_MAX, PointQuery, Text
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
@@ -45,11 +45,11 @@ def coverage_map(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    run_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    run_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
     plan_add: Annotated[
         int, Query(ge=0, le=MAX_ADD, description="Also show N planned posts (0: none)")
     ] = 0,
-    plan_role: Annotated[str, Query(min_length=1, max_length=32)] = "volunteer",
+    plan_role: Annotated[Text, Query(min_length=1, max_length=32)] = "volunteer",
 ) -> HTMLResponse:
     """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
     population share within target, responders by role, police stations, incident density,
@@ -75,8 +75,8 @@ def nearest_map(
     settings: SettingsDep,
     point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
-    roles: Annotated[str | None, Query(max_length=500, description="Comma-separated")] = None,
-    status: Annotated[str, Query(max_length=100, description="Comma-separated")] = "available",
+    roles: Annotated[Text | None, Query(max_length=500, description="Comma-separated")] = None,
+    status: Annotated[Text, Query(max_length=100, description="Comma-separated")] = "available",
 ) -> HTMLResponse:
     """The call location, its grid outlined and the nearest responders with their ETAs. The
     point may be sent in WGS84, GCJ-02 or BD-09 (`crs`); the map is drawn in WGS84."""

@@ -13,6 +13,7 @@ from api.params import (
     INT8_MAX,
     Cursor,
     PointQuery,
+    Text,
     encode_id_cursor,
     next_link,
     page_position,
@@ -44,7 +45,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorPublic},
 }
 ROLES_CACHE_S = 60.0
-ResponderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ResponderId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 
 
 def parse_list(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
@@ -84,10 +85,10 @@ async def nearest(
     point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[
-        str | None, Query(max_length=500, description="Comma-separated roles (default: all)")
+        Text | None, Query(max_length=500, description="Comma-separated roles (default: all)")
     ] = None,
     status: Annotated[
-        str, Query(max_length=100, description="Comma-separated statuses counted")
+        Text, Query(max_length=100, description="Comma-separated statuses counted")
     ] = "available",
     max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
     prefer: Annotated[
@@ -208,9 +209,9 @@ def list_responders(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    role: Annotated[str | None, Query(max_length=500, description="Comma-separated roles")] = None,
+    role: Annotated[Text | None, Query(max_length=500, description="Comma-separated roles")] = None,
     status: Annotated[
-        str | None, Query(max_length=100, description="Comma-separated statuses")
+        Text | None, Query(max_length=100, description="Comma-separated statuses")
     ] = None,
     grid: Annotated[
         str | None,
