@@ -17,6 +17,7 @@ from api.schemas import (
 )
 from gridgis.boundaries.export import areas_feature_collection, areas_geopackage, feature_of
 from gridgis.db import queries
+from gridgis.filters import require_area
 
 router = APIRouter(tags=["areas"])
 
@@ -48,6 +49,8 @@ def list_areas(
     """Areas of the hierarchy (WGS84). Properties: code, name, level, parent_code, kind,
     population, generation."""
     generation_id = queries.resolve_generation_id(db, generation)
+    if parent is not None:
+        require_area(db, parent, field="parent", generation_id=generation_id)
     if format == "gpkg":
         return Response(
             areas_geopackage(db, generation_id, level=level, parent_code=parent),

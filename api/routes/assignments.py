@@ -20,6 +20,7 @@ from api.params import (
 from api.schemas import ErrorPublic, UtcDatetime
 from api.security import actor
 from gridgis.dispatch import assignments
+from gridgis.filters import require_area, require_responder
 
 router = APIRouter(tags=["assignments"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,6 +65,10 @@ def list_assignments(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Team memberships in id order, paged (follow `next`)."""
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
+    if responder_id is not None:
+        require_responder(db, responder_id, field="responder_id")
     rows = assignments.list_assignments(
         db,
         grid_code=grid,

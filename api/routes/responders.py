@@ -36,6 +36,7 @@ from gridgis.db.queries import Executor
 from gridgis.dispatch import positions, responders
 from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
 from gridgis.errors import InvalidInput
+from gridgis.filters import require_area
 
 router = APIRouter(tags=["responders"])
 
@@ -227,6 +228,8 @@ def list_responders(
 ) -> dict[str, Any]:
     """Responders in id order, paged (follow `next`). Each geometry is the position dispatch
     would use right now: the live fix when fresh, else the home base (WGS84)."""
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
     page = responders.list_responders(
         db,
         roles=parse_list(role, "role", known_roles(request, db)),

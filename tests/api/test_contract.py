@@ -274,3 +274,44 @@ def test_deprecated_after_still_pages_and_bad_cursors_are_422(client: TestClient
         response = client.get("/v1/responders", params={"cursor": bad})
         assert response.status_code == 422, (bad, response.text)
         assert response.json()["field"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "field"),
+    [
+        ("/v1/areas", {"parent": "999999"}, "parent"),
+        ("/v1/areas", {"parent": "999999", "format": "json"}, "parent"),
+        ("/v1/kpis", {"area": "999999"}, "area"),
+        ("/v1/incidents", {"area": "999999"}, "area"),
+        ("/v1/responders", {"grid": "999999999999"}, "grid"),
+        ("/v1/assignments", {"grid": "999999999999"}, "grid"),
+        ("/v1/assignments", {"responder_id": 999_999_999}, "responder_id"),
+        ("/v1/locate", {"lon": 117.65, "lat": 24.51, "generation": 999_999}, "generation"),
+        ("/v1/areas", {"generation": 999_999}, "generation"),
+    ],
+)
+def test_a_filter_naming_nothing_is_404(
+    client: TestClient, url: str, params: dict[str, Any], field: str
+) -> None:
+    response = client.get(url, params=params)
+    assert response.status_code == 404, response.text
+    assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "items"),
+    [
+        ("/v1/areas", {"parent": "350602002005", "format": "json"}, "areas"),  # a grid: no children
+        ("/v1/incidents", {"area": "350602002005", "from": "2000-01-01T00:00:00Z",
+                           "to": "2000-01-02T00:00:00Z"}, "incidents"),
+        ("/v1/responders", {"grid": "350602002005", "role": "police_unit",
+                            "status": "off_duty", "format": "json"}, "responders"),
+        ("/v1/audit", {"entity": "incident", "entity_id": "no-such-id"}, "entries"),
+    ],
+)  # fmt: skip
+def test_a_valid_filter_without_matches_is_an_empty_list(
+    client: TestClient, url: str, params: dict[str, Any], items: str
+) -> None:
+    response = client.get(url, params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()[items] == []
