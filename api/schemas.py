@@ -133,7 +133,10 @@ class NearestResult(BaseModel):
     eta_s: float = Field(description="Estimated time of arrival, seconds (the project ETA model)")
     within_target: bool = Field(description="eta_s <= the target (default 300 s)")
     position: PositionPublic
-    grid_code: str | None = Field(description="The responder's home grid")
+    home_grid_code: str | None = Field(description="The responder's home grid")
+    grid_code: str | None = Field(
+        deprecated=True, description="Deprecated alias of home_grid_code (one more release)"
+    )
     team: bool = Field(description="True when the responder belongs to the call grid's team")
 
 

@@ -152,6 +152,7 @@ async def nearest(
                             "recorded_at": r.recorded_at,
                             "source": r.source,
                         },
+                        "home_grid_code": r.grid_code,
                         "grid_code": r.grid_code,
                         "team": r.team,
                     }

@@ -315,3 +315,14 @@ def test_a_valid_filter_without_matches_is_an_empty_list(
     response = client.get(url, params=params)
     assert response.status_code == 200, response.text
     assert response.json()[items] == []
+
+
+def test_one_name_for_a_responders_home_grid(client: TestClient) -> None:
+    rows = client.get(
+        "/v1/responders/nearest", params={"lon": 117.65, "lat": 24.51, "n": 3}
+    ).json()["results"]
+    for row in rows:
+        responder = client.get(f"/v1/responders/{row['responder_id']}").json()
+        assert row["home_grid_code"] == responder["home_grid_code"]
+        assert row["grid_code"] == row["home_grid_code"]  # the deprecated alias, still sent
+        assert row["position"]["source"] == responder["position"]["source"]
