@@ -114,7 +114,11 @@ class CoverageAreas(BaseModel):
 
 class CellProperties(BaseModel):
     h3: str = Field(description="H3 index (hex)")
-    grid_code: str
+    grid_code: str = Field(
+        description="The grid holding the cell's centre (per=cell), or the "
+        "grid of this piece (per=piece)"
+    )
+    grid_codes: list[str] = Field(description="Every grid whose people are in this feature")
     eta_s: float | None = Field(description="ETA of the nearest counted responder (s)")
     eta_k_s: float | None = Field(description="ETA of the k-th nearest counted responder (s)")
     responders_within_target: int

@@ -134,6 +134,13 @@ def run_cells(
         ),
     ] = None,
     format: Annotated[Literal["geojson"], Query(description="Only geojson")] = "geojson",
+    per: Annotated[
+        Literal["piece", "cell"],
+        Query(
+            description="piece: one feature per (cell, grid) row, as stored; cell: one feature "
+            "per H3 cell with its people summed over the grids in it"
+        ),
+    ] = "piece",
     limit: Annotated[int, Query(ge=1, le=runs.MAX_CELL_PAGE)] = 1_000,
     after: Annotated[
         int | None,
@@ -141,9 +148,20 @@ def run_cells(
     ] = None,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null."""
+    """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null.
+
+    A cell's people belong to the grid holding its centre. A grid too small to hold any cell
+    centre keeps its people in the cell under its point-on-surface, so that cell also carries
+    them: by default (`per=piece`) it is one feature per (cell, grid), id `h3:grid_code`;
+    `per=cell` gives one feature per H3 cell (id `h3`) with the people summed, `grid_code`
+    the grid holding the centre and `grid_codes` every grid with people in it."""
     page = runs.cells_page(
-        db, run_id, bbox=runs.parse_bbox(bbox), after=page_position(cursor, after), limit=limit
+        db,
+        run_id,
+        bbox=runs.parse_bbox(bbox),
+        after=page_position(cursor, after),
+        limit=limit,
+        per=per,
     )
     next_url = (
         next_link(request, encode_id_cursor(page.next_after))

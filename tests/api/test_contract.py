@@ -326,3 +326,33 @@ def test_one_name_for_a_responders_home_grid(client: TestClient) -> None:
         assert row["home_grid_code"] == responder["home_grid_code"]
         assert row["grid_code"] == row["home_grid_code"]  # the deprecated alias, still sent
         assert row["position"]["source"] == responder["position"]["source"]
+
+
+def _all_features(client: TestClient, url: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    features: list[dict[str, Any]] = []
+    page = client.get(url, params=params).json()
+    while True:
+        features += page["features"]
+        if page["next"] is None:
+            return features
+        page = client.get(page["next"]).json()
+
+
+def test_coverage_cells_one_feature_per_h3_cell_when_asked(client: TestClient) -> None:
+    run = client.post("/v1/coverage/runs", json={"roles": ["volunteer"], "resolution": 8})
+    assert run.status_code == 201, run.text
+    url = f"/v1/coverage/runs/{run.json()['id']}/cells"
+    bbox = "117.55,24.45,117.75,24.6"  # the city centre: small community grids
+    pieces = _all_features(client, url, {"bbox": bbox, "limit": 500})
+    cells = _all_features(client, url, {"bbox": bbox, "limit": 500, "per": "cell"})
+    tokens = [f["properties"]["h3"] for f in cells]
+    assert len(tokens) == len(set(tokens)) == len({f["properties"]["h3"] for f in pieces})
+    assert [f["id"] for f in cells] == tokens
+    assert len(pieces) > len(cells)  # some cells carry people of grids holding no centre
+    by_cell = {f["properties"]["h3"]: f["properties"] for f in cells}
+    for piece in pieces:
+        props = piece["properties"]
+        assert props["grid_code"] in by_cell[props["h3"]]["grid_codes"]
+    assert sum(f["properties"]["population"] for f in cells) == pytest.approx(
+        sum(f["properties"]["population"] for f in pieces), rel=1e-6
+    )
