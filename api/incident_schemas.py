@@ -6,12 +6,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.params import BigId, Text
+from api.params import BigId, BodyCrs, Text
 from api.schemas import UtcDatetime
+from gridgis.crs import CrsName
 
 IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
 EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
-InputCrs = Literal["wgs84", "gcj02", "bd09"]
 
 
 class IncidentCreate(BaseModel):
@@ -35,11 +35,7 @@ class IncidentCreate(BaseModel):
     )
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`")
-    crs: InputCrs = Field(
-        default="wgs84",
-        description="The coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap/Tencent) or "
-        "bd09 (Baidu). The point is converted and stored as WGS84.",
-    )
+    crs: BodyCrs = "wgs84"
     reported_at: AwareDatetime = Field(
         description="When the incident was reported, with a time zone; at most 5 minutes ahead "
         "of the server clock."
@@ -93,7 +89,7 @@ class IncidentGrid(BaseModel):
 
 
 class InputPoint(BaseModel):
-    crs: InputCrs
+    crs: CrsName
     lon: float
     lat: float
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from api.params import Text, TextList
+from api.params import BodyCrs, Text, TextList
 from gridgis.times import normalise_times, rfc3339
 
 # Every time in every answer: RFC 3339 in UTC with `Z` (one serializer for every response model).
@@ -111,7 +111,6 @@ class AreaDetailPublic(AreaFeature):
 
 
 # -- dispatch ------------------------------------------------------------------------------------
-CrsParam = Literal["wgs84", "gcj02", "bd09"]
 StatusName = Literal["available", "busy", "off_duty"]
 
 
@@ -165,7 +164,7 @@ class PositionIn(BaseModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     recorded_at: AwareDatetime
-    crs: CrsParam = "wgs84"
+    crs: BodyCrs = "wgs84"
 
 
 class PositionBatchIn(BaseModel):
@@ -198,7 +197,7 @@ class HomeIn(BaseModel):
 
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    crs: CrsParam = "wgs84"
+    crs: BodyCrs = "wgs84"
 
 
 class ResponderCreate(BaseModel):
