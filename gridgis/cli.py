@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from gridgis.errors import GridgisError
 from gridgis.settings import Settings, get_settings
+from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, AreaLevel
 
 app = typer.Typer(help="gridgis: grid management for city social governance, on PostGIS.")
 db_app = typer.Typer(help="The database: the embedded private cluster or GRIDGIS_DATABASE_URL.")
@@ -205,7 +206,7 @@ def demo_load(
     table = Table(title=f"Zhangzhou demo (seed {seed}, modelled data) loaded")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for level in ("city", "county", "township", "grid"):
+    for level in AREA_LEVELS:
         table.add_row(f"areas: {level}", f"{summary.areas.get(level, 0):,}")
     table.add_row("grid pieces (subdivided)", f"{summary.area_pieces:,}")
     table.add_row("facilities", f"{summary.facilities:,}")
@@ -300,9 +301,7 @@ def locate_command(
 @export_app.command("areas")
 def export_areas(
     out: Annotated[Path, typer.Option(help="Output file (.geojson, .gpkg or .shp)")],
-    level: Annotated[
-        Literal["city", "county", "township", "grid"] | None, typer.Option(help="Only this level")
-    ] = None,
+    level: Annotated[AreaLevel | None, typer.Option(help="Only this level")] = None,
     generation: Annotated[int | None, typer.Option(help="Generation (default active)")] = None,
     format: Annotated[
         Literal["geojson", "gpkg", "shp"] | None,
@@ -340,7 +339,7 @@ def _print_report(report: dict[str, object]) -> None:
 @import_app.command("boundaries")
 def import_boundaries(
     file: Annotated[Path, typer.Argument(help="GeoJSON, Shapefile (.shp or .zip) or GeoPackage")],
-    level: Annotated[Literal["city", "county", "township", "grid"], typer.Option()],
+    level: Annotated[AreaLevel, typer.Option()],
     layer: Annotated[str | None, typer.Option(help="Layer (GeoPackage)")] = None,
     code_field: Annotated[str | None, typer.Option(help="Field with the area code")] = None,
     name_field: Annotated[str | None, typer.Option(help="Field with the name")] = None,
@@ -709,7 +708,7 @@ def _run_with_progress(conn: Connection, settings: Settings, request: object) ->
 @coverage_app.command("run")
 def coverage_run(
     roles: Annotated[str | None, typer.Option(help="Comma-separated roles (default: all)")] = None,
-    statuses: Annotated[str, typer.Option(help="Comma-separated statuses counted")] = "available",
+    statuses: Annotated[str, typer.Option(help="Comma-separated statuses counted")] = AVAILABLE,
     target: Annotated[
         float | None, typer.Option(help="Target in seconds (default GRIDGIS_ETA_TARGET_S)")
     ] = None,
@@ -723,7 +722,7 @@ def coverage_run(
     settings = get_settings()
     request = CoverageRequest(
         roles=_split(roles),
-        statuses=_split(statuses) or ("available",),
+        statuses=_split(statuses) or (AVAILABLE,),
         target_s=target,
         k=k,
         resolution=resolution,
@@ -783,9 +782,7 @@ def coverage_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> N
 @coverage_app.command("summary")
 def coverage_summary(
     run_id: Annotated[int, typer.Argument(help="Coverage run id")],
-    level: Annotated[
-        Literal["city", "county", "township", "grid"], typer.Option(help="Area level")
-    ] = "county",
+    level: Annotated[AreaLevel, typer.Option(help="Area level")] = "county",
 ) -> None:
     """Print a stored run's statistics for one level."""
     from gridgis.coverage.runs import area_summary

@@ -29,6 +29,7 @@ from gridgis.db.queries import Executor
 from gridgis.dispatch import positions, responders
 from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
 router = APIRouter(tags=["responders"])
 
@@ -67,7 +68,7 @@ def known_roles(request: Request, db: Executor) -> set[str]:
     return roles
 
 
-STATUS_SET = set(responders.STATUSES)
+STATUS_SET: set[str] = set(RESPONDER_STATUSES)
 
 
 @router.get("/responders/nearest", response_model=NearestPublic, responses=ERRORS)
@@ -83,7 +84,7 @@ async def nearest(
     ] = None,
     status: Annotated[
         str, Query(max_length=100, description="Comma-separated statuses counted")
-    ] = "available",
+    ] = AVAILABLE,
     max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
     prefer: Annotated[
         Literal["nearest", "team"],
@@ -99,7 +100,7 @@ async def nearest(
     def work() -> FastJSONResponse:
         with db() as conn:
             role_list = parse_list(roles, "roles", known_roles(request, conn))
-            status_list = parse_list(status, "status", STATUS_SET) or ["available"]
+            status_list = parse_list(status, "status", STATUS_SET) or [AVAILABLE]
             wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
             model = request.app.state.eta_model
             answer = nearest_responders(

@@ -22,9 +22,9 @@ from gridgis import audit
 from gridgis.boundaries import qa
 from gridgis.boundaries.imports import ImportedLayer, ImportOptions, read_layer
 from gridgis.db import queries
-from gridgis.db.models import AREA_LEVELS
 from gridgis.db.queries import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.vocabulary import AREA_LEVELS
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ _REMOVED_GRIDS = text(
     FROM areas o
     LEFT JOIN assignments a ON a.grid_code = o.code
     LEFT JOIN responders r ON r.id = a.responder_id
-    WHERE o.generation_id = :base AND o.level = 'grid'
-      AND NOT EXISTS (SELECT 1 FROM areas n WHERE n.generation_id = :g AND n.level = 'grid'
+    WHERE o.generation_id = :base AND o.level = :grid
+      AND NOT EXISTS (SELECT 1 FROM areas n WHERE n.generation_id = :g AND n.level = :grid
                       AND n.code = o.code)
     GROUP BY o.code, o.name ORDER BY o.code
     """
@@ -173,7 +173,9 @@ def import_layer(
         if base is not None:
             report["removed_grids"] = [
                 {"code": r.code, "name": r.name, "staff": list(r.staff)}
-                for r in db.execute(_REMOVED_GRIDS, {"g": generation_id, "base": base})
+                for r in db.execute(
+                    _REMOVED_GRIDS, {"g": generation_id, "base": base, "grid": "grid"}
+                )
             ]
         report["areas"] = queries.counts_by_level(db, generation_id)
         db.execute(

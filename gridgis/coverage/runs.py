@@ -14,7 +14,6 @@ import numpy as np
 from gridgis.coverage import cells as cells_mod
 from gridgis.coverage.cells import CellSet, Grids, cell_set, grids_from_rows
 from gridgis.coverage.compute import (
-    LEVELS,
     CellEtas,
     area_statistics,
     cell_etas,
@@ -27,11 +26,11 @@ from gridgis.db import queries
 from gridgis.db.coverage_queries import Executor, RunRow
 from gridgis.dispatch.eta import EtaModel
 from gridgis.errors import InvalidInput, NotFound
+from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
 CoverageRun = RunRow
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_K = 10
 MAX_TARGET_S = 86_400.0
 MAX_CELL_PAGE = 5_000
@@ -50,7 +49,7 @@ class CoverageRequest:
     """What a coverage run counts and measures."""
 
     roles: tuple[str, ...] | None = None
-    statuses: tuple[str, ...] = ("available",)
+    statuses: tuple[str, ...] = (AVAILABLE,)
     target_s: float | None = None
     k: int = 1
     resolution: int = 9
@@ -72,10 +71,11 @@ def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) ->
             )
         roles = roles or None
     statuses = tuple(dict.fromkeys(request.statuses))
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in RESPONDER_STATUSES]
     if bad or not statuses:
         raise InvalidInput(
-            f"statuses must be some of {', '.join(STATUSES)}; got {', '.join(bad) or 'none'}.",
+            f"statuses must be some of {', '.join(RESPONDER_STATUSES)}; "
+            f"got {', '.join(bad) or 'none'}.",
             field="statuses",
         )
     target = model.target_s if request.target_s is None else request.target_s
@@ -258,8 +258,8 @@ def list_runs(db: Executor, *, before: int | None = None, limit: int = 50) -> li
 
 def area_summary(db: Executor, run_id: int, level: str = "city") -> list[dict[str, Any]]:
     """A run's statistics for every area of one level."""
-    if level not in LEVELS:
-        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}.", field="level")
+    if level not in AREA_LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
     cq.get_run(db, run_id)
     return [public_area(r) for r in cq.area_stats(db, run_id, level)]
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gridgis.db.queries import FRESH_FIX_JOIN
 from gridgis.errors import NotFound
+from gridgis.vocabulary import AREA_LEVELS
 
 Executor = Session | Connection
 FloatArray = npt.NDArray[np.float64]
@@ -32,20 +33,22 @@ def _raw_connection(db: Executor) -> Any:
 _AREAS = text(
     """
     SELECT code, name, level, parent_code, kind, population,
-           CASE WHEN level = 'grid' THEN ST_AsBinary(geom) END AS wkb,
-           CASE WHEN level = 'grid' THEN ST_Area(geom::geography) END AS area_m2,
-           CASE WHEN level = 'grid' THEN ST_X(ST_PointOnSurface(geom)) END AS inner_lon,
-           CASE WHEN level = 'grid' THEN ST_Y(ST_PointOnSurface(geom)) END AS inner_lat
+           CASE WHEN level = :grid THEN ST_AsBinary(geom) END AS wkb,
+           CASE WHEN level = :grid THEN ST_Area(geom::geography) END AS area_m2,
+           CASE WHEN level = :grid THEN ST_X(ST_PointOnSurface(geom)) END AS inner_lon,
+           CASE WHEN level = :grid THEN ST_Y(ST_PointOnSurface(geom)) END AS inner_lat
     FROM areas
     WHERE generation_id = :generation_id
-    ORDER BY array_position(ARRAY['city','county','township','grid']::varchar[], level), code
+    ORDER BY array_position(CAST(:levels AS varchar[]), level::varchar), code
     """
 )
 
 
 def generation_areas(db: Executor, generation_id: int) -> list[dict[str, Any]]:
     """Every area of a generation (grids with WKB geometry, area and an inner point)."""
-    rows = db.execute(_AREAS, {"generation_id": generation_id})
+    rows = db.execute(
+        _AREAS, {"generation_id": generation_id, "grid": "grid", "levels": list(AREA_LEVELS)}
+    )
     return [dict(r._mapping) for r in rows]
 
 
@@ -269,11 +272,11 @@ def area_stats(db: Executor, run_id: int, level: str | None) -> list[dict[str, A
             SELECT {", ".join(AREA_STAT_COLUMNS[1:])}
             FROM coverage_area_stats
             WHERE run_id = :run_id AND (CAST(:level AS varchar) IS NULL OR level = :level)
-            ORDER BY array_position(ARRAY['city','county','township','grid']::varchar[], level),
+            ORDER BY array_position(CAST(:levels AS varchar[]), level::varchar),
                      code
             """
         ),
-        {"run_id": run_id, "level": level},
+        {"run_id": run_id, "level": level, "levels": list(AREA_LEVELS)},
     )
     return [dict(r._mapping) for r in rows]
 

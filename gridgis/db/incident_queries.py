@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db.queries import FRESH_FIX_JOIN, Candidate, Executor, candidates_from
+from gridgis.vocabulary import AREA_LEVELS
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -298,8 +299,6 @@ _KPIS = text(
     """
 )
 
-AREA_LEVELS_ORDER = ("city", "county", "township", "grid")
-
 
 def incident_kpis(
     db: Executor,
@@ -322,10 +321,10 @@ def incident_kpis(
             "end": end,
             "target_s": target_s,
             "prefix": grid_prefix,
-            "levels": list(AREA_LEVELS_ORDER),
-            "min_level": AREA_LEVELS_ORDER.index(min_level) + 1,
+            "levels": list(AREA_LEVELS),
+            "min_level": AREA_LEVELS.index(min_level) + 1,
             "levels_shown": list(levels),
-            "levels_order": [*AREA_LEVELS_ORDER, "outside"],
+            "levels_order": [*AREA_LEVELS, "outside"],
             "with_outside": with_outside,
         },
     )
@@ -339,10 +338,10 @@ def grids_for_sampling(db: Executor, generation_id: int) -> list[dict[str, Any]]
         text(
             """
             SELECT code, kind, population FROM areas
-            WHERE generation_id = :g AND level = 'grid' ORDER BY code
+            WHERE generation_id = :g AND level = :grid ORDER BY code
             """
         ),
-        {"g": generation_id},
+        {"g": generation_id, "grid": "grid"},
     )
     return [dict(r._mapping) for r in rows]
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gridgis.db.models import LANE_PLANE
 from gridgis.errors import NotFound
+from gridgis.vocabulary import AREA_LEVELS
 
 Executor = Session | Connection
 
@@ -55,9 +56,7 @@ _TEAM = text(
     JOIN responders r ON r.id = asg.responder_id
     JOIN roles ro ON ro.code = asg.duty
     WHERE asg.grid_code = :code
-    ORDER BY array_position(
-        ARRAY['grid_worker', 'community_police', 'mediator', 'party_cadre', 'police_unit',
-              'volunteer']::varchar[], asg.duty::varchar), r.name, r.id
+    ORDER BY ro.team_order, r.name, r.id
     """
 )
 
@@ -153,7 +152,7 @@ def list_areas(
         WHERE a.generation_id = :generation_id
           AND (CAST(:level AS varchar) IS NULL OR a.level = :level)
           AND (CAST(:parent_code AS varchar) IS NULL OR a.parent_code = :parent_code)
-        ORDER BY array_position(ARRAY['city','county','township','grid']::varchar[], a.level),
+        ORDER BY array_position(CAST(:levels AS varchar[]), a.level::varchar),
                  a.code
         """
     )
@@ -164,6 +163,7 @@ def list_areas(
             "level": level,
             "parent_code": parent_code,
             "precision": precision,
+            "levels": list(AREA_LEVELS),
         },
     )
     return [_area_dict(r._mapping) for r in rows]
@@ -214,10 +214,10 @@ def rebuild_area_pieces(db: Executor, generation_id: int, max_vertices: int = 64
             """
             INSERT INTO area_pieces (area_id, generation_id, geom)
             SELECT id, generation_id, ST_Subdivide(geom, :max_vertices)
-            FROM areas WHERE generation_id = :g AND level = 'grid'
+            FROM areas WHERE generation_id = :g AND level = :grid
             """
         ),
-        {"g": generation_id, "max_vertices": max_vertices},
+        {"g": generation_id, "max_vertices": max_vertices, "grid": "grid"},
     )
     return int(result.rowcount or 0)
 

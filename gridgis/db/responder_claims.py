@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db.queries import Executor
+from gridgis.vocabulary import BUSY
 
 
 def lock_responder(db: Executor, responder_id: int) -> dict[str, Any] | None:
@@ -40,16 +41,16 @@ def lock_busy_for_incident(db: Executor, incident_id: int) -> list[int]:
         text(
             """
             SELECT r.id FROM responders r
-            WHERE r.status = 'busy'
+            WHERE r.status = :busy
               AND r.id IN (SELECT responder_id FROM incident_events
-                           WHERE incident_id = :incident AND type = 'dispatched')
+                           WHERE incident_id = :incident AND type = :dispatched)
               AND (SELECT e.incident_id FROM incident_events e
-                   WHERE e.responder_id = r.id AND e.type = 'dispatched'
+                   WHERE e.responder_id = r.id AND e.type = :dispatched
                    ORDER BY e.id DESC LIMIT 1) = :incident
             ORDER BY r.id
             FOR UPDATE OF r
             """
         ),
-        {"incident": incident_id},
+        {"incident": incident_id, "busy": BUSY, "dispatched": "dispatched"},
     )
     return [int(r[0]) for r in rows]

@@ -44,6 +44,7 @@ from shapely.ops import nearest_points
 from gridgis import crs
 from gridgis.demo import counties as cty
 from gridgis.demo.names import modelled_names
+from gridgis.vocabulary import AREA_LEVELS, FACILITY_TYPES, RESPONDER_STATUSES, ROLES
 
 __all__ = [
     "COMMUNITY_POLICE",
@@ -86,17 +87,6 @@ COUNTY_SEAT_TOWNS: Final = frozenset(
     }
 )
 
-LEVELS: Final = ("city", "county", "township", "grid")
-ROLES: Final = (
-    "grid_worker",
-    "community_police",
-    "police_unit",
-    "party_cadre",
-    "mediator",
-    "volunteer",
-)
-FACILITY_TYPES: Final = ("police_station", "mediation_centre", "service_station")
-STATUSES: Final = ("available", "busy", "off_duty")
 _STATUS_P: Final = (0.85, 0.05, 0.10)
 
 # Voronoi cells are built in a locally isotropic plane: longitude scaled by
@@ -988,12 +978,12 @@ def _responder_frame(blocks: list[_Block], seed: int) -> tuple[pd.DataFrame, pd.
         rng_names = _rng(seed, f"names:{stream}:{block.role}")
         rng_status = _rng(seed, f"status:{stream}:{block.role}")
         rng_skills = _rng(seed, f"skills:{stream}:{block.role}")
-        status = rng_status.choice(len(STATUSES), size=n, p=_STATUS_P)
+        status = rng_status.choice(len(RESPONDER_STATUSES), size=n, p=_STATUS_P)
         cols["ref"].extend(refs)
         cols["name"].extend(modelled_names(rng_names, n))
         cols["role"].extend([block.role] * n)
         cols["skills"].extend(_skills(rng_skills, block.role, n))
-        cols["status"].extend(STATUSES[s] for s in status.tolist())
+        cols["status"].extend(RESPONDER_STATUSES[s] for s in status.tolist())
         cols["home_lon"].extend(block.home[:, 0].tolist())
         cols["home_lat"].extend(block.home[:, 1].tolist())
         cols["home_grid_code"].extend(block.home_grid)
@@ -1348,7 +1338,7 @@ def write_demo(data: DemoData, out_dir: Path) -> list[Path]:
         "seed": int(data.seed),
         "volunteers": int((data.responders["role"] == "volunteer").sum()),
         "counts": {
-            "areas": {lv: int(levels.get(lv, 0)) for lv in LEVELS},
+            "areas": {lv: int(levels.get(lv, 0)) for lv in AREA_LEVELS},
             "facilities": {t: int((data.facilities["type"] == t).sum()) for t in FACILITY_TYPES},
             "responders": {r: int((data.responders["role"] == r).sum()) for r in ROLES},
             "assignments": len(data.assignments),

@@ -16,7 +16,6 @@ from gridgis import audit
 from gridgis import crs as crs_mod
 from gridgis.boundaries.lookup import locate
 from gridgis.db import incident_queries, queries, responder_claims
-from gridgis.db.models import INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
 from gridgis.db.queries import Candidate, Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
 from gridgis.dispatch.nearest import (
@@ -27,6 +26,7 @@ from gridgis.dispatch.nearest import (
 )
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import AVAILABLE, BUSY, INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
 
 # A caller's clock a little ahead of ours is normal; further ahead is a wrong clock.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -35,7 +35,6 @@ MAX_EXTERNAL_ID = 100
 MAX_DESCRIPTION = 4000
 MAX_NOTE = 2000
 MAX_PAGE = 500
-AVAILABLE = ("available",)
 
 
 # -- routing -------------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ def recommend_many(
     pools = {role: i for i, role in enumerate(roles)}
     for role, pool in pools.items():
         incident_queries.build_responder_pool(
-            db, pool, role, statuses=AVAILABLE, fresh_since=fresh_since
+            db, pool, role, statuses=(AVAILABLE,), fresh_since=fresh_since
         )
     shortlist = n + 4
     settings: list[Setting] = [setting_of_kind(g[1] if g else None) for g in grids]
@@ -720,21 +719,21 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
     row = responder_claims.lock_responder(db, responder_id)
     if row is None:  # pragma: no cover - checked under the incident lock just before
         raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
-    if row["status"] != "available":
+    if row["status"] != AVAILABLE:
         raise Conflict(
             f"Responder {responder_id} is {row['status']}, not available: another dispatch "
             "may have claimed them first.",
             field="responder_id",
         )
-    responder_claims.set_status(db, responder_id, "busy")
+    responder_claims.set_status(db, responder_id, BUSY)
     audit.record(
         db,
         actor=actor,
         action="responder.status",
         entity="responder",
         entity_id=str(responder_id),
-        before={"status": "available"},
-        after={"status": "busy", "incident_id": incident_id},
+        before={"status": AVAILABLE},
+        after={"status": BUSY, "incident_id": incident_id},
     )
     return str(row["role"])
 
@@ -742,15 +741,15 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
 def _release_responders(db: Executor, incident_id: int, actor: str) -> None:
     """Set the responders this incident still holds back to available (it is closed)."""
     for responder_id in responder_claims.lock_busy_for_incident(db, incident_id):
-        responder_claims.set_status(db, responder_id, "available")
+        responder_claims.set_status(db, responder_id, AVAILABLE)
         audit.record(
             db,
             actor=actor,
             action="responder.status",
             entity="responder",
             entity_id=str(responder_id),
-            before={"status": "busy", "incident_id": incident_id},
-            after={"status": "available"},
+            before={"status": BUSY, "incident_id": incident_id},
+            after={"status": AVAILABLE},
         )
 
 

@@ -13,8 +13,8 @@ from gridgis.db.queries import Candidate, Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
 from gridgis.errors import InvalidInput
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_RESULTS = 100
 HOME_WALK = 2  # measured: 1 needs a second round for ~20% of calls when most report, 4 costs more
 # Metres per degree of latitude is at least this anywhere on the WGS84 ellipsoid (at the equator).
@@ -123,7 +123,7 @@ def nearest_responders(
     *,
     n: int = 5,
     roles: Sequence[str] | None = None,
-    statuses: Sequence[str] = ("available",),
+    statuses: Sequence[str] = (AVAILABLE,),
     max_eta_s: float | None = None,
     stale_after_s: float = 900.0,
     prefer_team: bool = False,
@@ -139,10 +139,11 @@ def nearest_responders(
     lon, lat = check_lon_lat(lon, lat)
     if not 1 <= n <= MAX_RESULTS:
         raise InvalidInput(f"n must be between 1 and {MAX_RESULTS}, got {n}.", field="n")
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in RESPONDER_STATUSES]
     if bad or not statuses:
         raise InvalidInput(
-            f"status must be some of {', '.join(STATUSES)}; got {', '.join(bad) or 'none'}.",
+            f"status must be some of {', '.join(RESPONDER_STATUSES)}; "
+            f"got {', '.join(bad) or 'none'}.",
             field="status",
         )
     if max_eta_s is not None and not (math.isfinite(max_eta_s) and max_eta_s > 0):

@@ -20,8 +20,8 @@ from gridgis.db import queries
 from gridgis.db.models import Responder
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_PAGE = 1_000
 MAX_SKILLS = 32
 # What the audit trail compares before and after a change of profile or status.
@@ -60,8 +60,10 @@ def _check_role(db: Session, role: str) -> None:
 
 
 def _check_status(status: str) -> None:
-    if status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}.", field="status")
+    if status not in RESPONDER_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(RESPONDER_STATUSES)}.", field="status"
+        )
 
 
 def _check_skills(skills: Sequence[str]) -> list[str]:
@@ -100,7 +102,7 @@ def create_responder(
     home_lat: float,
     crs: str = "wgs84",
     skills: Sequence[str] = (),
-    status: str = "available",
+    status: str = AVAILABLE,
     ref: str | None = None,
     station_code: str | None = None,
     stale_after_s: float = 900.0,

@@ -16,6 +16,7 @@ from gridgis.db.coverage_queries import Executor
 from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.nearest import NearestAnswer, nearest_responders
 from gridgis.mapping.render import Panel, new_map, render_offline, role_colour
+from gridgis.vocabulary import AVAILABLE
 
 LAYERS = ("Call", "Grid of the call", "Nearest responders", "Routes (straight line)")
 
@@ -34,7 +35,7 @@ def dispatch_map_html(
     tiles: str,
     n: int = 5,
     roles: Sequence[str] | None = None,
-    statuses: Sequence[str] = ("available",),
+    statuses: Sequence[str] = (AVAILABLE,),
     stale_after_s: float = 900.0,
     now: datetime | None = None,
 ) -> str:
