@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from gridgis.vocabulary import KEY_ROLES, KeyRole
 

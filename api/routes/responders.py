@@ -24,10 +24,10 @@ from api.schemas import (
 )
 from api.security import actor
 from gridgis import crs as crs_mod
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.dispatch import positions, responders
 from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput
 from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
@@ -62,7 +62,7 @@ def known_roles(request: Request, db: Executor) -> set[str]:
     """The role vocabulary, cached briefly: it changes only with a migration."""
     cached = getattr(request.app.state, "roles_cache", None)
     if cached is None or cached[0] < time.monotonic():
-        cached = (time.monotonic() + ROLES_CACHE_S, queries.known_roles(db))
+        cached = (time.monotonic() + ROLES_CACHE_S, responders_sql.known_roles(db))
         request.app.state.roles_cache = cached
     roles: set[str] = cached[1]
     return roles

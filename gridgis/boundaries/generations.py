@@ -20,9 +20,9 @@ from sqlalchemy import text
 
 from gridgis import audit
 from gridgis.boundaries import qa
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.imports import ImportedLayer, ImportOptions, read_layer
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
 from gridgis.vocabulary import AREA_LEVELS
 
@@ -89,7 +89,7 @@ def _base_generation(db: Executor, base: int | None) -> int | None:
     if base == 0:
         return None
     if base is not None:
-        return queries.resolve_generation_id(db, base)
+        return boundaries_sql.resolve_generation_id(db, base)
     row = db.execute(text("SELECT id FROM generations WHERE active")).first()
     return None if row is None else int(row[0])
 
@@ -164,7 +164,7 @@ def import_layer(
     with db.begin_nested():
         base = _base_generation(db, request.base_generation)
         generation_id = _stage(db, layer, options, request, base)
-        queries.rebuild_area_pieces(db, generation_id)
+        boundaries_sql.rebuild_area_pieces(db, generation_id)
         errors, warnings = qa.check_generation(db, generation_id, options.level, request.thresholds)
         report["generation"] = generation_id
         report["base_generation"] = base
@@ -177,7 +177,7 @@ def import_layer(
                     _REMOVED_GRIDS, {"g": generation_id, "base": base, "grid": "grid"}
                 )
             ]
-        report["areas"] = queries.counts_by_level(db, generation_id)
+        report["areas"] = boundaries_sql.counts_by_level(db, generation_id)
         db.execute(
             text("UPDATE generations SET report = CAST(:r AS jsonb) WHERE id = :g"),
             {"r": json.dumps(report, ensure_ascii=False), "g": generation_id},

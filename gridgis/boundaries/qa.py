@@ -18,7 +18,7 @@ from typing import Any, Final
 from sqlalchemy import text
 
 from gridgis.boundaries.imports import Finding
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.vocabulary import AREA_LEVELS
 
 DEFAULT_TOLERANCE_M2: Final = 1.0

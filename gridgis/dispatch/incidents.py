@@ -14,9 +14,10 @@ from typing import Any
 
 from gridgis import audit
 from gridgis import crs as crs_mod
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.lookup import locate
-from gridgis.db import incident_queries, queries, responder_claims
-from gridgis.db.queries import Candidate, Executor
+from gridgis.db import Executor
+from gridgis.demo import sql as demo_sql
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
 from gridgis.dispatch.nearest import (
     RankedResponder,
@@ -24,6 +25,9 @@ from gridgis.dispatch.nearest import (
     nearest_responders,
     rank_candidates,
 )
+from gridgis.dispatch.sql import incidents as incidents_sql
+from gridgis.dispatch.sql import responders as responders_sql
+from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
 from gridgis.validation import check_lon_lat
 from gridgis.vocabulary import AVAILABLE, BUSY, INCIDENT_EVENT_TYPES, INCIDENT_STATUSES, INPUT_CRS
@@ -67,14 +71,14 @@ class CategoryRoute:
 
 def categories(db: Executor) -> list[CategoryRoute]:
     """Every routing category."""
-    return [CategoryRoute.from_row(r) for r in incident_queries.categories(db)]
+    return [CategoryRoute.from_row(r) for r in incidents_sql.categories(db)]
 
 
 def category_route(db: Executor, code: Any) -> CategoryRoute:
     """The route of a category; InvalidInput naming `category` when it does not exist."""
     if not isinstance(code, str) or not code or len(code) > 32 or not code.isprintable():
         raise InvalidInput("category must be a category code.", field="category")
-    row = incident_queries.category(db, code)
+    row = incidents_sql.category(db, code)
     if row is None:
         known = ", ".join(c.code for c in categories(db))
         raise InvalidInput(
@@ -214,7 +218,7 @@ def recommend_many(
     roles = sorted({r for route in routes for r in (*route.primary_roles, *route.fallback_roles)})
     pools = {role: i for i, role in enumerate(roles)}
     for role, pool in pools.items():
-        incident_queries.build_responder_pool(
+        demo_sql.build_responder_pool(
             db, pool, role, statuses=(AVAILABLE,), fresh_since=fresh_since
         )
     shortlist = n + 4
@@ -233,9 +237,7 @@ def recommend_many(
             lons = [points[i][0] for i in members]
             lats = [points[i][1] for i in members]
             team_of = [_team_grid(grids[i], routes[i]) for i in members]
-            rows = incident_queries.pool_nearest_many(
-                db, pool, members, lons, lats, team_of, shortlist
-            )
+            rows = demo_sql.pool_nearest_many(db, pool, members, lons, lats, team_of, shortlist)
             counts: dict[int, list[float]] = defaultdict(list)
             for i, candidate in rows:
                 found.others[i].append(candidate)
@@ -245,7 +247,7 @@ def recommend_many(
                 found.reach[i].append((len(planars), max(planars, default=0.0)))
             with_team = [j for j, grid in enumerate(team_of) if grid is not None]
             if with_team:
-                team_rows = incident_queries.pool_team_many(
+                team_rows = demo_sql.pool_team_many(
                     db,
                     pool,
                     [members[j] for j in with_team],
@@ -441,7 +443,7 @@ def report_incident(
         "description": _check_text(report.description, "description", MAX_DESCRIPTION),
     }
 
-    stored = incident_queries.incident_by_external_id(db, external_id)
+    stored = incidents_sql.incident_by_external_id(db, external_id)
     if stored is not None:
         _same_or_conflict(stored, sent)
         return IntakeResult(get_incident(db, int(stored["id"])), created=False)
@@ -456,7 +458,7 @@ def report_incident(
     recommendation = recommend(
         db, lon, lat, route, model, stale_after_s=stale_after_s, now=now
     ).snapshot(now)
-    new_id = incident_queries.insert_incident(
+    new_id = incidents_sql.insert_incident(
         db,
         {
             **sent,
@@ -472,7 +474,7 @@ def report_incident(
     )
     if new_id is None:
         # A concurrent request with the same external_id committed first: same rules as a retry.
-        stored = incident_queries.incident_by_external_id(db, external_id)
+        stored = incidents_sql.incident_by_external_id(db, external_id)
         if stored is None:  # pragma: no cover - the conflicting row cannot vanish in between
             raise Conflict("external_id is being registered concurrently.", field="external_id")
         _same_or_conflict(stored, sent)
@@ -539,12 +541,12 @@ def _incident_dict(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def get_incident(db: Executor, incident_id: int) -> dict[str, Any]:
     """An incident with its recommendation snapshot and its full timeline, in order."""
-    row = incident_queries.incident_by_id(db, incident_id)
+    row = incidents_sql.incident_by_id(db, incident_id)
     if row is None:
         raise NotFound(f"No incident with id {incident_id}.", field="id")
     incident = _incident_dict(row)
     incident["recommendation"] = row["recommendation"]
-    incident["timeline"] = [_event_dict(e) for e in incident_queries.timeline(db, incident_id)]
+    incident["timeline"] = [_event_dict(e) for e in incidents_sql.timeline(db, incident_id)]
     return incident
 
 
@@ -665,21 +667,21 @@ def add_event(
         raise InvalidInput(f"A '{event.type}' event needs responder_id.", field="responder_id")
     note = _check_text(event.note, "note", MAX_NOTE)
 
-    locked = incident_queries.lock_incident(db, incident_id)
+    locked = incidents_sql.lock_incident(db, incident_id)
     if locked is None:
         raise NotFound(f"No incident with id {incident_id}.", field="id")
     role = None
     if responder_id is not None:
-        role = incident_queries.responder_role(db, responder_id)
+        role = incidents_sql.responder_role(db, responder_id)
         if role is None:
             raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
-    events = incident_queries.timeline(db, incident_id)
+    events = incidents_sql.timeline(db, incident_id)
     status = next_status(
         locked["status"], locked["reported_at"], events, event.type, responder_id, at
     )
     if event.type == "dispatched" and responder_id is not None:
         role = _claim_responder(db, responder_id, incident_id, actor)
-    incident_queries.append_event(
+    incidents_sql.append_event(
         db,
         incident_id,
         seq=len(events) + 1,
@@ -716,7 +718,7 @@ def add_event(
 
 def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: str) -> str:
     """Lock the responder, check they are available and mark them busy; returns their role."""
-    row = responder_claims.lock_responder(db, responder_id)
+    row = responders_sql.lock_responder(db, responder_id)
     if row is None:  # pragma: no cover - checked under the incident lock just before
         raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
     if row["status"] != AVAILABLE:
@@ -725,7 +727,7 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
             "may have claimed them first.",
             field="responder_id",
         )
-    responder_claims.set_status(db, responder_id, BUSY)
+    responders_sql.set_status(db, responder_id, BUSY)
     audit.record(
         db,
         actor=actor,
@@ -740,8 +742,8 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
 
 def _release_responders(db: Executor, incident_id: int, actor: str) -> None:
     """Set the responders this incident still holds back to available (it is closed)."""
-    for responder_id in responder_claims.lock_busy_for_incident(db, incident_id):
-        responder_claims.set_status(db, responder_id, AVAILABLE)
+    for responder_id in responders_sql.lock_busy_for_incident(db, incident_id):
+        responders_sql.set_status(db, responder_id, AVAILABLE)
         audit.record(
             db,
             actor=actor,
@@ -760,8 +762,8 @@ def area_grid_prefix(db: Executor, area: Any) -> str:
     "00" and its grids share the first 4. NotFound naming `area` for an unknown area."""
     if not isinstance(area, str) or not area.isdigit() or len(area) > 20:
         raise InvalidInput("area must be an area code (digits).", field="area")
-    generation_id = queries.active_generation_id(db)
-    level = incident_queries.area_level(db, generation_id, area)
+    generation_id = boundaries_sql.active_generation_id(db)
+    level = incidents_sql.area_level(db, generation_id, area)
     if level is None:
         raise NotFound(f"No area with code {area!r} in the active generation.", field="area")
     return area[:4] if level == "city" else area
@@ -818,7 +820,7 @@ def list_incidents(
         category = category_route(db, category).code
     prefix = area_grid_prefix(db, area) if area is not None else None
     after = _decode_cursor(cursor) if cursor else None
-    rows = incident_queries.list_incidents(
+    rows = incidents_sql.list_incidents(
         db,
         start=start,
         end=end,

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gridgis.db import incident_queries, queries
-from gridgis.db.queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.dispatch.incidents import area_grid_prefix
+from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.errors import InvalidInput
 from gridgis.vocabulary import AREA_LEVELS
 
@@ -129,13 +130,13 @@ def incident_kpis(
     unknown = [level for level in levels if level not in AREA_LEVELS]
     if unknown or not levels:
         raise InvalidInput(f"level must be some of {', '.join(AREA_LEVELS)}.", field="level")
-    generation_id = queries.active_generation_id(db)
+    generation_id = boundaries_sql.active_generation_id(db)
     prefix = None
     min_level = "city"
     if area is not None:
         prefix = area_grid_prefix(db, area)
-        min_level = str(incident_queries.area_level(db, generation_id, area))
-    rows = incident_queries.incident_kpis(
+        min_level = str(incidents_sql.area_level(db, generation_id, area))
+    rows = incidents_sql.incident_kpis(
         db,
         generation_id=generation_id,
         start=start,

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gridgis.db import queries
-from gridgis.db.queries import Candidate, Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
+from gridgis.dispatch.sql import nearest as nearest_sql
+from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.errors import InvalidInput
 from gridgis.validation import check_lon_lat
 from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
@@ -158,13 +160,13 @@ def nearest_responders(
     team: list[RankedResponder] = []
     team_ids: set[int] = set()
     if prefer_team:
-        grids = queries.grids_at_point(db, None, lon, lat)
+        grids = boundaries_sql.grids_at_point(db, None, lon, lat)
         grid = (
             {"code": grids[0].code, "name": grids[0].name, "kind": grids[0].kind} if grids else None
         )
     setting = setting_of_kind(grid["kind"] if grid else None)
     if grid is not None:
-        members = queries.team_candidates(
+        members = nearest_sql.team_candidates(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
         team_ids = {m.responder_id for m in members}
@@ -180,7 +182,7 @@ def nearest_responders(
         # Home lists walk past responders placed at a live fix (superseded rows); a longer
         # first list saves a second round when most of the force is reporting.
         limits = {"live": shortlist, "home": HOME_WALK * shortlist}
-        found = queries.nearest_shortlist(
+        found = nearest_sql.nearest_shortlist(
             db,
             lon,
             lat,
