@@ -103,7 +103,7 @@ def raw_sql_nearest(
 
 
 def _pgbench_statement(sql: str, values: dict[str, str]) -> str:
-    """A statement of the dispatch SQL modules with its :name parameters replaced by SQL expressions."""
+    """A dispatch SQL statement with its :name parameters replaced by SQL expressions."""
     sql = "\n".join(line.split("--")[0] for line in sql.splitlines())
     sql = re.sub(r"(?<!:):(\w+)", lambda m: values[m.group(1)], sql)
     return " ".join(sql.split())
