@@ -24,8 +24,9 @@ from sqlalchemy import Connection
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.demo import sql as demo_sql
 from gridgis.demo.load import _copy_rows
+from gridgis.demo.recommend import recommend_many
 from gridgis.dispatch.eta import EtaModel, setting_of_kind
-from gridgis.dispatch.incidents import CategoryRoute, categories, next_status, recommend_many
+from gridgis.dispatch.incidents import CategoryRoute, categories, next_status
 
 Progress = Callable[[str, int, int], None]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,21 +100,18 @@ def rank_candidates(
     )
 
 
-def _certified(
-    walks: dict[tuple[str, str], tuple[int, float]],
-    limits: dict[str, int],
-    radius_m: float,
-    lat: float,
+def shortlist_certified(
+    walks: Iterable[tuple[int, int, float]], radius_m: float, lat: float
 ) -> bool:
-    """True when no responder left out of the shortlist can be within `radius_m`.
+    """True when no responder left out of a shortlist can be within `radius_m` of `lat`.
 
-    The shortlist is one KNN walk per (position source, role), cut at `limits[source]` rows; a
-    walk shorter than its limit met everyone who matches, a full one proves nothing beyond its
+    The shortlist is made of KNN walks, each given as (limit, rows walked, reach): a walk
+    shorter than its limit met everyone who matches, a full one proves nothing beyond its
     reach (the planar distance of its farthest row, superseded home rows included)."""
-    for (source, _), (walked, reach) in walks.items():
-        if walked >= limits[source] and geodesic_lower_bound_m(reach, lat) <= radius_m:
-            return False
-    return True
+    return all(
+        walked < limit or geodesic_lower_bound_m(reach, lat) > radius_m
+        for limit, walked, reach in walks
+    )
 
 
 def nearest_responders(
@@ -203,7 +200,10 @@ def nearest_responders(
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]
         radius = kept[-1].distance_m if len(kept) == n else max_distance
-        if _certified(found.walks, limits, radius, lat):
+        walks = (
+            (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
+        )
+        if shortlist_certified(walks, radius, lat):
             break
         shortlist *= 4
     return NearestAnswer(

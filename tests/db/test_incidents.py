@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridgis.crs import wgs84_to_gcj02
 from gridgis.demo.incidents import generate_incidents
+from gridgis.demo.recommend import recommend_many
 from gridgis.dispatch.eta import EtaModel, eta_model_from_settings
 from gridgis.dispatch.incidents import (
     EventReport,
@@ -24,7 +25,6 @@ from gridgis.dispatch.incidents import (
     get_incident,
     list_incidents,
     recommend,
-    recommend_many,
     report_incident,
 )
 from gridgis.errors import Conflict, InvalidInput, NotFound

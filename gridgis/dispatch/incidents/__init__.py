@@ -7,12 +7,7 @@ from gridgis.dispatch.incidents.checks import MAX_PAGE
 from gridgis.dispatch.incidents.intake import IncidentReport, IntakeResult, report_incident
 from gridgis.dispatch.incidents.lifecycle import EventReport, add_event, next_status
 from gridgis.dispatch.incidents.listing import IncidentPage, area_grid_prefix, list_incidents
-from gridgis.dispatch.incidents.recommendation import (
-    RECOMMENDATIONS,
-    Recommendation,
-    recommend,
-    recommend_many,
-)
+from gridgis.dispatch.incidents.recommendation import RECOMMENDATIONS, Recommendation, recommend
 from gridgis.dispatch.incidents.routing import CategoryRoute, categories, category_route
 from gridgis.dispatch.incidents.shaping import get_incident
 
@@ -33,6 +28,5 @@ __all__ = [
     "list_incidents",
     "next_status",
     "recommend",
-    "recommend_many",
     "report_incident",
 ]
