@@ -9,14 +9,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import Connection
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    migrate_schema,
-    open_engine,
-    progress_bar,
-    split_list,
-)
+from gridgis.cli.common import console, fail, migrate_schema, open_engine, progress_bar, split_list
 from gridgis.errors import GridgisError
 from gridgis.settings import Settings, get_settings
 from gridgis.vocabulary import AVAILABLE, AreaLevel

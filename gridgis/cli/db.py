@@ -5,13 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    migrate_schema,
-    open_engine,
-    prepare_database,
-)
+from gridgis.cli.common import console, fail, migrate_schema, open_engine, prepare_database
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 

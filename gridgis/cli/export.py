@@ -7,11 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    open_engine,
-)
+from gridgis.cli.common import console, fail, open_engine
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 from gridgis.vocabulary import AreaLevel

@@ -8,12 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    migrate_schema,
-    open_engine,
-)
+from gridgis.cli.common import console, fail, migrate_schema, open_engine
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 from gridgis.vocabulary import AreaLevel

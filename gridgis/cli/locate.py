@@ -7,11 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    open_engine,
-)
+from gridgis.cli.common import console, fail, open_engine
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 

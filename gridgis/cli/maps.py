@@ -7,13 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    open_engine,
-    progress_bar,
-    split_list,
-)
+from gridgis.cli.common import console, fail, open_engine, progress_bar, split_list
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 
@@ -111,4 +105,3 @@ def map_dispatch(
             raise fail(exc.message) from exc
     write_map(page, out)
     console.print(f"wrote {out}")
-

@@ -8,11 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gridgis.cli.common import (
-    console,
-    fail,
-    prepare_database,
-)
+from gridgis.cli.common import console, fail, prepare_database
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 

@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridgis.cli.common import (
-    console,
-    open_engine,
-)
+from gridgis.cli.common import console, open_engine
 from gridgis.cli.demo import demo_load
 from gridgis.cli.serve import serve
 from gridgis.settings import Settings, get_settings

@@ -19,9 +19,7 @@ from gridgis.dispatch.incidents.checks import (
     check_text,
     check_time,
 )
-from gridgis.dispatch.incidents.recommendation import (
-    recommend,
-)
+from gridgis.dispatch.incidents.recommendation import recommend
 from gridgis.dispatch.incidents.routing import category_route
 from gridgis.dispatch.incidents.shaping import get_incident
 from gridgis.dispatch.sql import incidents as incidents_sql

@@ -9,12 +9,7 @@ from typing import Any
 
 from gridgis import audit
 from gridgis.db import Executor
-from gridgis.dispatch.incidents.checks import (
-    MAX_NOTE,
-    check_id,
-    check_text,
-    check_time,
-)
+from gridgis.dispatch.incidents.checks import MAX_NOTE, check_id, check_text, check_time
 from gridgis.dispatch.incidents.shaping import get_incident
 from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.dispatch.sql import responders as responders_sql

@@ -11,10 +11,7 @@ from typing import Any
 
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.db import Executor
-from gridgis.dispatch.incidents.checks import (
-    MAX_PAGE,
-    aware_time,
-)
+from gridgis.dispatch.incidents.checks import MAX_PAGE, aware_time
 from gridgis.dispatch.incidents.routing import category_route
 from gridgis.dispatch.incidents.shaping import incident_dict
 from gridgis.dispatch.sql import incidents as incidents_sql

@@ -10,10 +10,7 @@ from typing import Any
 from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, Setting
 from gridgis.dispatch.incidents.routing import CategoryRoute
-from gridgis.dispatch.nearest import (
-    RankedResponder,
-    nearest_responders,
-)
+from gridgis.dispatch.nearest import RankedResponder, nearest_responders
 
 RECOMMENDATIONS = 5
 
