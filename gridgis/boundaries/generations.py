@@ -299,6 +299,49 @@ def check_thresholds(tolerance_m2: float, sliver_width_m: float) -> qa.Threshold
     return qa.Thresholds(tolerance_m2=tolerance_m2, sliver_width_m=sliver_width_m)
 
 
+def import_options(
+    level: str,
+    *,
+    layer: str | None = None,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    parent_field: str | None = None,
+    kind_field: str | None = None,
+    population_field: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    activate: bool = False,
+    force: bool = False,
+    base: int | None = None,
+    label: str | None = None,
+    actor: str = "cli",
+    tolerance_m2: float = 1.0,
+    sliver_width_m: float = 2.0,
+) -> tuple[ImportOptions, ImportRequest]:
+    """How to read a boundary file and what to do with it, from the choices the CLI and the API
+    both offer (forcing implies activating). InvalidInput names the field at fault."""
+    options = ImportOptions(
+        level=level,
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        kind_field=kind_field,
+        population_field=population_field,
+        crs=crs,
+        encoding=encoding,
+    )
+    request = ImportRequest(
+        activate=activate or force,
+        force=force,
+        base_generation=base,
+        label=label,
+        actor=actor,
+        thresholds=check_thresholds(tolerance_m2, sliver_width_m),
+    )
+    return options, request
+
+
 def report_lines(report: dict[str, Any], limit: int = 30) -> list[str]:
     """A readable summary of a QA report (rich markup), each finding with its place."""
     generation = report.get("generation")

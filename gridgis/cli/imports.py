@@ -55,13 +55,12 @@ def import_boundaries(
     Exit code 0 when the file has no QA errors, 2 when it has (the report says which)."""
     import json
 
-    from gridgis.boundaries.generations import ImportRequest, check_thresholds, import_file
-    from gridgis.boundaries.imports import ImportOptions
+    from gridgis.boundaries.generations import import_file, import_options
 
     settings = get_settings()
     try:
-        options = ImportOptions(
-            level=level,
+        options, request = import_options(
+            level,
             layer=layer,
             code_field=code_field,
             name_field=name_field,
@@ -70,14 +69,13 @@ def import_boundaries(
             population_field=population_field,
             crs=crs,
             encoding=encoding,
-        )
-        request = ImportRequest(
-            activate=activate or force,
+            activate=activate,
             force=force,
-            base_generation=base,
+            base=base,
             label=label,
             actor="cli",
-            thresholds=check_thresholds(tolerance_m2, sliver_width_m),
+            tolerance_m2=tolerance_m2,
+            sliver_width_m=sliver_width_m,
         )
     except GridgisError as exc:
         raise fail(exc.message) from exc
