@@ -43,9 +43,9 @@ def categories(db: Executor) -> list[CategoryRoute]:
     return [CategoryRoute.from_row(r) for r in incidents_sql.categories(db)]
 
 
-def category_route(db: Executor, code: Any) -> CategoryRoute:
+def category_route(db: Executor, code: str) -> CategoryRoute:
     """The route of a category; InvalidInput naming `category` when it does not exist."""
-    if not isinstance(code, str) or not code or len(code) > 32 or not code.isprintable():
+    if not code or not code.isprintable():
         raise InvalidInput("category must be a category code.", field="category")
     row = incidents_sql.category(db, code)
     if row is None:
