@@ -7,7 +7,7 @@ from typing import Literal, get_args
 # The area hierarchy, top down: each level's parent is the one before it.
 AreaLevel = Literal["city", "county", "township", "grid"]
 AREA_LEVELS: tuple[AreaLevel, ...] = get_args(AreaLevel)
-PARENT_LEVEL: dict[AreaLevel, AreaLevel] = dict(zip(AREA_LEVELS[1:], AREA_LEVELS, strict=False))
+PARENT_LEVEL: dict[str, AreaLevel] = dict(zip(AREA_LEVELS[1:], AREA_LEVELS, strict=False))
 AREA_KINDS = ("city", "district", "county", "street", "town", "township", "community", "village")
 
 ResponderStatus = Literal["available", "busy", "off_duty"]
@@ -18,7 +18,6 @@ BUSY: ResponderStatus = "busy"
 
 # Where dispatch places a responder: their fresh live fix, else their home base.
 PositionSource = Literal["live", "home"]
-POSITION_SOURCES: tuple[PositionSource, ...] = get_args(PositionSource)
 
 FacilityType = Literal["police_station", "mediation_centre", "service_station"]
 FACILITY_TYPES: tuple[FacilityType, ...] = get_args(FacilityType)

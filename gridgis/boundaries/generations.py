@@ -24,7 +24,7 @@ from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.imports import ImportedLayer, ImportOptions, read_layer
 from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
-from gridgis.vocabulary import AREA_LEVELS
+from gridgis.vocabulary import PARENT_LEVEL
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,9 @@ def _stage(
                 for f, hexed in zip(layer.features, wkb, strict=True)
             ],
         )
-    depth = AREA_LEVELS.index(options.level)
-    if not layer.parent_from_file and depth > 0:
-        db.execute(
-            _DERIVE_PARENTS,
-            {"g": generation_id, "level": options.level, "parent": AREA_LEVELS[depth - 1]},
-        )
+    parent = PARENT_LEVEL.get(options.level)
+    if not layer.parent_from_file and parent is not None:
+        db.execute(_DERIVE_PARENTS, {"g": generation_id, "level": options.level, "parent": parent})
     return generation_id
 
 
