@@ -17,8 +17,8 @@ from gridgis.demo import counties as cty
 from gridgis.demo.model import (
     _AREA_COLUMNS,
     _FACILITY_COLUMNS,
-    _RESPONDER_COLUMNS,
     MODELLED_NOTE,
+    RESPONDER_COLUMNS,
     DemoData,
     _areas_frame,
     _normalise_assignments,
@@ -109,7 +109,7 @@ def read_demo(out_dir: Path) -> DemoData:
             crs=crs.WGS84,
         )
     )
-    str_cols = {c: str for c in _RESPONDER_COLUMNS if c not in ("home_lon", "home_lat")}
+    str_cols = {c: str for c in RESPONDER_COLUMNS if c not in ("home_lon", "home_lat")}
     responders = _normalise_responders(
         pd.read_csv(
             out_dir / "responders.csv",

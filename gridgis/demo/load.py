@@ -12,6 +12,7 @@ from sqlalchemy import Connection, text
 
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.demo.generate import DemoData
+from gridgis.demo.model import RESPONDER_COLUMNS
 
 Progress = Callable[[str, int, int], None]
 
@@ -196,17 +197,7 @@ def load_demo(conn: Connection, data: DemoData, progress: Progress | None = None
     _copy_rows(
         conn,
         "demo_responders",
-        (
-            "ref",
-            "name",
-            "role",
-            "skills",
-            "status",
-            "home_lon",
-            "home_lat",
-            "home_grid_code",
-            "station_code",
-        ),
+        RESPONDER_COLUMNS,
         zip(
             staff["ref"],
             staff["name"],

@@ -122,7 +122,8 @@ GeomArray = npt.NDArray[np.object_]
 
 _AREA_COLUMNS: Final = ("code", "name", "level", "parent_code", "kind", "population")
 _FACILITY_COLUMNS: Final = ("code", "name", "type", "area_code", "serves")
-_RESPONDER_COLUMNS: Final = (
+# The responder table as the files and the loader spell it, column by column.
+RESPONDER_COLUMNS: Final = (
     "ref",
     "name",
     "role",
@@ -251,7 +252,7 @@ def _normalise_responders(frame: pd.DataFrame) -> pd.DataFrame:
                 if c in ("home_lon", "home_lat")
                 else frame[c].astype("str")
             )
-            for c in _RESPONDER_COLUMNS
+            for c in RESPONDER_COLUMNS
         }
     )
     return out.reset_index(drop=True)

@@ -21,13 +21,13 @@ from gridgis.demo.model import (
     _FACILITY_COLUMNS,
     _KX,
     _M_PER_UNIT,
-    _RESPONDER_COLUMNS,
     _SKILLS,
     _STATUS_P,
     COMMUNITY_POLICE,
     PARTY_CADRES,
     PEOPLE_PER_GRID_WORKER,
     POLICE_STATIONS,
+    RESPONDER_COLUMNS,
     FloatArray,
     ProgressFn,
     _contains_xy,
@@ -210,7 +210,7 @@ def _skills(rng: np.random.Generator, role: str, n: int) -> list[str]:
 
 def _responder_frame(blocks: list[_Block], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     refs: list[str] = []
-    cols: dict[str, list[Any]] = {c: [] for c in _RESPONDER_COLUMNS}
+    cols: dict[str, list[Any]] = {c: [] for c in RESPONDER_COLUMNS}
     a_ref: list[str] = []
     a_grid: list[str] = []
     a_duty: list[str] = []
