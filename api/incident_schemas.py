@@ -8,10 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.params import BigId, BodyCrs, Text
 from api.schemas import UtcDatetime
-from gridgis.crs import CrsName
-
-IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
-EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
+from gridgis.vocabulary import AreaLevel, CrsName, EventType, IncidentStatus
 
 
 class IncidentCreate(BaseModel):
@@ -160,7 +157,7 @@ class IncidentListPublic(BaseModel):
 
 
 class KpiRowPublic(BaseModel):
-    level: Literal["city", "county", "township", "grid", "outside"]
+    level: AreaLevel | Literal["outside"]
     code: str | None
     name: str | None
     parent_code: str | None

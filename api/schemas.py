@@ -9,6 +9,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerialize
 
 from api.params import BodyCrs, Text, TextList
 from gridgis.times import normalise_times, rfc3339
+from gridgis.vocabulary import AVAILABLE, AreaLevel, PositionSource
+from gridgis.vocabulary import ResponderStatus as StatusName
 
 # Every time in every answer: RFC 3339 in UTC with `Z` (one serializer for every response model).
 UtcDatetime = Annotated[
@@ -18,8 +20,6 @@ UtcDatetime = Annotated[
 ]
 # Free-form JSON that may hold times (stored reports, audit values): the same format inside.
 JsonObject = Annotated[dict[str, Any], PlainSerializer(normalise_times)]
-
-AreaLevel = Literal["city", "county", "township", "grid"]
 
 
 class ErrorPublic(BaseModel):
@@ -111,7 +111,6 @@ class AreaDetailPublic(AreaFeature):
 
 
 # -- dispatch ------------------------------------------------------------------------------------
-StatusName = Literal["available", "busy", "off_duty"]
 
 
 class PositionPublic(BaseModel):
@@ -120,7 +119,7 @@ class PositionPublic(BaseModel):
     lon: float
     lat: float
     recorded_at: UtcDatetime | None = Field(description="Time of the live fix; null for home base")
-    source: Literal["live", "home"]
+    source: PositionSource
 
 
 class NearestResult(BaseModel):
@@ -207,7 +206,7 @@ class ResponderCreate(BaseModel):
     role: Text = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
     home: HomeIn
     skills: TextList = Field(default_factory=list, max_length=32)
-    status: StatusName = "available"
+    status: StatusName = AVAILABLE
     ref: Text | None = Field(
         default=None, min_length=1, max_length=64, description="Your stable reference"
     )
@@ -256,7 +255,7 @@ class ResponderFeatureProperties(BaseModel):
     name: str
     role: str
     status: StatusName
-    position_source: Literal["live", "home"]
+    position_source: PositionSource
     recorded_at: UtcDatetime | None
     home_grid_code: str | None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import NotFound
 
 _AREA = text(

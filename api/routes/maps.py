@@ -13,6 +13,7 @@ from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
+from gridgis.vocabulary import AVAILABLE
 
 router = APIRouter(tags=["maps"])
 
@@ -76,7 +77,7 @@ def nearest_map(
     point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[Text | None, Query(max_length=500, description="Comma-separated")] = None,
-    status: Annotated[Text, Query(max_length=100, description="Comma-separated")] = "available",
+    status: Annotated[Text, Query(max_length=100, description="Comma-separated")] = AVAILABLE,
 ) -> HTMLResponse:
     """The call location, its grid outlined and the nearest responders with their ETAs. The
     point may be sent in WGS84, GCJ-02 or BD-09 (`crs`); the map is drawn in WGS84."""
@@ -90,7 +91,7 @@ def nearest_map(
         tiles=settings.tiles,
         n=n,
         roles=parse_list(roles, "roles", known_roles(request, db)),
-        statuses=parse_list(status, "status", STATUS_SET) or ["available"],
+        statuses=parse_list(status, "status", STATUS_SET) or [AVAILABLE],
         stale_after_s=settings.stale_after_s,
     )
     return HTMLResponse(page)

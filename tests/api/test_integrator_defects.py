@@ -143,7 +143,7 @@ def test_resolved_and_referred_are_alternatives(
 def test_the_documented_lifecycle_is_the_enforced_one() -> None:
     from pathlib import Path
 
-    from gridgis.dispatch.lifecycle import lifecycle_markdown
+    from gridgis.dispatch.incidents.lifecycle import lifecycle_markdown
 
     doc = (Path(__file__).parents[2] / "docs" / "API.md").read_text(encoding="utf-8")
     assert lifecycle_markdown() in doc
