@@ -32,6 +32,21 @@ MIN_ZOOM = 5
 MAX_ZOOM = 19
 
 
+# Folium puts tooltip HTML inside a JavaScript template literal, where a backtick ends the
+# string and ${...} runs code even after HTML escaping: these become entities as well.
+_TEMPLATE_LITERAL_ENTITIES = str.maketrans(
+    {"`": "&#96;", "$": "&#36;", "{": "&#123;", "}": "&#125;", "\\": "&#92;"}
+)
+
+
+def html_text(value: object) -> str:
+    """Data (a name, a code, a label) as text for any HTML a map builds: HTML-escaped, quotes
+    included, and safe inside a JavaScript template literal. Every value from the database
+    goes through this before it reaches a tooltip, a panel, a layer name or a GeoJSON
+    property shown by a tooltip (all of which Leaflet sets as innerHTML)."""
+    return html.escape(str(value), quote=True).translate(_TEMPLATE_LITERAL_ENTITIES)
+
+
 def role_colour(role: str) -> str:
     """The marker colour of a role."""
     return ROLE_COLOURS.get(role, OTHER_ROLE_COLOUR)
@@ -116,12 +131,12 @@ PANEL_CSS = """
 def legend_html(title: str, items: list[tuple[str, str]], note: str = "") -> str:
     """A legend: title, (colour, label) rows, an optional note (all escaped)."""
     rows = "".join(
-        f'<tr><td><span class="gridgis-swatch" style="background:{html.escape(colour)}">'
-        f"</span></td><td>{html.escape(label)}</td></tr>"
+        f'<tr><td><span class="gridgis-swatch" style="background:{html_text(colour)}">'
+        f"</span></td><td>{html_text(label)}</td></tr>"
         for colour, label in items
     )
-    extra = f"<div>{html.escape(note)}</div>" if note else ""
-    return f"<h4>{html.escape(title)}</h4><table>{rows}</table>{extra}"
+    extra = f"<div>{html_text(note)}</div>" if note else ""
+    return f"<h4>{html_text(title)}</h4><table>{rows}</table>{extra}"
 
 
 def _elements(root: Any) -> Iterator[Any]:
