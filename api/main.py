@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
+from api.headers import SecurityHeaders
 from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.in_flight = InFlightCounter()
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")

@@ -12,6 +12,7 @@ from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
+from gridgis.mapping.render import map_content_security_policy
 
 router = APIRouter(tags=["maps"])
 
@@ -33,6 +34,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "A self-contained HTML map"}
 }
+
+
+def _map_page(page: str, tiles: str) -> HTMLResponse:
+    """A map with its own Content-Security-Policy (api/headers.py adds the other headers)."""
+    policy = map_content_security_policy(page, tiles=tiles)
+    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
 
 
 @router.get(
@@ -64,7 +71,7 @@ def coverage_map(
     page = coverage_map_html(
         db, run_id, tiles=settings.tiles, stale_after_s=settings.stale_after_s, plan=plan
     )
-    return HTMLResponse(page)
+    return _map_page(page, settings.tiles)
 
 
 @router.get("/maps/nearest.html", response_class=HTMLResponse, responses={**ERRORS, **HTML})
@@ -92,4 +99,4 @@ def nearest_map(
         statuses=parse_list(status, "status", STATUS_SET) or ["available"],
         stale_after_s=settings.stale_after_s,
     )
-    return HTMLResponse(page)
+    return _map_page(page, settings.tiles)

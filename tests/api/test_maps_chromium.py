@@ -100,11 +100,15 @@ def _chromium() -> str:
     return found
 
 
-def _probe(page: str, tmp_path: Path, name: str, extra: str = "") -> dict[str, Any]:
+def _probe(
+    page: str, tmp_path: Path, name: str, extra: str = "", already_probed: bool = False
+) -> dict[str, Any]:
     """Load `page` in headless Chromium and return what the in-page probe reported (`extra`:
-    more script run before the probe)."""
-    probed = page.replace("<head>", "<head>" + HEAD_PROBE, 1)
-    probed = probed.replace("</html>", extra + TAIL_PROBE + "</html>")
+    more script run before the probe; `already_probed`: the page has the probes in place)."""
+    probed = page
+    if not already_probed:
+        probed = page.replace("<head>", "<head>" + HEAD_PROBE, 1)
+        probed = probed.replace("</html>", extra + TAIL_PROBE + "</html>")
     path = tmp_path / f"{name}.probe.html"
     path.write_text(probed, encoding="utf-8")
     result = subprocess.run(
