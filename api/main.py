@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
+from api.gate import Gate
 from api.headers import SecurityHeaders
 from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.in_flight = InFlightCounter()
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
+    app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")

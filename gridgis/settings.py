@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).
     expire_positions_every_s: float = Field(default=60.0, ge=0, le=86_400)
+    # Request bodies are capped before they are read (api/gate.py): JSON to what the largest
+    # legal request needs (a 10,000-fix position batch is ~1.6 MB), boundary uploads to this.
+    max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_upload_bytes: int = Field(default=200_000_000, ge=1024, le=2_000_000_000)
     tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
