@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
-from gridgis import auth
+from gridgis import audit, auth
 from gridgis.errors import Forbidden
 
 PUBLIC = {("GET", "/v1/health")}
@@ -194,8 +194,8 @@ CurrentKey = Annotated[auth.ApiKeyInfo | None, Depends(require_api_key)]
 
 
 def actor(request: Request) -> str:
-    """The name of the key behind this request (for the audit trail)."""
+    """The key behind this request, for the audit trail: its name, carrying its id."""
     key = getattr(request.state, "api_key", None)
     if key is None:
         raise Forbidden("This action needs an API key.", field="X-API-Key")
-    return str(key.name)
+    return audit.Actor(key.name, key_id=key.id)
