@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     # legal request needs (a 10,000-fix position batch is ~1.6 MB), boundary uploads to this.
     max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_upload_bytes: int = Field(default=200_000_000, ge=1024, le=2_000_000_000)
-    tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
+    # Map base layer: osm, none, or a tile URL template ({z}/{x}/{y}). A public tile server
+    # learns where each call is, so production defaults to none (set an intranet template).
+    tiles: str = "osm"
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
     # one is kept in <home>/secret. Changing it invalidates every API key.
@@ -63,6 +65,12 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    @model_validator(mode="after")
+    def _no_public_tiles_in_production(self) -> Settings:
+        if self.env == "production" and "tiles" not in self.model_fields_set:
+            self.tiles = "none"
+        return self
+
     @property
     def uses_embedded(self) -> bool:
         """True when no external database is configured and the private cluster is used."""
@@ -70,20 +78,30 @@ class Settings(BaseSettings):
 
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
+# A production secret must carry at least 32 bytes of randomness: 32 characters or more, and
+# not a run of a few characters (a generated hex or base64 secret has 10+ distinct ones).
+MIN_SECRET_CHARS = 32
+MIN_SECRET_DISTINCT_CHARS = 10
+
+
+def _weak_secret(secret: str) -> bool:
+    return len(secret) < MIN_SECRET_CHARS or len(set(secret)) < MIN_SECRET_DISTINCT_CHARS
 
 
 def resolve_secret_key(settings: Settings) -> str:
     """The API-key pepper: configured, or (outside production) a persisted random one."""
-    if settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
-        return settings.secret_key
-    if settings.env == "production":
+    placeholder = settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS
+    if settings.env == "production" and (placeholder or _weak_secret(settings.secret_key)):
         from gridgis.errors import InvalidInput
 
         raise InvalidInput(
-            "GRIDGIS_SECRET_KEY is empty or a placeholder; production needs a long random "
-            "secret (or set GRIDGIS_ENV=dev for a development setup).",
+            "GRIDGIS_SECRET_KEY is empty, a placeholder or too weak; production needs a random "
+            f"secret of at least {MIN_SECRET_CHARS} bytes (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or set GRIDGIS_ENV=dev for a development setup.",
             field="GRIDGIS_SECRET_KEY",
         )
+    if not placeholder:
+        return settings.secret_key
     import secrets
 
     path = settings.home / "secret"
