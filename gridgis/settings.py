@@ -104,12 +104,13 @@ def resolve_secret_key(settings: Settings) -> str:
         return settings.secret_key
     import secrets
 
+    from gridgis.private_files import read_private, write_private
+
     path = settings.home / "secret"
-    if not path.exists():
+    if not path.is_file() or path.is_symlink():
         settings.home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+        write_private(path, secrets.token_urlsafe(32) + "\n")
+    return read_private(path).strip()
 
 
 def get_settings(**overrides: object) -> Settings:
