@@ -19,6 +19,7 @@ from gridgis.errors import (
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     Unavailable: 503,
     Unauthenticated: 401,
     Forbidden: 403,
+    RateLimited: 429,
 }
 
 
@@ -63,6 +65,8 @@ def domain_error_response(exc: GridgisError) -> JSONResponse:
     """The response for a domain error (also sent by api/gate.py before routing)."""
     status = _status_for(exc)
     headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
     )

@@ -17,6 +17,7 @@ from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
 from api.gate import Gate
 from api.headers import SecurityHeaders
+from api.quotas import HeavyQuota
 from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
@@ -25,6 +26,7 @@ from api.routes import maps as map_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
+from gridgis.coverage.runs import expire_runs
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
@@ -50,6 +52,8 @@ log = logging.getLogger("gridgis.api")
 def _expire_once(engine: Engine, settings: Settings) -> None:
     with engine.begin() as conn:
         expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
+    with engine.begin() as conn:
+        expire_runs(conn, retention_days=settings.coverage_retention_days)
 
 
 async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
@@ -103,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={
             401: {"model": ErrorPublic, "description": "No valid API key (X-API-Key)."},
             403: {"model": ErrorPublic, "description": "The key's role may not do this."},
+            413: {"model": ErrorPublic, "description": "The body is larger than the route takes."},
             422: {"model": ErrorPublic, "description": "Invalid input; `field` names it."},
             503: {
                 "model": ErrorPublic,
@@ -117,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.in_flight = InFlightCounter()
+    app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
     app.add_middleware(SecurityHeaders)

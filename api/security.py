@@ -41,6 +41,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/coverage/runs"): "planning",
     ("GET", "/v1/coverage/runs"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}"): "planning",
+    ("DELETE", "/v1/coverage/runs/{run_id}"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}/summary"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}/cells"): "planning",
     ("POST", "/v1/coverage/plan"): "planning",

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # Map base layer: osm, none, or a tile URL template ({z}/{x}/{y}). A public tile server
     # learns where each call is, so production defaults to none (set an intranet template).
     tiles: str = "osm"
+    # Expensive requests (coverage runs, planning, coverage maps): how many the process
+    # computes at once, how many one key may have in flight and start per minute (429 beyond).
+    heavy_concurrency: int = Field(default=2, ge=1, le=32)
+    heavy_per_key_concurrency: int = Field(default=1, ge=1, le=32)
+    heavy_per_key_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # Coverage runs older than this many days are deleted (0: kept until deleted by hand).
+    coverage_retention_days: int = Field(default=90, ge=0, le=36_500)
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
     # one is kept in <home>/secret. Changing it invalidates every API key.

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.quotas import HeavySlot
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
@@ -45,7 +46,11 @@ def _map_page(page: str, tiles: str) -> HTMLResponse:
 @router.get(
     "/maps/coverage/{run_id}.html",
     response_class=HTMLResponse,
-    responses={**ERRORS, **HTML},
+    responses={
+        **ERRORS,
+        **HTML,
+        429: _json_error("Too many expensive requests; retry after `Retry-After` seconds."),
+    },
 )
 def coverage_map(
     request: Request,
@@ -56,6 +61,7 @@ def coverage_map(
         int, Query(ge=0, le=MAX_ADD, description="Also show N planned posts (0: none)")
     ] = 0,
     plan_role: Annotated[str, Query(min_length=1, max_length=32)] = "volunteer",
+    _slot: HeavySlot = None,
 ) -> HTMLResponse:
     """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
     population share within target, responders by role, police stations, incident density,
