@@ -27,7 +27,7 @@ from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.coverage.runs import expire_runs
-from gridgis.db.engine import make_engine, make_session_factory
+from gridgis.db.engine import make_engine, make_session_factory, resolve_app_database_url
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -73,11 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        # The API's own least-privilege role (gridgis/db/roles.py), never the owner's.
+        url = resolve_app_database_url(settings)
+        engine = make_engine(settings, url=url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         # Locate and nearest read through their own small pool: autocommit, generic plans.
-        read_engine = make_engine(settings, pool_size=settings.dispatch_threads, generic_plans=True)
+        read_engine = make_engine(
+            settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
+        )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.

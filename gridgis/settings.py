@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "production"] = "dev"
     # When unset, the CLI and the tests use the project-private (embedded) PostGIS cluster.
     database_url: str | None = None
+    # The API's connection: a least-privilege role (gridgis/db/roles.py). Unset: the embedded
+    # cluster's application role, or database_url for an external server (then that URL's
+    # role should not be a superuser; docs/SECURITY.md).
+    app_database_url: str | None = None
+    app_role: str = "gridgis_app"
     # Where the embedded cluster keeps its data, log and credentials.
     home: Path = Field(default_factory=lambda: Path.cwd() / ".gridgis")
     embedded_port: int = Field(default=54329, ge=1024, le=65535)
@@ -60,7 +65,7 @@ class Settings(BaseSettings):
     # one is kept in <home>/secret. Changing it invalidates every API key.
     secret_key: str = Field(default="", repr=False)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "app_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         """Accept plain postgresql:// URLs and use the psycopg 3 driver for them."""

@@ -61,6 +61,10 @@ class ClusterPaths:
     def password_file(self) -> Path:
         return self.home / "password"
 
+    @property
+    def app_password_file(self) -> Path:
+        return self.home / "app-password"
+
 
 def _reachable_by_others(path: Path) -> bool:
     """True when every existing parent of `path` lets other users through (o+x)."""
@@ -194,6 +198,39 @@ class EmbeddedCluster:
                 "run `gridgis db start` first."
             )
         return read_private(self.paths.password_file).strip()
+
+    def has_app_role(self) -> bool:
+        """True once `ensure_app_role` has made the API's role (its password is kept)."""
+        return self.paths.app_password_file.is_file()
+
+    def app_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL of the API's least-privilege role (gridgis/db/roles.py)."""
+        name = database or self.settings.embedded_database
+        password = read_private(self.paths.app_password_file).strip()
+        return (
+            f"postgresql+psycopg://{self.settings.app_role}:{quote(password, safe='')}"
+            f"@127.0.0.1:{self.port}/{name}"
+        )
+
+    def ensure_app_role(self, database: str | None = None) -> None:
+        """Create the API's role (or reset it) and grant it its privileges in the database.
+        The cluster's superuser remains the owner: migrations, demo loads, imports' setup."""
+        from sqlalchemy import create_engine
+
+        from gridgis.db.roles import ensure_app_role, grant_app_privileges
+
+        if self.has_app_role():
+            password = read_private(self.paths.app_password_file).strip()
+        else:
+            password = secrets.token_urlsafe(24)
+            write_private(self.paths.app_password_file, password + "\n")
+        engine = create_engine(self.url(database))
+        try:
+            with engine.begin() as conn:
+                ensure_app_role(conn, self.settings.app_role, password)
+                grant_app_privileges(conn, self.settings.app_role)
+        finally:
+            engine.dispose()
 
     def url(self, database: str | None = None) -> str:
         """SQLAlchemy URL of a database in the embedded cluster."""
