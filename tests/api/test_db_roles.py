@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from shapely.geometry import box
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
+from test_imports_api import CITY, CITY_BOX, geojson_bytes, post_import
 
 from gridgis.auth import create_api_key
 from gridgis.db.roles import ensure_app_role, grant_app_privileges
@@ -88,6 +91,8 @@ def test_the_api_runs_as_the_app_role(
         )
     app = create_app(app_settings)
     run_id = None
+    external_id = f"app-role-{secrets.token_hex(4)}"
+    generation = None
     try:
         with TestClient(app, headers={"X-API-Key": key}) as client:
             assert app.state.engine.url.username == make_url(app_url).username
@@ -98,8 +103,38 @@ def test_the_api_runs_as_the_app_role(
             assert created.status_code == 201, created.text  # COPY of the cells as the app role
             run_id = created.json()["id"]
             assert client.delete(f"/v1/coverage/runs/{run_id}").status_code == 204  # audited
+            incident = client.post(
+                "/v1/incidents",
+                json={
+                    "external_id": external_id,
+                    "category": "theft",
+                    "lon": 117.65,
+                    "lat": 24.51,
+                    "reported_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            assert incident.status_code == 201, incident.text  # with its audit entry
+            staged = post_import(
+                client,
+                "city.geojson",
+                geojson_bytes([({"code": CITY, "name": "测试市"}, box(*CITY_BOX))]),
+                level="city",
+                base=0,
+            )
+            assert staged.status_code == 201, staged.text  # staging an import, audited
+            generation = staged.json()["generation"]
     finally:
         with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "DELETE FROM audit_log WHERE (entity = 'generation' AND entity_id = :g) OR "
+                    "(entity = 'incident' AND entity_id IN "
+                    "(SELECT CAST(id AS text) FROM incidents WHERE external_id = :e))"
+                ),
+                {"g": str(generation), "e": external_id},
+            )
+            conn.execute(text("DELETE FROM incidents WHERE external_id = :e"), {"e": external_id})
+            conn.execute(text("DELETE FROM generations WHERE id = :g"), {"g": generation})
             conn.execute(text("DELETE FROM coverage_runs WHERE id = :i"), {"i": run_id})
             conn.execute(
                 text("DELETE FROM audit_log WHERE entity = 'coverage_run' AND entity_id = :i"),
