@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gridgis.vocabulary import AVAILABLE, AreaLevel, CoverageRunStatus
+from gridgis.vocabulary import ResponderStatus as Status
+
 # What the API computes on request, sized to the city (docs/SECURITY.md, "Limits"): H3
 # resolution 9 is ~0.1 km² cells (~120,000 over Zhangzhou; resolution 10 was 7x the cells,
 # 22 s and 1.5 GB), k up to 5 for backup coverage, candidate sites up to 5,000 (the default is
@@ -15,9 +18,6 @@ MAX_RESOLUTION = 9
 MAX_K = 5
 MAX_CANDIDATES = 5_000
 MAX_TIME_LIMIT_S = 60.0
-
-Status = Literal["available", "busy", "off_duty"]
-AreaLevel = Literal["city", "county", "township", "grid"]
 
 
 class CoverageRunCreate(BaseModel):
@@ -32,7 +32,7 @@ class CoverageRunCreate(BaseModel):
         examples=[["community_police", "police_unit"]],
     )
     statuses: list[Status] = Field(
-        default=["available"], min_length=1, max_length=3, description="Statuses counted."
+        default=[AVAILABLE], min_length=1, max_length=3, description="Statuses counted."
     )
     target_s: float | None = Field(
         default=None,
@@ -101,7 +101,7 @@ class CoverageRunPublic(BaseModel):
 
     id: int
     created_at: datetime
-    status: Literal["running", "done", "failed"]
+    status: CoverageRunStatus
     generation: int
     duration_s: float | None
     cell_count: int
@@ -166,7 +166,7 @@ class PlanCreate(BaseModel):
     )
     time_limit_s: float = Field(default=20.0, gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)
     roles: list[str] | None = Field(default=None, max_length=32)
-    statuses: list[Status] = Field(default=["available"], min_length=1, max_length=3)
+    statuses: list[Status] = Field(default=[AVAILABLE], min_length=1, max_length=3)
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     k: int = Field(default=1, ge=1, le=MAX_K)
     resolution: int = Field(default=9, ge=5, le=MAX_RESOLUTION)
