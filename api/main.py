@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, health, locate, positions, responders
+from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
+    app.include_router(auth_routes.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
