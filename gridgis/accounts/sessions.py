@@ -152,6 +152,14 @@ def end(db: Executor, session_id: int) -> None:
     db.execute(text("DELETE FROM user_sessions WHERE id = :id"), {"id": session_id})
 
 
+def end_token(db: Executor, token: str) -> None:
+    """Delete the session behind a cookie's token, if there is one."""
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        db.execute(
+            text("DELETE FROM user_sessions WHERE token_hash = :hash"), {"hash": hash_token(token)}
+        )
+
+
 def purge_ended(db: Executor, now: datetime) -> int:
     """Delete sessions that have ended; returns how many."""
     result = db.execute(

@@ -464,11 +464,21 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_entity", "entity", "entity_id", "id"),
         Index("ix_audit_log_at", "at"),
+        Index(
+            "ix_audit_log_actor_user",
+            "actor_user_id",
+            "id",
+            postgresql_where=text("actor_user_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(100))
+    # The user behind a "user:NAME" actor (null for keys, the CLI and the library).
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", name="fk_audit_log_actor_user_id")
+    )
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))

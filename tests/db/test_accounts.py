@@ -267,3 +267,13 @@ def test_cli_list_disable_reset(cli: CliRunner, engine: Engine) -> None:
         ("user.reset_password", "cli"),
         ("user.disable", "cli"),
     ]
+
+
+def test_old_counts_are_forgotten(conn: Connection) -> None:
+    users.create_user(conn, name="duty", role="dispatcher", password=PASSWORD)
+    for i in range(2):
+        with pytest.raises(InvalidCredentials):
+            _login(conn, f"typo-{i}", PASSWORD, NOW)
+    assert conn.execute(text("SELECT COUNT(*) FROM login_throttles")).scalar_one() == 3
+    _login(conn, "duty", PASSWORD, NOW + timedelta(seconds=61))
+    assert conn.execute(text("SELECT COUNT(*) FROM login_throttles")).scalar_one() == 0
