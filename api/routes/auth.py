@@ -18,8 +18,9 @@ from api.session_auth import (
 )
 from gridgis.accounts import login as accounts_login
 from gridgis.accounts.sessions import SessionInfo, end_token
-from gridgis.auth import UserRole, permissions_of
+from gridgis.auth import permissions_of
 from gridgis.errors import GridgisError
+from gridgis.vocabulary import UserRole
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

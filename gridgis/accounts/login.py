@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from gridgis import audit
 from gridgis.accounts import passwords, sessions, users
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidCredentials, LoginLocked
 from gridgis.settings import Settings
 

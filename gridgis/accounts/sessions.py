@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import SessionExpired, Unauthenticated
 
 COOKIE_NAME = "gridgis_session"

@@ -13,8 +13,9 @@ from sqlalchemy import Connection, text
 
 from api.session_auth import set_session_cookie
 from gridgis.accounts.users import create_user, disable_user
-from gridgis.auth import PERMISSIONS, USER_ROLES
+from gridgis.auth import PERMISSIONS
 from gridgis.settings import Settings
+from gridgis.vocabulary import USER_ROLES
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"  # the TestClient's own origin

@@ -15,9 +15,9 @@ from gridgis import auth
 from gridgis.accounts import passwords, sessions, users
 from gridgis.accounts.login import LoginPolicy, login
 from gridgis.cli import app
-from gridgis.db import models
+from gridgis.cli.user import DEV_USERS, issue_dev_users
 from gridgis.errors import Conflict, InvalidCredentials, InvalidInput, LoginLocked, NotFound
-from gridgis.user_cli import DEV_USERS, issue_dev_users
+from gridgis.vocabulary import KEY_ROLES, USER_ROLES
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PASSWORD = "a long enough secret"
@@ -25,9 +25,8 @@ POLICY = LoginPolicy(max_failures=3, window_s=60, lock_s=120, idle_s=600, max_s=
 
 
 def test_user_roles_are_the_permission_tables_roles() -> None:
-    assert models.USER_ROLES == auth.USER_ROLES
-    assert set(auth.USER_ROLES) <= set(auth.KEY_ROLES)
-    for role in auth.USER_ROLES:
+    assert set(USER_ROLES) <= set(KEY_ROLES)
+    for role in USER_ROLES:
         assert auth.permissions_of(role)
 
 

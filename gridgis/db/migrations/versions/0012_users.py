@@ -2,7 +2,7 @@
 and the user behind an audit entry.
 
 Revision ID: 0012_users
-Revises: 0009
+Revises: 0013_role_order
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_users"
-down_revision = "0009"
+down_revision = "0013_role_order"
 branch_labels = None
 depends_on = None
 
