@@ -101,8 +101,10 @@ export class IncidentPanel {
         el('span', { id: 'incident-status', class: `badge status-${incident.status}`, text: t(`incident.${incident.status}`) }),
         ` · ${t('queue.age')} ${formatDuration(age)}`,
       ),
-      incident.description ? el('p', { class: 'description', text: incident.description }) : null,
     );
+    if (incident.description) {
+      this.node.append(el('p', { class: 'description', text: incident.description }));
+    }
     const held = new Set(this.heldResponders());
     const list = el('table', { id: 'recommendation', class: 'nearest' });
     list.append(

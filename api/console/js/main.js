@@ -128,7 +128,7 @@ async function start() {
   const chime = new Chime();
   const soundButton = $('#sound-toggle');
   const showSound = () => {
-    soundButton.textContent = chime.muted ? '🔕' : '🔔';
+    soundButton.textContent = t(chime.muted ? 'sound.off' : 'sound.on');
     soundButton.setAttribute('aria-pressed', String(!chime.muted));
   };
   showSound();
@@ -398,6 +398,7 @@ async function start() {
   $('#lang-toggle').addEventListener('click', async () => {
     await switchLang(base);
     setLiveState(live.state);
+    showSound();
     fillRoleFilter();
     renderLegend();
     await refreshSummary();

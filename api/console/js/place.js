@@ -5,6 +5,8 @@ import { api, ApiError } from './api.js';
 import { clear, el, formatDistance, formatDuration } from './dom.js';
 import { t } from './i18n.js';
 
+const TEAM_NAMES = 4;
+
 export class PlacePanel {
   constructor(node, { map, canDispatch, onDispatch, log }) {
     this.node = node;
@@ -66,6 +68,38 @@ export class PlacePanel {
     }
   }
 
+  // The "2+N" team by duty: the few named duties by name, a big duty (volunteers) as a count
+  // with its available members.
+  teamList(team) {
+    const list = el('ul', { id: 'place-team', class: 'team' });
+    if (!team.length) {
+      list.append(el('li', { class: 'muted', text: t('place.noTeam') }));
+      return list;
+    }
+    const byDuty = new Map();
+    for (const member of team) {
+      if (!byDuty.has(member.duty)) byDuty.set(member.duty, []);
+      byDuty.get(member.duty).push(member);
+    }
+    for (const [duty, members] of byDuty) {
+      const available = members.filter((m) => m.status === 'available').length;
+      const item = el(
+        'li',
+        { dataset: { duty } },
+        el('b', { text: t(`role.${duty}`) }),
+        el('span', { class: 'muted', text: ` ${available}/${members.length} ${t('status.available')}: ` }),
+      );
+      const shown = members.slice(0, TEAM_NAMES);
+      shown.forEach((m, i) => {
+        item.append(el('span', { class: `status-${m.status}`, title: t(`status.${m.status}`), text: m.name }));
+        if (i < shown.length - 1) item.append('、');
+      });
+      if (members.length > shown.length) item.append(` +${members.length - shown.length}`);
+      list.append(item);
+    }
+    return list;
+  }
+
   render(origin, located, nearest) {
     clear(this.node);
     this.node.append(
@@ -85,20 +119,7 @@ export class PlacePanel {
         ),
         el('p', { class: 'muted hierarchy', text: path }),
         el('h3', { text: t('place.team') }),
-        el(
-          'ul',
-          { id: 'place-team', class: 'team' },
-          located.team.length
-            ? located.team.map((m) =>
-                el(
-                  'li',
-                  { class: `status-${m.status}` },
-                  el('span', { text: m.name }),
-                  el('span', { class: 'muted', text: ` ${t(`role.${m.duty}`)} · ${t(`status.${m.status}`)}` }),
-                ),
-              )
-            : el('li', { class: 'muted', text: t('place.noTeam') }),
-        ),
+        this.teamList(located.team),
       );
     }
     this.node.append(el('h3', { text: t('place.nearest') }));
