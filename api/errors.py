@@ -17,6 +17,7 @@ from gridgis.errors import (
     Forbidden,
     GridgisError,
     InvalidInput,
+    LoginLocked,
     NotFound,
     OutsideCoverage,
     Unauthenticated,
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     Unavailable: 503,
     Unauthenticated: 401,
     Forbidden: 403,
+    LoginLocked: 429,
 }
 
 
@@ -66,6 +68,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: GridgisError) -> JSONResponse:
         status = _status_for(exc)
         headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
+        if isinstance(exc, LoginLocked):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(
             error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
         )

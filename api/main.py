@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, board, health, locate, positions, responders
+from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
+    app.include_router(auth_routes.router, prefix="/v1")
     # Before areas, incidents and responders: its literal paths must win over their {id}s.
     app.include_router(board.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")

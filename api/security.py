@@ -1,4 +1,5 @@
-"""API-key authentication and role checks for every route except /v1/health, in one place."""
+"""Authentication (API key, or a sign-in session cookie) and role checks for every route except
+/v1/health and sign-in, in one place."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
-from gridgis import auth
-from gridgis.errors import Forbidden
+from api.session_auth import COOKIE_NAME, principal_from_session_committed
+from gridgis import audit, auth
+from gridgis.errors import Forbidden, Unauthenticated
 
-PUBLIC = {("GET", "/v1/health")}
+PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/login")}
+# Routes about the caller's own sign-in session: a session cookie, never a key.
+SESSION_ROUTES = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}
 # (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
 # needs the admin permission: new routes are closed until someone decides who may use them.
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
@@ -76,6 +80,8 @@ def permission_for(method: str, path: str) -> str:
     """The permission a route needs ("admin" when the table does not name it)."""
     if (method, path) in PUBLIC:
         return "public"
+    if (method, path) in SESSION_ROUTES:
+        return "session"
     return ROUTE_PERMISSIONS.get((method, path), "admin")
 
 
@@ -157,6 +163,17 @@ async def require_api_key(
         state.permissions[cache_key] = permission
     if permission == "public":
         return None
+    if not presented:  # a key, when sent, wins over a session cookie
+        user = await run_in_threadpool(
+            principal_from_session_committed, db, request.method, request.headers, datetime.now(UTC)
+        )
+        if user is not None:
+            if permission != "session":
+                auth.authorize_role(user.role, permission, who="user", field=COOKIE_NAME)
+            request.state.user = user
+            return None
+    if permission == "session":
+        raise Unauthenticated("Sign in first (no valid session cookie).", field=COOKIE_NAME)
     now = time.monotonic()
     cached = state.key_cache.get(presented) if presented else None
     if cached is not None and cached[0] > now:
@@ -179,8 +196,11 @@ CurrentKey = Annotated[auth.ApiKeyInfo | None, Depends(require_api_key)]
 
 
 def actor(request: Request) -> str:
-    """The name of the key behind this request (for the audit trail)."""
+    """Who is behind this request, for the audit trail: "key:NAME" or "user:NAME"."""
+    user = getattr(request.state, "user", None)
+    if user is not None:
+        return audit.user_actor(user.user_name)
     key = getattr(request.state, "api_key", None)
     if key is None:
-        raise Forbidden("This action needs an API key.", field="X-API-Key")
-    return str(key.name)
+        raise Forbidden("This action needs an API key or a signed-in user.", field="X-API-Key")
+    return audit.key_actor(key.name)

@@ -14,6 +14,19 @@ from gridgis.errors import InvalidInput
 MAX_PAGE = 1000
 # The actor when the library is called directly (the API passes its key's name, the CLI "cli").
 LIBRARY_ACTOR = "library"
+# Callers through the API are named with their kind, so a key and a person never read alike.
+KEY_ACTOR_PREFIX = "key:"
+USER_ACTOR_PREFIX = "user:"
+
+
+def key_actor(name: str) -> str:
+    """The actor for an API key named `name`."""
+    return KEY_ACTOR_PREFIX + name
+
+
+def user_actor(name: str) -> str:
+    """The actor for the signed-in user named `name`."""
+    return USER_ACTOR_PREFIX + name
 
 
 def _jsonable(value: Any) -> str | None:
