@@ -8,7 +8,7 @@ Live position fixes send nothing: tens of thousands a second would flood the cha
 console polls the responders in view instead.
 
 Revision ID: 0014_console
-Revises: 0009
+Revises: 0012_users
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014_console"
-down_revision = "0009"
+down_revision = "0012_users"
 branch_labels = None
 depends_on = None
 
