@@ -64,7 +64,9 @@ class LiveHub:
         while True:
             try:
                 connection = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, connect_timeout=max(1, round(self._connect_timeout_s))
+                    self._conninfo,
+                    autocommit=True,
+                    connect_timeout=max(1, round(self._connect_timeout_s)),
                 )
             except (psycopg.Error, OSError) as exc:
                 log.warning("live channel: cannot connect (%s); retrying", exc)

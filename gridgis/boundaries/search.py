@@ -150,16 +150,15 @@ def outlines(
         raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
     if not MIN_ZOOM <= zoom <= MAX_ZOOM:
         raise InvalidInput(f"zoom must be between {MIN_ZOOM} and {MAX_ZOOM}.", field="zoom")
-    if bbox is not None:
-        if not (
-            -180 <= bbox[0] < bbox[2] <= 180
-            and -90 <= bbox[1] < bbox[3] <= 90
-            and all(math.isfinite(v) for v in bbox)
-        ):
-            raise InvalidInput(
-                "bbox must be west,south,east,north in degrees with west < east and south < north.",
-                field="bbox",
-            )
+    if bbox is not None and not (
+        -180 <= bbox[0] < bbox[2] <= 180
+        and -90 <= bbox[1] < bbox[3] <= 90
+        and all(math.isfinite(v) for v in bbox)
+    ):
+        raise InvalidInput(
+            "bbox must be west,south,east,north in degrees with west < east and south < north.",
+            field="bbox",
+        )
     tolerance = tolerance_for_zoom(zoom)
     # Enough decimals to place a vertex within a tenth of the tolerance, never more than 6.
     precision = max(1, min(6, math.ceil(-math.log10(tolerance / 10))))
