@@ -119,6 +119,16 @@ export class CityMap {
     layer.bringToBack();
   }
 
+  // The drawn outline of a grid, when the grid layer holds it (saves fetching its geometry).
+  gridFeature(code) {
+    if (!this.map.hasLayer(this.layers.grid)) return null;
+    let found = null;
+    this.layers.grid.eachLayer((shape) => {
+      if (shape.feature.properties.code === code) found = shape.feature;
+    });
+    return found;
+  }
+
   setRoleFilter(role) {
     this.roleFilter = role || null;
     this.loadResponders();

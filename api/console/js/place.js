@@ -39,7 +39,7 @@ export class PlacePanel {
     const { lon, lat, crs } = this.place;
     const started = performance.now();
     try {
-      const nearest = await api.get('/v1/responders/nearest', {
+      const nearestCall = api.get('/v1/responders/nearest', {
         lon,
         lat,
         crs,
@@ -47,21 +47,31 @@ export class PlacePanel {
         roles: this.roles,
         prefer: this.preferTeam ? 'team' : 'nearest',
       });
+      // WGS84 points are located at once; others wait for nearest's WGS84 answer.
+      const locateCall = (point) =>
+        api
+          .get('/v1/locate', point)
+          .then(async (located) => [
+            located,
+            this.map.gridFeature(located.grid.code) ||
+              (await api.get(`/v1/areas/${encodeURIComponent(located.grid.code)}`)),
+          ])
+          .catch((exc) => {
+            if (exc instanceof ApiError && exc.status === 404) return [null, null];
+            throw exc;
+          });
+      const early = crs === 'wgs84' ? locateCall({ lon, lat }) : null;
+      if (early) early.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
+      const nearest = await nearestCall;
       const origin = { lon: nearest.query.lon, lat: nearest.query.lat };
-      let located = null;
-      let grid = null;
-      try {
-        located = await api.get('/v1/locate', origin);
-        grid = await api.get(`/v1/areas/${encodeURIComponent(located.grid.code)}`);
-      } catch (exc) {
-        if (!(exc instanceof ApiError && exc.status === 404)) throw exc;
-      }
+      const [located, grid] = await (early || locateCall(origin));
       if (seq !== this.seq) return;
       this.map.showPlace(origin.lon, origin.lat, { pan });
       this.map.showGrid(grid);
       this.map.showNearest(origin, nearest.results);
       this.render(origin, located, nearest);
-      document.body.dataset.placeMs = String(Math.round(performance.now() - started));
+      document.body.dataset.placeMs = String(performance.now() - started);
+      document.body.dataset.placeSeq = String(Number(document.body.dataset.placeSeq || 0) + 1);
     } catch (exc) {
       if (seq !== this.seq) return;
       clear(this.node).append(el('p', { class: 'error', role: 'alert', text: exc.message }));
