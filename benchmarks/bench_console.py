@@ -2,6 +2,7 @@
 click-to-nearest-drawn latency, beside the API's own latency for the same calls.
 
     .venv/bin/python -m benchmarks.bench_console [--volunteers 300000] [--clicks 100]
+        [--database gridgis_bench]
 
 Loads the demo with the requested volunteer force into gridgis_bench (as the other benchmarks
 do), serves the API with uvicorn on loopback, logs a dispatcher in with headless Chromium
@@ -26,6 +27,7 @@ import httpx
 import numpy as np
 from sqlalchemy import text
 
+from benchmarks import common
 from benchmarks.common import (
     bench_database_url,
     machine_summary,
@@ -90,7 +92,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--volunteers", type=int, default=300_000)
     parser.add_argument("--clicks", type=int, default=100)
+    parser.add_argument(
+        "--database", default=common.BENCH_DATABASE, help="scale database (created if missing)"
+    )
     args = parser.parse_args()
+    common.BENCH_DATABASE = args.database
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
