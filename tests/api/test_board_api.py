@@ -247,6 +247,10 @@ def test_board_reads_need_a_key_and_any_role_may_read(
         assert response.status_code == 200, (role, response.text)
 
 
+def test_stream_needs_a_key(client: TestClient, api_keys: dict[str, str]) -> None:
+    assert client.get("/v1/stream", headers={"X-API-Key": ""}).status_code == 401
+
+
 def test_board_routes_are_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path, _ in READS:

@@ -41,6 +41,10 @@ async function request(method, path, { query, body } = {}) {
   } catch (_) {
     data = null;
   }
+  if (response.status === 401 && !path.startsWith('/v1/auth/')) {
+    // The session ended (expired, logged out elsewhere): back to the login page.
+    window.location.assign('/console/login');
+  }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }

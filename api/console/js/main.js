@@ -230,10 +230,16 @@ async function start() {
     map.drawIncidents(queue.items);
   };
 
+  // Many changes in a burst (other dispatchers at work) cost one re-read, not one each.
   let summaryTimer = null;
   const refreshSoon = () => {
     clearTimeout(summaryTimer);
     summaryTimer = setTimeout(() => refreshSummary(), 300);
+  };
+  let placeTimer = null;
+  const reloadPlaceSoon = () => {
+    clearTimeout(placeTimer);
+    placeTimer = setTimeout(() => place.reload(), 300);
   };
 
   const live = new LiveChannel({
@@ -259,7 +265,7 @@ async function start() {
       );
       map.updateResponderStatus(event.id, event.status);
       refreshSoon();
-      place.reload();
+      reloadPlaceSoon();
     },
   });
 

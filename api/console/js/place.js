@@ -71,11 +71,11 @@ export class PlacePanel {
       this.map.showNearest(origin, nearest.results);
       this.render(origin, located, nearest);
       document.body.dataset.placeMs = String(performance.now() - started);
-      document.body.dataset.placeSeq = String(Number(document.body.dataset.placeSeq || 0) + 1);
     } catch (exc) {
       if (seq !== this.seq) return;
       clear(this.node).append(el('p', { class: 'error', role: 'alert', text: exc.message }));
     }
+    document.body.dataset.placeSeq = String(Number(document.body.dataset.placeSeq || 0) + 1);
   }
 
   // The "2+N" team by duty: the few named duties by name, a big duty (volunteers) as a count
