@@ -36,7 +36,9 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
 `dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
-`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open. People
+sign in with `POST /v1/auth/login` (a user account from `gridgis user create`): the session
+cookie then acts with the user's role, and writes must send `X-CSRF-Token`.
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
 in decimal degrees unless an endpoint says otherwise. Errors are JSON:

@@ -19,6 +19,7 @@ from gridgis import audit, auth
 from gridgis.errors import Forbidden, Unauthenticated
 
 PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/login")}
+PUBLIC_ROUTE_ANSWERS = {("POST", "/v1/auth/login"): ("401", "403")}
 # Routes about the caller's own sign-in session: a session cookie, never a key.
 SESSION_ROUTES = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}
 # (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
@@ -107,7 +108,9 @@ def document_public_routes(app: FastAPI) -> None:
             if operation is not None:
                 operation["security"] = []
                 for status in ("401", "403"):
-                    operation["responses"].pop(status, None)
+                    # Only the app-wide key answers: sign-in documents its own 401 and 403.
+                    if status not in PUBLIC_ROUTE_ANSWERS.get((method, path), ()):
+                        operation["responses"].pop(status, None)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from gridgis.errors import GridgisError
 from gridgis.settings import Settings, get_settings
+from gridgis.user_cli import app as user_app
 
 app = typer.Typer(help="gridgis: grid management for city social governance, on PostGIS.")
 db_app = typer.Typer(help="The database: the embedded private cluster or GRIDGIS_DATABASE_URL.")
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(export_app, name="export")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -605,12 +607,15 @@ def up(
     """The main job: start the database, migrate, load the Zhangzhou demo, serve the API.
 
     In development (GRIDGIS_ENV=dev, the default) it also makes a fresh admin key named "dev",
-    prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools; there is
-    no such key in production."""
+    prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools, and
+    creates the console users dev-dispatcher, dev-planner and dev-admin when missing, printing
+    their passwords once and keeping them in .gridgis/dev-users (mode 600); there are no such
+    keys or users in production."""
     demo_load(seed=seed, volunteers=volunteers, migrate=True)
     settings = get_settings()
     if settings.env == "dev":
         _issue_dev_key(settings)
+        _issue_dev_users(settings)
     serve(host=host, port=port, workers=1)
 
 
@@ -637,6 +642,20 @@ def _issue_dev_key(settings: Settings) -> None:
     path.chmod(0o600)
     console.print(f"development admin key (shown once; also in {path}):")
     typer.echo(key)
+
+
+def _issue_dev_users(settings: Settings) -> None:
+    from gridgis.user_cli import issue_dev_users
+
+    with _engine(settings) as engine, engine.begin() as conn:
+        created = issue_dev_users(conn, settings.home)
+    path = settings.home / "dev-users"
+    if created:
+        console.print(f"development console users (shown once; also in {path}):")
+        for name, password in created.items():
+            typer.echo(f"{name} {password}")
+    else:
+        console.print(f"development console users: dev-dispatcher, dev-planner, dev-admin ({path})")
 
 
 # -- coverage and maps ---------------------------------------------------------------------------

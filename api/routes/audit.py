@@ -22,7 +22,10 @@ class AuditEntryPublic(BaseModel):
 
     id: int
     at: datetime = Field(description="When the change was committed (its transaction's time).")
-    actor: str = Field(description='The API key\'s name, "cli" or "library".')
+    actor: str = Field(
+        description='"key:NAME" (an API key), "user:NAME" (a signed-in user), "anonymous" '
+        '(a failed sign-in), "cli" or "library".'
+    )
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")
     entity_id: str

@@ -124,7 +124,7 @@ def check(db: Executor, token: str | None, now: datetime) -> SessionInfo:
             ),
             {"id": row.id, "now": now},
         )
-        last_seen = now
+        last_seen = max(last_seen, now)
     return SessionInfo(
         id=int(row.id),
         user_id=int(row.user_id),

@@ -376,3 +376,12 @@ def test_ended_sessions_are_purged_at_the_next_sign_in(
     conn.execute(text("UPDATE user_sessions SET last_seen_at = now() - interval '2 hours'"))
     _signed_in(browser, "planner")
     assert conn.execute(text("SELECT COUNT(*) FROM user_sessions")).scalar_one() == 1
+
+
+def test_openapi_documents_sign_in(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    login = spec["paths"]["/v1/auth/login"]["post"]
+    assert login["security"] == []  # no key needed
+    assert {"200", "401", "403", "429"} <= set(login["responses"])
+    assert "invalid_credentials" in login["responses"]["401"]["description"]
+    assert "401" in spec["paths"]["/v1/auth/me"]["get"]["responses"]
