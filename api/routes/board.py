@@ -177,12 +177,21 @@ def _sse(kind: str, data: dict[str, Any]) -> str:
             '"role", "before"}`); `ready` once listening (re-read what you show then: '
             "changes before it are not replayed), `offline` / `reconnected` when the "
             "server's own database connection drops and comes back.",
-        }
+        },
+        422: {"model": ErrorPublic, "description": "`Accept` lacks text/event-stream"},
     },
 )
 async def stream(request: Request) -> StreamingResponse:
     """Live changes of incidents and responder statuses as server-sent events, from
-    PostgreSQL LISTEN/NOTIFY. A browser's EventSource reconnects by itself (`retry`)."""
+    PostgreSQL LISTEN/NOTIFY. A browser's EventSource reconnects by itself (`retry`).
+
+    The request must accept `text/event-stream` (EventSource does): a plain HTTP client that
+    would wait for the end of an endless body gets a 422 naming `Accept` instead."""
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        raise InvalidInput(
+            "This endpoint streams server-sent events: send Accept: text/event-stream.",
+            field="Accept",
+        )
     hub = _hub(request)
 
     async def events() -> AsyncIterator[str]:

@@ -247,8 +247,13 @@ def test_board_reads_need_a_key_and_any_role_may_read(
         assert response.status_code == 200, (role, response.text)
 
 
-def test_stream_needs_a_key(client: TestClient, api_keys: dict[str, str]) -> None:
+def test_stream_needs_a_key_and_an_event_stream_client(
+    client: TestClient, api_keys: dict[str, str]
+) -> None:
     assert client.get("/v1/stream", headers={"X-API-Key": ""}).status_code == 401
+    # A client that would wait for the end of the endless body is told what to send.
+    plain = client.get("/v1/stream", headers={"X-API-Key": api_keys["planner"]})
+    assert plain.status_code == 422 and plain.json()["field"] == "Accept"
 
 
 def test_board_routes_are_documented(client: TestClient) -> None:
