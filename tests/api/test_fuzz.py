@@ -86,6 +86,14 @@ PAYLOADS = (
 # Tables whose rows no request below may change (responders and incidents may gain rows).
 GUARDED = ("areas", "area_pieces", "generations", "roles", "api_keys", "incident_categories")
 REQUIRED_QUERY = {"lon": 117.65, "lat": 24.51}
+# Valid values for every required query parameter (the injected one replaces its own).
+REQUIRED_PARAMS = {
+    **REQUIRED_QUERY,
+    "q": "芗城",
+    "level": "grid",
+    "zoom": 12,
+    "bbox": "117.6,24.5,117.7,24.6",
+}
 NOW = datetime.now(UTC)
 
 
@@ -183,7 +191,7 @@ def test_sql_injection_in_every_text_input_does_no_harm(
                 continue  # a file upload: its text is file content, parsed by GDAL, not SQL
             parameters = operation.get("parameters", [])
             required = {
-                p["name"]: REQUIRED_QUERY[p["name"]]
+                p["name"]: REQUIRED_PARAMS[p["name"]]
                 for p in parameters
                 if p["in"] == "query" and p.get("required")
             }
