@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidInput
 
 MAX_PAGE = 1000
@@ -51,12 +51,17 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry, in the caller's transaction (so it commits or rolls back with it)."""
+    """Append one entry, in the caller's transaction (so it commits or rolls back with it).
+
+    A "user:NAME" actor also stores that user's id (actor_user_id)."""
     db.execute(
         text(
             """
-            INSERT INTO audit_log (actor, action, entity, entity_id, before, after)
-            VALUES (:actor, :action, :entity, :entity_id,
+            INSERT INTO audit_log (actor, actor_user_id, action, entity, entity_id, before, after)
+            VALUES (CAST(:actor AS varchar),
+                    (SELECT id FROM users WHERE CAST(:actor AS varchar) LIKE 'user:%'
+                       AND lower(name) = lower(substr(CAST(:actor AS varchar), 6))),
+                    :action, :entity, :entity_id,
                     CAST(:before AS jsonb), CAST(:after AS jsonb))
             """
         ),
@@ -87,7 +92,8 @@ def entries(
     rows = db.execute(
         text(
             """
-            SELECT id, at, actor, action, entity, entity_id, before, after FROM audit_log
+            SELECT id, at, actor, actor_user_id, action, entity, entity_id, before, after
+            FROM audit_log
             WHERE id > :after_id
               AND (CAST(:entity AS varchar) IS NULL OR entity = :entity)
               AND (CAST(:entity_id AS varchar) IS NULL OR entity_id = :entity_id)

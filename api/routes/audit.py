@@ -26,6 +26,9 @@ class AuditEntryPublic(BaseModel):
         description='"key:NAME" (an API key), "user:NAME" (a signed-in user), "anonymous" '
         '(a failed sign-in), "cli" or "library".'
     )
+    actor_user_id: int | None = Field(
+        default=None, description='The user\'s id when the actor is "user:NAME".'
+    )
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")
     entity_id: str

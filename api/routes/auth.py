@@ -10,11 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import SessionDep, SettingsDep
 from api.schemas import ErrorPublic
-from api.session_auth import check_same_origin, clear_session_cookie, set_session_cookie
+from api.session_auth import (
+    check_same_origin,
+    clear_session_cookie,
+    session_token,
+    set_session_cookie,
+)
 from gridgis.accounts import login as accounts_login
-from gridgis.accounts.sessions import SessionInfo
-from gridgis.auth import UserRole, permissions_of
+from gridgis.accounts.sessions import SessionInfo, end_token
+from gridgis.auth import permissions_of
 from gridgis.errors import GridgisError
+from gridgis.vocabulary import UserRole
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -87,6 +93,9 @@ def login(
     except GridgisError:
         db.commit()  # the failure count, the lock and their audit entries stand
         raise
+    previous = session_token(request.headers)
+    if previous:  # a new sign-in replaces the browser's old session, never keeps it alive
+        end_token(db, previous)
     set_session_cookie(response, token, settings)
     return _public(session, now)
 

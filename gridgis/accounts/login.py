@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from gridgis import audit
 from gridgis.accounts import passwords, sessions, users
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidCredentials, LoginLocked
 from gridgis.settings import Settings
 
@@ -118,6 +118,19 @@ def _count_failure(
     return True
 
 
+def _purge_throttles(db: Executor, now: datetime, policy: LoginPolicy) -> None:
+    """Forget counts whose window has passed and locks that have run out."""
+    db.execute(
+        text(
+            """
+            DELETE FROM login_throttles
+            WHERE window_start <= :window_opened AND (locked_until IS NULL OR locked_until <= :now)
+            """
+        ),
+        {"now": now, "window_opened": now - timedelta(seconds=policy.window_s)},
+    )
+
+
 def _refuse_locked(
     db: Executor, retry_after_s: int, user: users.UserRecord | None, client: str
 ) -> LoginLocked:
@@ -180,6 +193,7 @@ def login(
             after=after,
         )
         if locked_name or locked_address:
+            _purge_throttles(db, now, policy)
             audit.record(
                 db,
                 actor=ANONYMOUS_ACTOR,
@@ -205,6 +219,7 @@ def login(
         text("UPDATE users SET last_login_at = :now WHERE id = :id"), {"id": user.id, "now": now}
     )
     sessions.purge_ended(db, now)
+    _purge_throttles(db, now, policy)
     token, session = sessions.create(
         db, user.id, now=now, idle_s=policy.idle_s, max_s=policy.max_s, client_addr=client
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -16,6 +17,10 @@ MAX_LENGTH = 1024
 
 # argon2-cffi's defaults are RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes.
 _hasher = PasswordHasher()
+# Each hash holds 64 MiB while it runs: a flood of sign-ins in forty request threads would
+# hold gigabytes. A few at a time keep both cores busy; the rest wait their turn.
+CONCURRENT_HASHES = 2
+_hash_slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
 
 
 def check_policy(password: str) -> None:
@@ -29,27 +34,32 @@ def check_policy(password: str) -> None:
 def hash_password(password: str) -> str:
     """The stored form: an argon2id hash string (salt and parameters included)."""
     check_policy(password)
-    return _hasher.hash(password)
+    with _hash_slots:
+        return _hasher.hash(password)
 
 
 def rehash(password: str) -> str:
     """A fresh hash of a password that was just verified (no policy check: it predates it)."""
-    return _hasher.hash(password)
+    with _hash_slots:
+        return _hasher.hash(password)
 
 
 @cache
 def _decoy_hash() -> str:
     # Verified against when the user does not exist, so that an unknown name takes as long
     # to refuse as a wrong password.
-    return _hasher.hash(secrets.token_urlsafe(16))
+    with _hash_slots:
+        return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Whether `password` matches `stored_hash` (None: burn the same time, then False)."""
     if len(password) > MAX_LENGTH:
         return False
+    target = stored_hash or _decoy_hash()
     try:
-        return _hasher.verify(stored_hash or _decoy_hash(), password) and stored_hash is not None
+        with _hash_slots:
+            return _hasher.verify(target, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

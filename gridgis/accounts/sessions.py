@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import SessionExpired, Unauthenticated
 
 COOKIE_NAME = "gridgis_session"
@@ -150,6 +150,14 @@ def lookup(db: Executor, token: str | None, now: datetime) -> SessionInfo | None
 def end(db: Executor, session_id: int) -> None:
     """Delete a session (sign-out)."""
     db.execute(text("DELETE FROM user_sessions WHERE id = :id"), {"id": session_id})
+
+
+def end_token(db: Executor, token: str) -> None:
+    """Delete the session behind a cookie's token, if there is one."""
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        db.execute(
+            text("DELETE FROM user_sessions WHERE token_hash = :hash"), {"hash": hash_token(token)}
+        )
 
 
 def purge_ended(db: Executor, now: datetime) -> int:

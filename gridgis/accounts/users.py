@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from gridgis import audit
 from gridgis.accounts.passwords import hash_password
-from gridgis.auth import USER_ROLES
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.vocabulary import USER_ROLES
 
 # The same rule as the users table's check constraint.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

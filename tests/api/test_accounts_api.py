@@ -13,8 +13,9 @@ from sqlalchemy import Connection, text
 
 from api.session_auth import set_session_cookie
 from gridgis.accounts.users import create_user, disable_user
-from gridgis.auth import PERMISSIONS, USER_ROLES
+from gridgis.auth import PERMISSIONS
 from gridgis.settings import Settings
+from gridgis.vocabulary import USER_ROLES
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"  # the TestClient's own origin
@@ -214,9 +215,9 @@ def test_cookie_writes_need_the_csrf_token(browser: TestClient) -> None:
     login = _signed_in(browser, "dispatcher")
     missing = browser.post("/v1/incidents", json=INCIDENT)
     assert missing.status_code == 403 and missing.json()["error"] == "csrf"
-    wrong = browser.post(
-        "/v1/incidents", json=INCIDENT, headers={"X-CSRF-Token": login["csrf_token"][:-1] + "A"}
-    )
+    token = login["csrf_token"]
+    wrong_token = token[:-1] + ("A" if token[-1] != "A" else "B")  # one character off
+    wrong = browser.post("/v1/incidents", json=INCIDENT, headers={"X-CSRF-Token": wrong_token})
     assert wrong.status_code == 403 and wrong.json()["error"] == "csrf"
     foreign = browser.post(
         "/v1/incidents",
@@ -289,17 +290,17 @@ def test_session_actions_are_audited_under_the_users_name(
         params={"entity": "incident", "entity_id": str(made.json()["id"])},
         headers={"X-API-Key": api_keys["admin"]},
     ).json()["entries"]
-    assert [(e["action"], e["actor"]) for e in trail] == [
-        ("incident.create", "user:web-dispatcher")
+    assert [(e["action"], e["actor"], e["actor_user_id"]) for e in trail] == [
+        ("incident.create", "user:web-dispatcher", users["dispatcher"])
     ]
     logins = browser.get(
         "/v1/audit",
         params={"entity": "user", "entity_id": str(users["dispatcher"])},
         headers={"X-API-Key": api_keys["admin"]},
     ).json()["entries"]
-    assert [(e["action"], e["actor"]) for e in logins] == [
-        ("user.create", "library"),
-        ("user.login", "user:web-dispatcher"),
+    assert [(e["action"], e["actor"], e["actor_user_id"]) for e in logins] == [
+        ("user.create", "library", None),
+        ("user.login", "user:web-dispatcher", users["dispatcher"]),
     ]
 
 
@@ -385,3 +386,14 @@ def test_openapi_documents_sign_in(client: TestClient) -> None:
     assert {"200", "401", "403", "429"} <= set(login["responses"])
     assert "invalid_credentials" in login["responses"]["401"]["description"]
     assert "401" in spec["paths"]["/v1/auth/me"]["get"]["responses"]
+
+
+def test_signing_in_again_replaces_the_old_session(browser: TestClient, conn: Connection) -> None:
+    _signed_in(browser, "dispatcher")
+    old = browser.cookies["gridgis_session"]
+    _signed_in(browser, "dispatcher")
+    assert browser.cookies["gridgis_session"] != old
+    assert conn.execute(text("SELECT COUNT(*) FROM user_sessions")).scalar_one() == 1
+    browser.cookies.clear()
+    browser.cookies.set("gridgis_session", old)
+    assert browser.get("/v1/areas/350602").status_code == 401

@@ -15,9 +15,9 @@ from gridgis import auth
 from gridgis.accounts import passwords, sessions, users
 from gridgis.accounts.login import LoginPolicy, login
 from gridgis.cli import app
-from gridgis.db import models
+from gridgis.cli.user import DEV_USERS, issue_dev_users
 from gridgis.errors import Conflict, InvalidCredentials, InvalidInput, LoginLocked, NotFound
-from gridgis.user_cli import DEV_USERS, issue_dev_users
+from gridgis.vocabulary import KEY_ROLES, USER_ROLES
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 PASSWORD = "a long enough secret"
@@ -25,9 +25,8 @@ POLICY = LoginPolicy(max_failures=3, window_s=60, lock_s=120, idle_s=600, max_s=
 
 
 def test_user_roles_are_the_permission_tables_roles() -> None:
-    assert models.USER_ROLES == auth.USER_ROLES
-    assert set(auth.USER_ROLES) <= set(auth.KEY_ROLES)
-    for role in auth.USER_ROLES:
+    assert set(USER_ROLES) <= set(KEY_ROLES)
+    for role in USER_ROLES:
         assert auth.permissions_of(role)
 
 
@@ -267,3 +266,13 @@ def test_cli_list_disable_reset(cli: CliRunner, engine: Engine) -> None:
         ("user.reset_password", "cli"),
         ("user.disable", "cli"),
     ]
+
+
+def test_old_counts_are_forgotten(conn: Connection) -> None:
+    users.create_user(conn, name="duty", role="dispatcher", password=PASSWORD)
+    for i in range(2):
+        with pytest.raises(InvalidCredentials):
+            _login(conn, f"typo-{i}", PASSWORD, NOW)
+    assert conn.execute(text("SELECT COUNT(*) FROM login_throttles")).scalar_one() == 3
+    _login(conn, "duty", PASSWORD, NOW + timedelta(seconds=61))
+    assert conn.execute(text("SELECT COUNT(*) FROM login_throttles")).scalar_one() == 0

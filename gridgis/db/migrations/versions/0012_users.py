@@ -1,7 +1,8 @@
-"""User accounts for the console: users (argon2id hashes), sign-in sessions, login throttling.
+"""User accounts for the console: users (argon2id hashes), sign-in sessions, login throttling,
+and the user behind an audit entry.
 
 Revision ID: 0012_users
-Revises: 0009
+Revises: 0013_role_order
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_users"
-down_revision = "0009"
+down_revision = "0013_role_order"
 branch_labels = None
 depends_on = None
 
@@ -74,8 +75,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scope", "subject"),
     )
 
+    op.add_column("audit_log", sa.Column("actor_user_id", sa.Integer(), nullable=True))
+    op.create_foreign_key(
+        "fk_audit_log_actor_user_id", "audit_log", "users", ["actor_user_id"], ["id"]
+    )
+    op.create_index(
+        "ix_audit_log_actor_user",
+        "audit_log",
+        ["actor_user_id", "id"],
+        postgresql_where=sa.text("actor_user_id IS NOT NULL"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_log_actor_user", table_name="audit_log")
+    op.drop_constraint("fk_audit_log_actor_user_id", "audit_log", type_="foreignkey")
+    op.drop_column("audit_log", "actor_user_id")
     op.drop_table("login_throttles")
     op.drop_index("ix_user_sessions_expires", table_name="user_sessions")
     op.drop_index("ix_user_sessions_user", table_name="user_sessions")

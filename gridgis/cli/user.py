@@ -1,4 +1,4 @@
-"""`gridgis user ...`: console user accounts — create, list, disable, enable, reset-password."""
+"""`gridgis user`: console user accounts — create, list, disable, enable, reset-password."""
 
 from __future__ import annotations
 
@@ -10,50 +10,35 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection
 
 from gridgis.accounts import passwords, users
+from gridgis.cli.common import console, fail, open_engine
 from gridgis.errors import GridgisError
 from gridgis.settings import Settings, get_settings
 
-app = typer.Typer(help="Console user accounts for people (API keys stay for systems).")
-console = Console()
-err_console = Console(stderr=True)
+user_app = typer.Typer(help="Console user accounts for people (API keys stay for systems).")
 
 CLI_ACTOR = "cli"
 DEV_USERS = {"dev-dispatcher": "dispatcher", "dev-planner": "planner", "dev-admin": "admin"}
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=1)
-
-
 @contextmanager
 def _transaction(settings: Settings) -> Iterator[Connection]:
     """One committed transaction on the configured database; domain errors exit with 1."""
-    from gridgis.cli import prepare_database
-    from gridgis.db.engine import make_engine
-
-    try:
-        engine = make_engine(settings, url=prepare_database(settings, quiet=True), pool_size=1)
-    except GridgisError as exc:
-        raise _fail(exc.message) from exc
-    try:
-        with engine.begin() as conn:
-            yield conn
-    except GridgisError as exc:
-        raise _fail(exc.message) from exc
-    finally:
-        engine.dispose()
+    with open_engine(settings) as engine:
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except GridgisError as exc:
+            raise fail(exc.message) from exc
 
 
 def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
     """(password, whether it was generated and must be shown once)."""
     if password_stdin and generate:
-        raise _fail("use either --password-stdin or --generate, not both")
+        raise fail("use either --password-stdin or --generate, not both")
     if generate:
         return passwords.generate_password(), True
     if password_stdin:
@@ -67,7 +52,7 @@ def _show_once(name: str, password: str) -> None:
     typer.echo(password)
 
 
-@app.command("create")
+@user_app.command("create")
 def create(
     name: Annotated[str, typer.Option(help="The sign-in name (letters, digits, . _ -)")],
     role: Annotated[str, typer.Option(help="dispatcher, planner or admin")],
@@ -83,7 +68,7 @@ def create(
         users.check_name(name)
         users.check_role(role)
     except GridgisError as exc:
-        raise _fail(exc.message) from exc
+        raise fail(exc.message) from exc
     password, generated = _read_password(password_stdin, generate)
     with _transaction(get_settings()) as conn:
         user_id = users.create_user(conn, name=name, role=role, password=password, actor=CLI_ACTOR)
@@ -92,7 +77,7 @@ def create(
         _show_once(name, password)
 
 
-@app.command("list")
+@user_app.command("list")
 def list_command() -> None:
     """List users with their status (never a password or hash)."""
     with _transaction(get_settings()) as conn:
@@ -113,7 +98,7 @@ def list_command() -> None:
     console.print(table)
 
 
-@app.command("disable")
+@user_app.command("disable")
 def disable(user: Annotated[str, typer.Argument(help="The user's name or id")]) -> None:
     """Disable a user; their open sessions end at once."""
     with _transaction(get_settings()) as conn:
@@ -121,7 +106,7 @@ def disable(user: Annotated[str, typer.Argument(help="The user's name or id")]) 
     console.print(f"disabled user #{user_id}")
 
 
-@app.command("enable")
+@user_app.command("enable")
 def enable(user: Annotated[str, typer.Argument(help="The user's name or id")]) -> None:
     """Let a disabled user sign in again."""
     with _transaction(get_settings()) as conn:
@@ -129,7 +114,7 @@ def enable(user: Annotated[str, typer.Argument(help="The user's name or id")]) -
     console.print(f"enabled user #{user_id}")
 
 
-@app.command("reset-password")
+@user_app.command("reset-password")
 def reset_password(
     user: Annotated[str, typer.Argument(help="The user's name or id")],
     password_stdin: Annotated[
