@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.incident_schemas import IncidentCategoryRef, IncidentGrid, IncidentStatus
-from api.schemas import AreaLevel
+from api.incident_schemas import IncidentCategoryRef, IncidentGrid
+from gridgis.vocabulary import AreaLevel, IncidentStatus, PositionSource, ResponderStatus
 
 
 class LonLat(BaseModel):
@@ -95,7 +95,7 @@ class QueuePublic(BaseModel):
 class PlacedPosition(BaseModel):
     lon: float
     lat: float
-    source: Literal["live", "home"]
+    source: PositionSource
     recorded_at: datetime | None
 
 
@@ -103,7 +103,7 @@ class ResponderInView(BaseModel):
     id: int
     name: str
     role: str
-    status: str
+    status: ResponderStatus
     home_grid_code: str | None
     position: PlacedPosition
 

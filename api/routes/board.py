@@ -21,11 +21,12 @@ from api.board_schemas import (
 )
 from api.deps import SessionDep, SettingsDep
 from api.responses import FastJSONResponse
-from api.schemas import AreaLevel, ErrorPublic
+from api.schemas import ErrorPublic
 from gridgis.boundaries import search
 from gridgis.dispatch import board
 from gridgis.errors import InvalidInput
 from gridgis.live import LiveHub
+from gridgis.vocabulary import AreaLevel
 
 router = APIRouter()
 

@@ -161,10 +161,10 @@ class Console:
 
     @staticmethod
     def _lookup(app: Starlette, token: str) -> bool:
-        from gridgis.accounts import sessions
+        from gridgis.accounts.sessions import lookup
 
         with app.state.session_factory() as db:
-            found = sessions.lookup(db, token, datetime.now(UTC))
+            found = lookup(db, token, datetime.now(UTC))
             db.commit()
         return found is not None
 

@@ -6,73 +6,14 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.orm import Session
+from gridgis.boundaries import sql
+from gridgis.db import Executor
+from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AREA_LEVELS
 
-from gridgis.errors import InvalidInput, NotFound
-
-Executor = Session | Connection
-
-AREA_LEVELS = ("city", "county", "township", "grid")
 MAX_RESULTS = 50
 MAX_QUERY = 50
 MIN_ZOOM, MAX_ZOOM = 0, 20
-
-_GENERATION = text(
-    """
-    SELECT id FROM generations
-    WHERE CASE WHEN CAST(:generation_id AS integer) IS NULL THEN active
-               ELSE id = :generation_id END
-    """
-)
-
-# Exact code or name first, then prefixes, then substrings; within a rank bigger areas first
-# (a county before the township and grids named after it), then shorter names, then code.
-_SEARCH = text(
-    """
-    SELECT a.code, a.name, a.level, a.kind, a.parent_code, p.name AS parent_name,
-           a.population, a.generation_id,
-           ST_X(c.point) AS lon, ST_Y(c.point) AS lat,
-           ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south,
-           ST_XMax(a.geom) AS east, ST_YMax(a.geom) AS north,
-           CASE WHEN a.code = :q OR a.name = :q THEN 0
-                WHEN a.code LIKE :prefix ESCAPE '\\' OR a.name LIKE :prefix ESCAPE '\\' THEN 1
-                ELSE 2 END AS rank
-    FROM areas a
-    LEFT JOIN areas p ON p.generation_id = a.generation_id AND p.code = a.parent_code
-    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(a.geom) AS point) c
-    WHERE a.generation_id = :generation_id
-      AND (CAST(:level AS varchar) IS NULL OR a.level = :level)
-      AND (a.code LIKE :prefix ESCAPE '\\' OR a.name LIKE :substring ESCAPE '\\')
-    ORDER BY rank,
-             array_position(ARRAY['city','county','township','grid']::varchar[], a.level),
-             char_length(a.name), a.code
-    LIMIT :limit
-    """
-)
-
-_OUTLINES = text(
-    """
-    SELECT a.code, a.name, a.level, a.kind, a.parent_code,
-           ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tolerance), :precision)
-               AS geometry
-    FROM areas a
-    WHERE a.generation_id = :generation_id
-      AND a.level = :level
-      AND (CAST(:west AS double precision) IS NULL
-           OR a.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326))
-    ORDER BY a.code
-    """
-)
-
-
-def _generation(db: Executor, generation_id: int | None) -> int:
-    found = db.execute(_GENERATION, {"generation_id": generation_id}).scalar()
-    if found is None:
-        if generation_id is None:
-            raise NotFound("No boundary generation is active.", field="generation")
-        raise NotFound(f"No boundary generation {generation_id}.", field="generation")
-    return int(found)
 
 
 def _like_escape(value: str) -> str:
@@ -98,20 +39,17 @@ def search_areas(
     if not 1 <= limit <= MAX_RESULTS:
         raise InvalidInput(f"limit must be between 1 and {MAX_RESULTS}.", field="limit")
     escaped = _like_escape(q)
-    rows = db.execute(
-        _SEARCH,
-        {
-            "generation_id": _generation(db, generation_id),
-            "q": q,
-            "prefix": escaped + "%",
-            "substring": "%" + escaped + "%",
-            "level": level,
-            "limit": limit,
-        },
+    rows = sql.search_areas(
+        db,
+        sql.resolve_generation_id(db, generation_id),
+        exact=q,
+        prefix=escaped + "%",
+        substring="%" + escaped + "%",
+        level=level,
+        limit=limit,
     )
     results = []
-    for row in rows:
-        m = row._mapping
+    for m in rows:
         results.append(
             {
                 "code": m["code"],
@@ -162,31 +100,20 @@ def outlines(
     tolerance = tolerance_for_zoom(zoom)
     # Enough decimals to place a vertex within a tenth of the tolerance, never more than 6.
     precision = max(1, min(6, math.ceil(-math.log10(tolerance / 10))))
-    generation = _generation(db, generation_id)
-    corners: tuple[float | None, ...] = bbox if bbox is not None else (None,) * 4
-    rows = db.execute(
-        _OUTLINES,
-        {
-            "generation_id": generation,
-            "level": level,
-            "tolerance": tolerance,
-            "precision": precision,
-            "west": corners[0],
-            "south": corners[1],
-            "east": corners[2],
-            "north": corners[3],
-        },
+    generation = sql.resolve_generation_id(db, generation_id)
+    rows = sql.simplified_outlines(
+        db, generation, level, tolerance=tolerance, precision=precision, bbox=bbox
     )
     features = [
         {
             "type": "Feature",
-            "geometry": json.loads(r.geometry),
+            "geometry": json.loads(r["geometry"]),
             "properties": {
-                "code": r.code,
-                "name": r.name,
-                "level": r.level,
-                "kind": r.kind,
-                "parent_code": r.parent_code,
+                "code": r["code"],
+                "name": r["name"],
+                "level": r["level"],
+                "kind": r["kind"],
+                "parent_code": r["parent_code"],
             },
         }
         for r in rows
