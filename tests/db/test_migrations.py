@@ -23,7 +23,9 @@ from gridgis.settings import Settings
 POSTGIS_TABLES = {"spatial_ref_sys", "geography_columns", "geometry_columns"}
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Compare only gridgis' own objects."""
     if type_ == "table":
         return name not in POSTGIS_TABLES and getattr(obj, "schema", None) in (None, "public")
