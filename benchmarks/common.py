@@ -63,7 +63,7 @@ def prepare_scale_data(url: str, volunteers: int, seed: int = 2080) -> dict[str,
     from gridgis.demo.generate import generate_demo
     from gridgis.demo.load import load_demo
 
-    engine = make_engine(get_settings(), url=url, pool_size=1)
+    engine = make_engine(get_settings(), url=url, pool_size=1, bulk=True)
     try:
         with engine.connect() as conn:
             upgrade(conn)

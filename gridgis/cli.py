@@ -33,7 +33,8 @@ err_console = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line however narrow the terminal: it is often pasted into a ticket or a log.
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -54,16 +55,24 @@ def prepare_database(settings: Settings, *, quiet: bool = False) -> str:
 
 
 @contextmanager
-def _engine(settings: Settings) -> Iterator[Engine]:
+def _engine(settings: Settings, *, bulk: bool = False) -> Iterator[Engine]:
+    """The configured database's engine (`bulk`: for bulk and maintenance work, under
+    GRIDGIS_BULK_STATEMENT_TIMEOUT_MS); a database failure ends the command with one line."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     from gridgis.db.engine import make_engine
+    from gridgis.db.failures import describe_database_failure
 
     try:
         url = prepare_database(settings)
     except GridgisError as exc:
         raise _fail(exc.message) from exc
-    engine = make_engine(settings, url=url, pool_size=2)
+    engine = make_engine(settings, url=url, pool_size=2, bulk=bulk)
     try:
         yield engine
+    except (DBAPIError, PoolTimeout) as exc:
+        raise _fail(describe_database_failure(exc, settings, bulk=bulk)) from exc
     finally:
         engine.dispose()
 
@@ -140,7 +149,7 @@ def db_url() -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply Alembic migrations up to the newest schema."""
-    with _engine(get_settings()) as engine, engine.connect() as conn:
+    with _engine(get_settings(), bulk=True) as engine, engine.connect() as conn:
         _migrate(conn)
     console.print("schema is up to date")
 
@@ -190,7 +199,7 @@ def demo_load(
     from gridgis.demo.load import load_demo
 
     settings = get_settings()
-    with _engine(settings) as engine, _progress() as bar:
+    with _engine(settings, bulk=True) as engine, _progress() as bar:
         task = bar.add_task("generating", total=None)
 
         def report(stage: str, done: int, total: int) -> None:
@@ -228,7 +237,7 @@ def demo_incidents(
     from gridgis.dispatch.eta import eta_model_from_settings
 
     settings = get_settings()
-    with _engine(settings) as engine, _progress() as bar:
+    with _engine(settings, bulk=True) as engine, _progress() as bar:
         task = bar.add_task("incidents", total=None)
 
         def report(stage: str, done: int, total: int) -> None:
@@ -394,7 +403,7 @@ def import_boundaries(
         )
     except GridgisError as exc:
         raise _fail(exc.message) from exc
-    with _engine(settings) as engine, engine.connect() as conn:
+    with _engine(settings, bulk=True) as engine, engine.connect() as conn:
         _migrate(conn)
         conn.commit()
         try:
@@ -729,7 +738,7 @@ def coverage_run(
         resolution=resolution,
         generation_id=generation,
     )
-    with _engine(settings) as engine, engine.connect() as conn:
+    with _engine(settings, bulk=True) as engine, engine.connect() as conn:
         _migrate(conn)
         try:
             run_id = _run_with_progress(conn, settings, request)
@@ -834,7 +843,7 @@ def coverage_plan(
 
     settings = get_settings()
     points = _read_candidates(candidates) if candidates is not None else None
-    with _engine(settings) as engine, engine.connect() as conn:
+    with _engine(settings, bulk=True) as engine, engine.connect() as conn:
         _migrate(conn)
         try:
             run_id = run

@@ -22,6 +22,7 @@ from api.schemas import ErrorPublic
 from gridgis.coverage import runs
 from gridgis.coverage.plan import plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
+from gridgis.db.engine import allow_bulk_statements
 
 router = APIRouter(tags=["coverage"])
 
@@ -65,6 +66,7 @@ def create_run(
     nearest and k-th nearest counted responder and how many reach it within the target; then
     shares, ETAs and responders per 10,000 people for every grid, township, county and the
     city. The summary is the city row."""
+    allow_bulk_statements(db, settings)
     run = runs.run_coverage(
         db,
         request.app.state.eta_model,
@@ -142,6 +144,7 @@ def plan(
     model = request.app.state.eta_model
     run_id = body.run_id
     if run_id is None:
+        allow_bulk_statements(db, settings)
         run_id = runs.run_coverage(
             db, model, _request_of(body, None), stale_after_s=settings.stale_after_s
         ).id

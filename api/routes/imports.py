@@ -23,6 +23,7 @@ from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
 from gridgis.boundaries.imports import ImportOptions
+from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import InvalidInput
 
 router = APIRouter(tags=["boundaries"])
@@ -114,6 +115,7 @@ def create_import(
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:
         path = _save_upload(file, folder)
+        allow_bulk_statements(db, request.app.state.settings)
         report = generations.import_file(db, path, options, import_request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
