@@ -23,7 +23,7 @@ from api.routes import maps as map_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
-from gridgis.db.engine import make_engine, make_session_factory
+from gridgis.db.engine import make_engine, make_session_factory, recover_together
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Locate and nearest read through their own small pool: autocommit, generic plans.
         read_engine = make_engine(settings, pool_size=settings.dispatch_threads, generic_plans=True)
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        recover_together([engine, read_engine])
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
