@@ -188,3 +188,31 @@ def test_no_request_fails_once_the_database_is_back(
             time.sleep(0.2)
 
     assert _send(base, key, _mixed_requests(responders, "after", 50)) == []
+
+
+def test_a_read_on_a_connection_killed_under_it_is_retried_once(
+    settings: Settings,
+    test_database_url: str,
+    api_keys: dict[str, str],
+    engine: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dispatch read whose pooled connection died without the pool knowing (here: its
+    backend terminated, and no ping before use) runs again on a fresh connection."""
+    from fastapi.testclient import TestClient
+
+    import gridgis.db.engine as engine_module
+    from api.main import create_app
+
+    monkeypatch.setattr(engine_module, "PING_IF_IDLE_S", 3600.0)
+    app = create_app(settings.model_copy(update={"database_url": test_database_url}))
+    with TestClient(app, headers={"X-API-Key": api_keys["dispatcher"]}) as client:
+        assert client.get("/v1/locate", params=CALL).status_code == 200
+        pooled = app.state.read_engine.raw_connection()  # the one locate used, back in the pool
+        backend = pooled.driver_connection.info.backend_pid
+        pooled.close()
+        with engine.connect() as conn:
+            killed = conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            assert killed.scalar_one() is True
+        response = client.get("/v1/locate", params=CALL)
+        assert response.status_code == 200, response.text
