@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from gridgis.db import queries
+from gridgis.dispatch.sql import nearest as queries
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 SPOT = (117.65, 24.51)
