@@ -14,8 +14,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
+from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
+from api.gate import Gate
+from api.headers import SecurityHeaders
+from api.quotas import HeavyQuota
 from api.routes import areas, assignments, audit, health, locate, positions, responders
+from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -23,7 +28,13 @@ from api.routes import maps as map_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
-from gridgis.db.engine import make_engine, make_session_factory, recover_together
+from gridgis.coverage.runs import expire_runs
+from gridgis.db.engine import (
+    make_engine,
+    make_session_factory,
+    recover_together,
+    resolve_app_database_url,
+)
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -34,7 +45,9 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
 `dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
-`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open. People
+sign in with `POST /v1/auth/login` (a user account from `gridgis user create`): the session
+cookie then acts with the user's role, and writes must send `X-CSRF-Token`.
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
 in decimal degrees unless an endpoint says otherwise. Errors are JSON:
@@ -48,6 +61,8 @@ log = logging.getLogger("gridgis.api")
 def _expire_once(engine: Engine, settings: Settings) -> None:
     with engine.begin() as conn:
         expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
+    with engine.begin() as conn:
+        expire_runs(conn, retention_days=settings.coverage_retention_days)
 
 
 async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
@@ -67,11 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        # The API's own least-privilege role (gridgis/db/roles.py), never the owner's.
+        url = resolve_app_database_url(settings)
+        engine = make_engine(settings, url=url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         # Locate and nearest read through their own small pool: autocommit, generic plans.
-        read_engine = make_engine(settings, pool_size=settings.dispatch_threads, generic_plans=True)
+        read_engine = make_engine(
+            settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
+        )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
         recover_together([engine, read_engine])
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
@@ -95,13 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from local files by install_docs_page
+        redoc_url=None,
         openapi_url="/openapi.json",
         # Every route needs an API key with the right role (api/security.py), except health.
         dependencies=[Depends(require_api_key)],
         responses={
             401: {"model": ErrorPublic, "description": "No valid API key (X-API-Key)."},
             403: {"model": ErrorPublic, "description": "The key's role may not do this."},
+            413: {"model": ErrorPublic, "description": "The body is larger than the route takes."},
             422: {"model": ErrorPublic, "description": "Invalid input; `field` names it."},
             503: {
                 "model": ErrorPublic,
@@ -116,9 +137,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.in_flight = InFlightCounter()
+    app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
+    app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
+    app.include_router(auth_routes.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
@@ -129,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
+    install_docs_page(app)
     app.state.permissions = {}
     document_public_routes(app)
     return app

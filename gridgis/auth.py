@@ -49,11 +49,13 @@ def create_api_key(db: Executor, secret_key: str, *, name: str, role: str) -> tu
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("name must be 1-100 characters.", field="name")
-    exists = db.execute(
-        text("SELECT 1 FROM api_keys WHERE name = :name AND revoked_at IS NULL"), {"name": name}
-    ).first()
+    # Names are never reused, revoked keys' included: the audit trail names keys, and one
+    # name must mean one key (the database enforces it too: uq_api_keys_name).
+    exists = db.execute(text("SELECT 1 FROM api_keys WHERE name = :name"), {"name": name}).first()
     if exists:
-        raise Conflict(f"An active key named {name!r} exists; revoke it first.", field="name")
+        raise Conflict(
+            f"A key named {name!r} exists or existed; key names are never reused.", field="name"
+        )
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = db.execute(
         text(
@@ -115,14 +117,26 @@ def authenticate(db: Executor, secret_key: str, presented: str | None) -> ApiKey
     return ApiKeyInfo(id=int(row.id), name=row.name, role=row.role)
 
 
+def permissions_of(role: str) -> list[str]:
+    """The permissions `role` carries, in the table's order."""
+    return [name for name, roles in PERMISSIONS.items() if role in roles]
+
+
+def authorize_role(
+    role: str, permission: str, *, who: str = "key", field: str = "X-API-Key"
+) -> None:
+    """Forbidden unless `role` carries `permission` (keys and signed-in users alike)."""
+    allowed = PERMISSIONS.get(permission, frozenset())
+    if role not in allowed:
+        raise Forbidden(
+            f"A {role} {who} may not do this (needs one of: {', '.join(sorted(allowed))}).",
+            field=field,
+        )
+
+
 def authorize(key: ApiKeyInfo, permission: str) -> None:
     """Forbidden unless the key's role carries `permission`."""
-    allowed = PERMISSIONS.get(permission, frozenset())
-    if key.role not in allowed:
-        raise Forbidden(
-            f"A {key.role} key may not do this (needs one of: {', '.join(sorted(allowed))}).",
-            field="X-API-Key",
-        )
+    authorize_role(key.role, permission)
 
 
 def touch(db: Executor, key_id: int, when: datetime) -> None:

@@ -19,6 +19,7 @@ from api.import_schemas import (
     GenerationListPublic,
     ImportReportPublic,
 )
+from api.params import INT4_MAX, Text
 from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
@@ -33,13 +34,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorPublic},
 }
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
-MAX_UPLOAD_BYTES = 200_000_000
 _CHUNK = 1 << 20
 
-FieldName = Annotated[str | None, Form(max_length=64)]
+FieldName = Annotated[Text | None, Form(max_length=64)]
 
 
-def _save_upload(upload: UploadFile, folder: FilePath) -> FilePath:
+def _save_upload(upload: UploadFile, folder: FilePath, max_bytes: int) -> FilePath:
     """Copy the upload to disk under a safe name with its suffix (GDAL reads files)."""
     name = FilePath(upload.filename or "").name
     suffix = FilePath(name).suffix.lower()
@@ -54,8 +54,11 @@ def _save_upload(upload: UploadFile, folder: FilePath) -> FilePath:
     with path.open("wb") as out:
         while chunk := upload.file.read(_CHUNK):
             written += len(chunk)
-            if written > MAX_UPLOAD_BYTES:
-                raise InvalidInput("The upload is larger than 200 MB.", field="file")
+            if written > max_bytes:
+                raise InvalidInput(
+                    f"The upload is larger than {max_bytes:,} bytes (GRIDGIS_MAX_UPLOAD_BYTES).",
+                    field="file",
+                )
             out.write(chunk)
     if written == 0:
         raise InvalidInput("The uploaded file is empty.", field="file")
@@ -80,13 +83,15 @@ def create_import(
     kind_field: FieldName = None,
     population_field: FieldName = None,
     crs: Annotated[
-        str | None, Form(max_length=32, description="EPSG:nnnn, wgs84, gcj02 or bd09")
+        Text | None, Form(max_length=32, description="EPSG:nnnn, wgs84, gcj02 or bd09")
     ] = None,
-    encoding: Annotated[str | None, Form(max_length=32)] = None,
+    encoding: Annotated[Text | None, Form(max_length=32)] = None,
     activate: Annotated[bool, Form()] = False,
     force: Annotated[bool, Form(description="Activate even with QA errors")] = False,
-    base: Annotated[int | None, Form(ge=0, description="Copy other levels from (0: none)")] = None,
-    label: Annotated[str | None, Form(max_length=200)] = None,
+    base: Annotated[
+        int | None, Form(ge=0, le=INT4_MAX, description="Copy other levels from (0: none)")
+    ] = None,
+    label: Annotated[Text | None, Form(max_length=200)] = None,
     tolerance_m2: Annotated[float, Form(gt=0, le=1e9)] = 1.0,
     sliver_width_m: Annotated[float, Form(ge=0, le=1e6)] = 2.0,
 ) -> Any:
@@ -112,7 +117,7 @@ def create_import(
     )
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:
-        path = _save_upload(file, folder)
+        path = _save_upload(file, folder, request.app.state.settings.max_upload_bytes)
         allow_bulk_statements(db, request.app.state.settings)
         report = generations.import_file(db, path, options, import_request)
     finally:
@@ -135,7 +140,7 @@ def list_generations(db: SessionDep) -> GenerationListPublic:
     return GenerationListPublic.model_validate({"generations": generations.list_generations(db)})
 
 
-GenerationId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+GenerationId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
 
 @router.get("/generations/{generation_id}", response_model=GenerationDetailPublic, responses=ERRORS)

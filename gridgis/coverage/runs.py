@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gridgis import audit
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.coverage import cells as cells_mod
 from gridgis.coverage import sql as coverage_sql
@@ -28,6 +29,7 @@ from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
+from gridgis.times import rfc3339
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
@@ -38,7 +40,8 @@ MAX_TARGET_S = 86_400.0
 MAX_CELL_PAGE = 5_000
 POPULATION_MODEL = (
     "each grid's population spread uniformly over its area: H3 cells are assigned to the grid "
-    "holding their centre and get population in proportion to their area"
+    "holding their centre and get population in proportion to their area; a grid holding no "
+    "cell centre keeps its population in the cell under its point-on-surface"
 )
 ETA_AGGREGATION = (
     "population-weighted (area-weighted where an area has no population); p90 is the smallest "
@@ -124,8 +127,13 @@ def run_coverage(
     stale_after_s: float = 900.0,
     now: datetime | None = None,
     progress: Progress | None = None,
+    release_reads: Callable[[], None] | None = None,
 ) -> CoverageRun:
-    """Compute a coverage run and store it (the caller commits); returns the stored run."""
+    """Compute a coverage run and store it (the caller commits); returns the stored run.
+
+    `release_reads` is called once the inputs are read, before the computation: a caller
+    that owns the transaction ends it there (a session's rollback), so no connection sits idle
+    in a transaction for the seconds the cells take; the writes then start a new one."""
     step = progress or _noop
     total_steps = 6
     started = time.perf_counter()
@@ -140,6 +148,8 @@ def run_coverage(
     lon, lat = coverage_sql.placed_positions(
         db, roles=request.roles, statuses=request.statuses, fresh_since=fresh_since
     )
+    if release_reads is not None:
+        release_reads()
     fetched = time.perf_counter()
 
     step("cells", 2, total_steps)
@@ -175,7 +185,7 @@ def run_coverage(
         "resolution": request.resolution,
         "generation_id": request.generation_id,
         "stale_after_s": stale_after_s,
-        "as_of": now.isoformat(),
+        "as_of": rfc3339(now),
         "eta_model": model.parameters(),
         "population_model": POPULATION_MODEL,
         "eta_aggregation": ETA_AGGREGATION,
@@ -246,6 +256,55 @@ def public_area(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The actor of expiries by the retention period.
+RETENTION_ACTOR = "retention"
+
+
+def delete_run(db: Executor, run_id: int, *, actor: str) -> None:
+    """Delete a run with its cells and statistics (NotFound if it does not exist); audited."""
+    run = coverage_sql.get_run(db, run_id)
+    coverage_sql.delete_run(db, run_id)
+    audit.record(
+        db,
+        actor=actor,
+        action="coverage_run.delete",
+        entity="coverage_run",
+        entity_id=str(run_id),
+        before=_audited(run),
+    )
+
+
+def expire_runs(db: Executor, *, retention_days: int, now: datetime | None = None) -> list[int]:
+    """Delete runs created more than `retention_days` ago (0: none); returns their ids. Each
+    expiry is audited with the actor "retention"."""
+    if retention_days <= 0:
+        return []
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    ids = coverage_sql.runs_created_before(db, cutoff)
+    for run_id in ids:
+        run = coverage_sql.get_run(db, run_id)
+        coverage_sql.delete_run(db, run_id)
+        audit.record(
+            db,
+            actor=RETENTION_ACTOR,
+            action="coverage_run.expire",
+            entity="coverage_run",
+            entity_id=str(run_id),
+            before={**_audited(run), "retention_days": retention_days},
+        )
+    return ids
+
+
+def _audited(run: CoverageRun) -> dict[str, Any]:
+    return {
+        "created_at": run.created_at,
+        "status": run.status,
+        "generation": run.generation_id,
+        "cell_count": run.cell_count,
+        "parameters": {k: run.parameters.get(k) for k in ("roles", "k", "resolution", "target_s")},
+    }
+
+
 def get_run(db: Executor, run_id: int) -> CoverageRun:
     """One stored run (NotFound when absent)."""
     return coverage_sql.get_run(db, run_id)
@@ -302,30 +361,48 @@ def cells_page(
     bbox: tuple[float, float, float, float] | None = None,
     after: int = 0,
     limit: int = 1_000,
+    per: str = "piece",
 ) -> CellPage:
-    """Cells whose centre lies in `bbox`, as GeoJSON features with the hexagon as geometry."""
+    """Cells whose centre lies in `bbox`, as GeoJSON features with the hexagon as geometry.
+
+    A cell's people belong to the grid holding its centre; a grid holding no cell centre
+    keeps its people in the cell under its point-on-surface (gridgis.coverage.cells), so that
+    cell carries people of several grids. per="piece": one feature per (cell, grid) row, id
+    `h3:grid_code`; per="cell": one feature per H3 cell, id `h3`, people summed, `grid_code`
+    the grid holding the centre (when one does) and `grid_codes` every grid with people in it.
+    """
     if not 1 <= limit <= MAX_CELL_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_CELL_PAGE}.", field="limit")
     if after < 0:
         raise InvalidInput("after must be >= 0.", field="after")
+    if per not in ("piece", "cell"):
+        raise InvalidInput("per must be piece or cell.", field="per")
     coverage_sql.get_run(db, run_id)
-    rows = coverage_sql.cells_page(db, run_id, bbox=bbox, after=after, limit=limit + 1)
+    query = coverage_sql.cells_page_per_cell if per == "cell" else coverage_sql.cells_page
+    rows = query(db, run_id, bbox=bbox, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    features = [
-        {
-            "type": "Feature",
-            "id": f"{cells_mod.cell_token(int(r['h3']))}:{r['grid_code']}",
-            "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(int(r["h3"]))]},
-            "properties": {
-                "h3": cells_mod.cell_token(int(r["h3"])),
-                "grid_code": r["grid_code"],
-                "eta_s": _rounded(r["eta_s"], 1),
-                "eta_k_s": _rounded(r["eta_k_s"], 1),
-                "responders_within_target": int(r["responders_within_target"]),
-                "population": _rounded(r["population"], 2),
-            },
-        }
-        for r in rows
-    ]
+    features = []
+    for r in rows:
+        token = cells_mod.cell_token(int(r["h3"]))
+        grid_codes = r["grid_codes"] if per == "cell" else [r["grid_code"]]
+        features.append(
+            {
+                "type": "Feature",
+                "id": token if per == "cell" else f"{token}:{r['grid_code']}",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [cells_mod.cell_boundary(int(r["h3"]))],
+                },
+                "properties": {
+                    "h3": token,
+                    "grid_code": grid_codes[0],
+                    "grid_codes": list(grid_codes),
+                    "eta_s": _rounded(r["eta_s"], 1),
+                    "eta_k_s": _rounded(r["eta_k_s"], 1),
+                    "responders_within_target": int(r["responders_within_target"]),
+                    "population": _rounded(r["population"], 2),
+                },
+            }
+        )
     return CellPage(features=features, next_after=int(rows[-1]["seq"]) if more else None)

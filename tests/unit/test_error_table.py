@@ -13,9 +13,9 @@ import gridgis
 from api.errors import STATUS_BY_ERROR, install_error_handlers, status_for
 from gridgis.errors import EmbeddedClusterError, GridgisError, Unavailable
 
-# The caller's mistakes; everything else a gridgis error can say is the server's side.
-CALLER_ERRORS = {"InvalidInput", "NotFound", "OutsideCoverage", "Conflict", "Unauthenticated"}
-CALLER_ERRORS |= {"Forbidden"}
+# Failures on the server's side (and whatever derives from them); every other domain error
+# says something about the request.
+SERVER_SIDE = (Unavailable, EmbeddedClusterError)
 
 
 def _all_domain_errors() -> list[type[GridgisError]]:
@@ -48,10 +48,10 @@ def test_every_domain_error_has_an_entry(error: type[GridgisError]) -> None:
         f"{error.__name__} has no entry (own or inherited) in api.errors.STATUS_BY_ERROR"
     )
     status = status_for(error)
-    if error.__name__ in CALLER_ERRORS:
-        assert 400 <= status < 500
-    else:
+    if issubclass(error, SERVER_SIDE):
         assert 500 <= status < 600, f"{error.__name__} is a server-side failure: {status}"
+    else:
+        assert 400 <= status < 500, f"{error.__name__} is about the request: {status}"
 
 
 def test_an_unclassified_error_is_the_servers_fault() -> None:

@@ -8,7 +8,7 @@ role (it checks the same thing and more; one check per written row instead of tw
 a live fix leave role and lane alone, so the key costs ingest nothing there.
 
 Revision ID: 0010_lane_integrity
-Revises: 0013_role_order
+Revises: 0012_users
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010_lane_integrity"
-down_revision = "0013_role_order"
+down_revision = "0012_users"
 branch_labels = None
 depends_on = None
 
