@@ -37,6 +37,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/incidents/{id}/events"): "dispatch",
     ("GET", "/v1/incidents"): "read",
     ("GET", "/v1/incidents/{id}"): "read",
+    ("POST", "/v1/incidents/{id}/follow-up"): "dispatch",
+    ("GET", "/v1/incidents/{id}/follow-up"): "read",
     ("GET", "/v1/incident-categories"): "read",
     ("GET", "/v1/kpis"): "read",
     ("POST", "/v1/coverage/runs"): "planning",

@@ -166,7 +166,9 @@ def add_event(
     request: Request, db: SessionDep, id: IncidentId, body: EventCreate
 ) -> IncidentPublic:
     """Append an event to the timeline. Order: open -> dispatched -> on_scene (arrived) ->
-    resolved (on site) or referred -> closed; a 409 says which rule an event breaks.
+    resolved (on site) or referred -> closed; a 409 says which rule an event breaks. A matter
+    diverted to people's mediation records its outcome: `mediated_success`, `mediated_failed`
+    or (after a mediator's dispatch) `referred`.
 
     `dispatched` claims the responder: they must be `available` and become `busy` (of two
     dispatchers claiming one responder at once, one gets 409). `closed` sets the responders

@@ -246,7 +246,17 @@ class Assignment(Base):
 
 # -- incidents -----------------------------------------------------------------------------------
 INCIDENT_STATUSES = ("open", "dispatched", "on_scene", "resolved", "referred", "closed")
-INCIDENT_EVENT_TYPES = ("dispatched", "arrived", "resolved", "referred", "closed")
+# mediated_success / mediated_failed: the outcome of a matter diverted to people's mediation
+# (its third outcome, passing the matter on, is `referred`).
+INCIDENT_EVENT_TYPES = (
+    "dispatched",
+    "arrived",
+    "resolved",
+    "referred",
+    "mediated_success",
+    "mediated_failed",
+    "closed",
+)
 INPUT_CRS = ("wgs84", "gcj02", "bd09")
 
 
@@ -352,6 +362,46 @@ class IncidentEvent(Base):
     recorded_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class IncidentFollowUp(Base):
+    """The callback to the reporter after an incident is closed (one per incident)."""
+
+    __tablename__ = "incident_follow_ups"
+    __table_args__ = (
+        # Satisfaction is only known from someone who was reached.
+        CheckConstraint("reached OR satisfied IS NULL", name="ck_incident_follow_ups_reached"),
+    )
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    reached: Mapped[bool] = mapped_column(Boolean)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recorded_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Open311Request(Base):
+    """An incident reported through Open311 GeoReport v2: its media URL (published) and the
+    reporter's contact details (never published, read only to call the reporter back)."""
+
+    __tablename__ = "open311_requests"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    media_url: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(254))
+    device_id: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # -- coverage ------------------------------------------------------------------------------------

@@ -561,6 +561,7 @@ class EventReport:
 
 
 _NEEDS_RESPONDER = ("dispatched", "arrived")
+MEDIATION_OUTCOMES = ("mediated_success", "mediated_failed")
 
 
 def next_status(
@@ -570,13 +571,22 @@ def next_status(
     type_: str,
     responder_id: int | None,
     at: datetime,
+    *,
+    diverts: bool = False,
 ) -> str:
     """The incident status after appending an event, or Conflict when the event is out of order.
 
     open -> dispatched -> on_scene -> resolved | referred -> closed. A responder arrives only
     after being dispatched; "resolved" means resolved on site, so it needs an arrival; a
     referral (to mediation or another agency) may come at any time before closing; closing
-    needs a resolution or a referral; nothing follows "closed". Time never runs backwards.
+    needs a resolution, a referral or a mediation outcome; nothing follows "closed". Time
+    never runs backwards.
+
+    A matter of a category that diverts to people's mediation (`diverts`), once diverted (a
+    mediator dispatched or a referral), records one mediation outcome: `mediated_success`
+    (settled: status resolved) or `mediated_failed`; the third outcome is a `referred` after
+    the mediator was dispatched (passed on). A matter resolved on site has no mediation
+    outcome, and one settled by mediation is not "resolved" again.
     """
     if status == "closed":
         raise Conflict("The incident is closed: no event can follow 'closed'.", field="type")
@@ -617,7 +627,32 @@ def next_status(
         if at < dispatched[responder_id]:
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
         return "on_scene" if status in ("open", "dispatched") else status
+    if type_ in MEDIATION_OUTCOMES:
+        if not diverts:
+            raise Conflict(
+                f"'{type_}' is a people's-mediation outcome; this incident's category does not "
+                "divert to mediation.",
+                field="type",
+            )
+        mediator = any(
+            e["type"] == "dispatched" and e["responder_role"] == "mediator" for e in events
+        )
+        if not (mediator or "referred" in seen):
+            raise Conflict(
+                f"'{type_}' needs the matter diverted to mediation first (a mediator "
+                "dispatched or a referral).",
+                field="type",
+            )
+        if seen & set(MEDIATION_OUTCOMES):
+            raise Conflict("The mediation outcome is already recorded.", field="type")
+        if "resolved" in seen:
+            raise Conflict(
+                "The incident was resolved on site; it has no mediation outcome.", field="type"
+            )
+        return "resolved" if type_ == "mediated_success" else status
     if type_ == "resolved":
+        if "mediated_success" in seen:
+            raise Conflict("The matter is already settled by mediation.", field="type")
         if not arrived:
             raise Conflict(
                 "'resolved' means resolved on site and needs an arrival first; "
@@ -628,12 +663,17 @@ def next_status(
             raise Conflict("The incident is already resolved.", field="type")
         return "resolved"
     if type_ == "referred":
+        if "mediated_success" in seen:
+            raise Conflict("The matter is already settled by mediation.", field="type")
         if "referred" in seen:
             raise Conflict("The incident is already referred.", field="type")
         return "referred"
     if type_ == "closed":
-        if not seen & {"resolved", "referred"}:
-            raise Conflict("Closing needs a 'resolved' or 'referred' event first.", field="type")
+        if not seen & {"resolved", "referred", *MEDIATION_OUTCOMES}:
+            raise Conflict(
+                "Closing needs a 'resolved' or 'referred' event (or a mediation outcome) first.",
+                field="type",
+            )
         return "closed"
     raise InvalidInput(
         f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type"
@@ -676,7 +716,13 @@ def add_event(
             raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
     events = incident_queries.timeline(db, incident_id)
     status = next_status(
-        locked["status"], locked["reported_at"], events, event.type, responder_id, at
+        locked["status"],
+        locked["reported_at"],
+        events,
+        event.type,
+        responder_id,
+        at,
+        diverts=bool(locked["divert_to_mediation"]),
     )
     if event.type == "dispatched" and responder_id is not None:
         role = _claim_responder(db, responder_id, incident_id, actor)
