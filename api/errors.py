@@ -19,6 +19,8 @@ from gridgis.errors import (
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -33,6 +35,8 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     Unavailable: 503,
     Unauthenticated: 401,
     Forbidden: 403,
+    PayloadTooLarge: 413,
+    TooManyRequests: 429,
 }
 
 
@@ -66,6 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(_: Request, exc: GridgisError) -> JSONResponse:
         status = _status_for(exc)
         headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(
             error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
         )

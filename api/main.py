@@ -15,12 +15,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
+from api.open311_http import PREFIX as OPEN311_PREFIX
+from api.open311_http import Open311Errors
+from api.rate_limit import RateLimiter
 from api.routes import areas, assignments, audit, health, locate, positions, responders
 from api.routes import coverage as coverage_routes
 from api.routes import follow_ups as follow_up_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
+from api.routes import open311 as open311_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
@@ -130,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
+    app.include_router(open311_routes.router, prefix=OPEN311_PREFIX)
+    app.state.open311_limiter = RateLimiter(settings.open311_requests_per_minute)
+    app.add_middleware(Open311Errors)
     app.state.permissions = {}
     document_public_routes(app)
     return app

@@ -13,10 +13,19 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
+from api.open311_http import PREFIX as OPEN311_PREFIX
+from api.open311_http import read_form
 from gridgis import auth
 from gridgis.errors import Forbidden
 
-PUBLIC = {("GET", "/v1/health")}
+PUBLIC = {
+    ("GET", "/v1/health"),
+    # Open311 clients read the services without a key, as the specification expects.
+    ("GET", "/open311/v2/services.{format}"),
+    ("GET", "/open311/v2/services/{service_code}.{format}"),
+}
+# Open311's requests are open to read unless the city sets GRIDGIS_OPEN311_READ_REQUIRES_KEY.
+OPEN311_READ = "open311_read"
 # (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
 # needs the admin permission: new routes are closed until someone decides who may use them.
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
@@ -51,10 +60,15 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/maps/nearest.html"): "read",
     ("GET", "/v1/audit"): "admin",
     ("POST", "/v1/imports"): "admin",
+    ("GET", "/open311/v2/requests.{format}"): OPEN311_READ,
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): OPEN311_READ,
+    ("POST", "/open311/v2/requests.{format}"): "citizen_reports",
     ("GET", "/v1/generations"): "read",
     ("GET", "/v1/generations/{generation_id}"): "read",
     ("POST", "/v1/generations/{generation_id}/activate"): "admin",
 }
+
+OPEN311_READS = [route for route, need in ROUTE_PERMISSIONS.items() if need == OPEN311_READ]
 
 # Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key
 # stops working within this many seconds.
@@ -92,7 +106,8 @@ def document_public_routes(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()  # cached by FastAPI in app.openapi_schema: edited once, in place
-        for method, path in PUBLIC:
+        open_reads = [] if app.state.settings.open311_read_requires_key else OPEN311_READS
+        for method, path in [*PUBLIC, *open_reads]:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is not None:
                 operation["security"] = []
@@ -150,9 +165,17 @@ async def require_api_key(
     permission = state.permissions.get(cache_key)
     if permission is None:
         permission = resolve_permission(request.app, request.method, request.url.path)
+        if permission == OPEN311_READ:
+            permission = "read" if state.settings.open311_read_requires_key else "public"
         state.permissions[cache_key] = permission
     if permission == "public":
         return None
+    if presented is None and request.url.path.startswith(OPEN311_PREFIX + "/"):
+        # Open311 sends its key as `api_key`: a query parameter, or a field of the POST form
+        # (read at most MAX_FORM_BYTES before anything else happens).
+        presented = request.query_params.get("api_key")
+        if presented is None and request.method == "POST":
+            presented = (await read_form(request)).get("api_key")
     now = time.monotonic()
     cached = state.key_cache.get(presented) if presented else None
     if cached is not None and cached[0] > now:

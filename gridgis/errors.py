@@ -66,3 +66,19 @@ class Forbidden(GridgisError):
     """The API key's role does not allow this action."""
 
     code = "forbidden"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the endpoint accepts."""
+
+    code = "payload_too_large"
+
+
+class TooManyRequests(GridgisError):
+    """The caller has used up their request budget; `retry_after_s` says when to come back."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
