@@ -309,3 +309,41 @@ def test_the_database_accepts_only_known_event_types(
             ),
             {"id": hand_built["ids"]["m-7"]},
         )
+
+
+# -- the demo history ----------------------------------------------------------------------------
+def test_demo_history_has_mediation_outcomes_and_follow_ups(
+    conn: Connection, settings: Settings
+) -> None:
+    from gridgis.demo.incidents import generate_incidents
+
+    end = datetime(2026, 2, 1, tzinfo=CHINA)
+    now = end + timedelta(days=10)  # every incident closed and called back
+    summary = generate_incidents(conn, 600, 7, eta_model_from_settings(settings), end=end, now=now)
+    closed = summary.by_status.get("closed", 0)
+    assert summary.follow_ups == closed > 0
+    types = dict(
+        conn.execute(
+            text(
+                "SELECT e.type, count(*) FROM incident_events e JOIN incidents i "
+                "ON i.id = e.incident_id WHERE i.source = 'demo' GROUP BY e.type"
+            )
+        ).all()
+    )
+    assert types["mediated_success"] > 0 and types["mediated_failed"] > 0
+    city = _row(incident_kpis(conn, start=end - timedelta(days=30), end=end), "350600")
+    assert city.mediation_outcomes > 0 and city.closed == closed
+    for rate in (
+        city.mediation_success_rate,
+        city.settled_on_spot_rate,
+        city.follow_up_reach_rate,
+        city.follow_up_satisfaction_rate,
+    ):
+        assert rate is not None and 0.4 < rate <= 1.0
+    # A rerun replaces the history and its follow-ups (nothing is left behind).
+    again = generate_incidents(conn, 600, 7, eta_model_from_settings(settings), end=end, now=now)
+    assert again.follow_ups == summary.follow_ups
+    count = conn.execute(
+        text("SELECT count(*) FROM incident_follow_ups WHERE recorded_by = 'demo'")
+    ).scalar_one()
+    assert count == summary.follow_ups
