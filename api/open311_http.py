@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridgis.errors import InvalidInput, PayloadTooLarge
+from gridgis.errors import InvalidInput, NotFound, PayloadTooLarge
 
 PREFIX = "/open311/v2"
 Format = Literal["json", "xml"]
@@ -167,6 +167,23 @@ async def _nothing() -> Message:  # pragma: no cover - a Response does not read 
     return {"type": "http.disconnect"}
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_form(request: Request) -> bool:
+    """Whether the request says its body is a form."""
+    return request.headers.get("content-type", "").startswith(FORM_TYPES)
+
+
+def check_format(value: str) -> Format:
+    """The format part of an Open311 URL: json or xml, else NotFound (no such resource)."""
+    if value == "json":
+        return "json"
+    if value == "xml":
+        return "xml"
+    raise NotFound("format must be json or xml (e.g. services.json).", field="format")
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """The POST form (url-encoded or multipart), read once and at most MAX_FORM_BYTES long.
 
@@ -184,8 +201,7 @@ async def read_form(request: Request) -> dict[str, str]:
         if len(body) > MAX_FORM_BYTES:
             raise PayloadTooLarge(f"The form is larger than {MAX_FORM_BYTES} bytes.", field="body")
     request._body = bytes(body)  # Starlette parses the form from this instead of the stream
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not is_form(request):
         raise InvalidInput(
             "POST requests takes a form (application/x-www-form-urlencoded).", field="body"
         )

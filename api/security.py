@@ -14,18 +14,23 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep
 from api.open311_http import PREFIX as OPEN311_PREFIX
-from api.open311_http import read_form
+from api.open311_http import is_form, read_form
 from gridgis import auth
 from gridgis.errors import Forbidden
 
+# Open311's requests are open to read, as the specification expects, unless the city sets
+# GRIDGIS_OPEN311_READ_REQUIRES_KEY: then they need the read permission.
+OPEN311_READS = {
+    ("GET", "/open311/v2/requests.{format}"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"),
+}
 PUBLIC = {
     ("GET", "/v1/health"),
-    # Open311 clients read the services without a key, as the specification expects.
+    # Open311 clients read the services without a key.
     ("GET", "/open311/v2/services.{format}"),
     ("GET", "/open311/v2/services/{service_code}.{format}"),
+    *OPEN311_READS,
 }
-# Open311's requests are open to read unless the city sets GRIDGIS_OPEN311_READ_REQUIRES_KEY.
-OPEN311_READ = "open311_read"
 # (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
 # needs the admin permission: new routes are closed until someone decides who may use them.
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
@@ -60,15 +65,11 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/maps/nearest.html"): "read",
     ("GET", "/v1/audit"): "admin",
     ("POST", "/v1/imports"): "admin",
-    ("GET", "/open311/v2/requests.{format}"): OPEN311_READ,
-    ("GET", "/open311/v2/requests/{service_request_id}.{format}"): OPEN311_READ,
     ("POST", "/open311/v2/requests.{format}"): "citizen_reports",
     ("GET", "/v1/generations"): "read",
     ("GET", "/v1/generations/{generation_id}"): "read",
     ("POST", "/v1/generations/{generation_id}/activate"): "admin",
 }
-
-OPEN311_READS = [route for route, need in ROUTE_PERMISSIONS.items() if need == OPEN311_READ]
 
 # Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key
 # stops working within this many seconds.
@@ -82,8 +83,10 @@ api_key_header = APIKeyHeader(
 )
 
 
-def permission_for(method: str, path: str) -> str:
+def permission_for(method: str, path: str, *, open311_read_requires_key: bool = False) -> str:
     """The permission a route needs ("admin" when the table does not name it)."""
+    if open311_read_requires_key and (method, path) in OPEN311_READS:
+        return "read"
     if (method, path) in PUBLIC:
         return "public"
     return ROUTE_PERMISSIONS.get((method, path), "admin")
@@ -106,8 +109,8 @@ def document_public_routes(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()  # cached by FastAPI in app.openapi_schema: edited once, in place
-        open_reads = [] if app.state.settings.open311_read_requires_key else OPEN311_READS
-        for method, path in [*PUBLIC, *open_reads]:
+        closed = OPEN311_READS if app.state.settings.open311_read_requires_key else set()
+        for method, path in PUBLIC - closed:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is not None:
                 operation["security"] = []
@@ -131,7 +134,11 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
     )
     for path in candidates:
         if _template_regex(path).match(url_path):
-            return permission_for(method, path)
+            return permission_for(
+                method,
+                path,
+                open311_read_requires_key=app.state.settings.open311_read_requires_key,
+            )
     return "admin"
 
 
@@ -165,8 +172,6 @@ async def require_api_key(
     permission = state.permissions.get(cache_key)
     if permission is None:
         permission = resolve_permission(request.app, request.method, request.url.path)
-        if permission == OPEN311_READ:
-            permission = "read" if state.settings.open311_read_requires_key else "public"
         state.permissions[cache_key] = permission
     if permission == "public":
         return None
@@ -174,7 +179,7 @@ async def require_api_key(
         # Open311 sends its key as `api_key`: a query parameter, or a field of the POST form
         # (read at most MAX_FORM_BYTES before anything else happens).
         presented = request.query_params.get("api_key")
-        if presented is None and request.method == "POST":
+        if presented is None and request.method == "POST" and is_form(request):
             presented = (await read_form(request)).get("api_key")
     now = time.monotonic()
     cached = state.key_cache.get(presented) if presented else None

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep
-from api.open311_http import MAX_FORM_BYTES, Format, read_form, render
+from api.open311_http import MAX_FORM_BYTES, check_format, read_form, render
 from api.open311_schemas import (
     Open311ErrorPublic,
     RequestCreatedPublic,
@@ -32,7 +32,7 @@ async def spend_budget(request: Request) -> None:
 
 router = APIRouter(tags=["open311"], dependencies=[Depends(spend_budget)])
 
-FormatPath = Annotated[Format, Path(description="json or xml")]
+FormatPath = Annotated[str, Path(max_length=10, description="json or xml")]
 Jurisdiction = Annotated[
     str | None,
     Query(max_length=100, description="The city served (optional: this endpoint serves one)"),
@@ -69,8 +69,9 @@ def get_services(
     db: SessionDep, settings: SettingsDep, format: FormatPath, jurisdiction_id: Jurisdiction = None
 ) -> Response:
     """GET services: the incident categories (the routing table) as Open311 services."""
+    fmt = check_format(format)
     o311.check_jurisdiction(jurisdiction_id, settings.open311_jurisdiction_id)
-    return render(format, o311.services(db), root="services", item="service")
+    return render(fmt, o311.services(db), root="services", item="service")
 
 
 @router.get(
@@ -86,9 +87,10 @@ def get_service_definition(
     jurisdiction_id: Jurisdiction = None,
 ) -> Response:
     """GET service definition: no service asks for extra attributes (metadata false)."""
+    fmt = check_format(format)
     o311.check_jurisdiction(jurisdiction_id, settings.open311_jurisdiction_id)
     definition = o311.service_definition(db, service_code)
-    return render(format, definition, root="service_definition", item="attribute")
+    return render(fmt, definition, root="service_definition", item="attribute")
 
 
 POST_FORM = {
@@ -151,6 +153,7 @@ async def post_request(
     """POST a service request: it becomes an incident (source `open311`), located to its grid
     and routed like any other. The reporter's email, phone, device id and name are kept
     privately and never published."""
+    fmt = check_format(format)
     form = await read_form(request)
     o311.check_jurisdiction(form.get("jurisdiction_id"), settings.open311_jurisdiction_id)
     report = o311.CitizenReport(
@@ -177,7 +180,7 @@ async def post_request(
         stale_after_s=settings.stale_after_s,
         actor=actor(request),
     )
-    return render(format, [answer], root="service_requests", item="request", status_code=201)
+    return render(fmt, [answer], root="service_requests", item="request", status_code=201)
 
 
 @router.get(
@@ -214,6 +217,7 @@ def get_requests(
 ) -> Response:
     """GET requests reported through Open311 (at most 1,000, newest first). Each one's
     status, notes, agency and times come from the incident's timeline."""
+    fmt = check_format(format)
     o311.check_jurisdiction(jurisdiction_id, settings.open311_jurisdiction_id)
     found = o311.get_requests(
         db,
@@ -223,7 +227,7 @@ def get_requests(
         end_date=end_date,
         status=status,
     )
-    return render(format, found, root="service_requests", item="request")
+    return render(fmt, found, root="service_requests", item="request")
 
 
 @router.get(
@@ -240,6 +244,7 @@ def get_request(
     api_key: ApiKeyQuery = None,
 ) -> Response:
     """GET one service request."""
+    fmt = check_format(format)
     o311.check_jurisdiction(jurisdiction_id, settings.open311_jurisdiction_id)
     found = o311.get_request(db, service_request_id)
-    return render(format, [found], root="service_requests", item="request")
+    return render(fmt, [found], root="service_requests", item="request")
