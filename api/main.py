@@ -39,7 +39,9 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
 `dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
-`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open, and so are
+the Open311 GeoReport v2 reads under `/open311/v2` (its POST needs a `system` key, sent as the
+`api_key` form field as the specification says).
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
 in decimal degrees unless an endpoint says otherwise. Errors are JSON:
