@@ -576,3 +576,17 @@ def test_georeport_client_library(
     assert one["service_code"] == "noise"
     assert float(one["lat"]) == pytest.approx(24.51)
     assert not set(PRIVATE) & set(one)
+
+
+def test_form_fields_are_values_not_sql(
+    open311: TestClient, api_keys: dict[str, str], conn: Connection
+) -> None:
+    payload = "'; DROP TABLE areas; --"
+    stored = _post(open311, api_keys["system"], description=payload, device_id=payload)
+    assert stored.status_code == 201
+    incident_id = int(stored.json()[0]["service_request_id"])
+    [published] = open311.get(f"{BASE}/requests/{incident_id}.json").json()
+    assert published["description"] == payload
+    refused = _post(open311, api_keys["system"], service_code=payload)
+    assert refused.status_code == 400
+    assert conn.execute(text("SELECT count(*) FROM areas")).scalar_one() > 2000
