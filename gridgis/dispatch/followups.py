@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from gridgis import audit
-from gridgis.db import incident_queries
-from gridgis.db.queries import Executor
-from gridgis.dispatch import followup_sql
+from gridgis.db import Executor
+from gridgis.dispatch.sql import follow_ups as followup_sql
+from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound
 
 MAX_NOTE = 2000
@@ -48,7 +48,7 @@ def record_follow_up(
     already has its follow-up; InvalidInput naming the field for bad values.
     """
     reached, satisfied, note = _check(reached, satisfied, note)
-    locked = incident_queries.lock_incident(db, incident_id)
+    locked = incidents_sql.lock_incident(db, incident_id)
     if locked is None:
         raise NotFound(f"No incident with id {incident_id}.", field="id")
     if locked["status"] != "closed":
@@ -82,7 +82,7 @@ def get_follow_up(db: Executor, incident_id: int) -> dict[str, Any]:
     """The incident's follow-up; NotFound when there is none (or no such incident)."""
     row = followup_sql.follow_up(db, incident_id)
     if row is None:
-        if incident_queries.incident_by_id(db, incident_id) is None:
+        if incidents_sql.incident_by_id(db, incident_id) is None:
             raise NotFound(f"No incident with id {incident_id}.", field="id")
         raise NotFound(f"Incident {incident_id} has no follow-up yet.", field="id")
     return row

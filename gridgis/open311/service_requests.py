@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gridgis import audit
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.incidents import (
     CategoryRoute,
@@ -29,6 +29,7 @@ from gridgis.dispatch.incidents import (
 )
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.open311 import sql
+from gridgis.vocabulary import CrsName
 
 MAX_DESCRIPTION = 4000
 MAX_MEDIA_URL = 2048
@@ -45,7 +46,7 @@ STATUSES = ("open", "closed")
 
 # Citizen apps in China send GCJ-02 (AutoNavi, Tencent) or BD-09 (Baidu); the spec's WGS84
 # stays the default. Accepted spellings of the `crs` extension parameter:
-CRS_NAMES = {
+CRS_NAMES: dict[str, CrsName] = {
     "wgs84": "wgs84",
     "wgs-84": "wgs84",
     "epsg:4326": "wgs84",
@@ -170,7 +171,7 @@ def _coordinate(value: Any, name: str, limit: float) -> float:
     return number
 
 
-def _crs(value: Any) -> str:
+def _crs(value: Any) -> CrsName:
     if value is None or value == "":
         return "wgs84"
     name = CRS_NAMES.get(str(value).strip().lower()) if isinstance(value, str) else None

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 
 # DO NOTHING: of two recorders racing, the second learns the call is already recorded.
 _INSERT = text(
