@@ -8,7 +8,7 @@
   mediated_failed (the third outcome, passing the matter on, is the existing `referred`).
 
 Revision ID: 0017_open311
-Revises: 0009
+Revises: 0013_role_order
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_open311"
-down_revision = "0009"
+down_revision = "0013_role_order"
 branch_labels = None
 depends_on = None
 
