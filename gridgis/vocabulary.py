@@ -22,7 +22,17 @@ PositionSource = Literal["live", "home"]
 FacilityType = Literal["police_station", "mediation_centre", "service_station"]
 FACILITY_TYPES: tuple[FacilityType, ...] = get_args(FacilityType)
 
-IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
+# mediated / mediation_failed: a matter diverted to people's mediation, after its outcome.
+IncidentStatus = Literal[
+    "open",
+    "dispatched",
+    "on_scene",
+    "resolved",
+    "referred",
+    "mediated",
+    "mediation_failed",
+    "closed",
+]
 INCIDENT_STATUSES: tuple[IncidentStatus, ...] = get_args(IncidentStatus)
 # mediated_success / mediated_failed: the outcome of a matter diverted to people's mediation
 # (its third outcome, passing the matter on, is `referred` after a mediator was sent).

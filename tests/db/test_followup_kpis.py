@@ -269,30 +269,36 @@ def test_mediation_outcomes_follow_the_order(conn: Connection, settings: Setting
 
     noise = _incident(conn, settings, "o-noise", "noise", a, 10, [])
     _add(conn, noise, "dispatched", 1, worker)
+    _add(conn, noise, "arrived", 2, worker)
     with pytest.raises(Conflict, match="does not divert"):
-        _add(conn, noise, "mediated_success", 2)
+        _add(conn, noise, "mediated_success", 3)
 
     dispute = _incident(conn, settings, "o-dispute", "neighbour_dispute", a, 10, [])
     with pytest.raises(Conflict, match="diverted to mediation first"):
         _add(conn, dispute, "mediated_failed", 1)
     _add(conn, dispute, "dispatched", 1, mediator)
-    failed = _add(conn, dispute, "mediated_failed", 2)
-    assert failed["status"] == "dispatched"
-    with pytest.raises(Conflict, match="already recorded"):
-        _add(conn, dispute, "mediated_success", 3)
-    _add(conn, dispute, "referred", 4)  # passed on after the failed mediation
+    with pytest.raises(Conflict, match="mediator on scene"):
+        _add(conn, dispute, "mediated_failed", 2)  # the mediator has not arrived
+    _add(conn, dispute, "arrived", 2, mediator)
+    assert _add(conn, dispute, "mediated_failed", 3)["status"] == "mediation_failed"
+    for after in ("mediated_success", "referred", "resolved"):
+        with pytest.raises(Conflict, match="only 'closed' can follow"):
+            _add(conn, dispute, after, 4)
     assert _add(conn, dispute, "closed", 5)["status"] == "closed"
 
     settled = _incident(conn, settings, "o-settled", "family_dispute", a, 10, [])
-    _add(conn, settled, "referred", 1)
-    assert _add(conn, settled, "mediated_success", 2)["status"] == "resolved"
-    with pytest.raises(Conflict, match="settled by mediation"):
+    _add(conn, settled, "referred", 1)  # to the mediation committee
+    assert _add(conn, settled, "mediated_success", 2)["status"] == "mediated"
+    with pytest.raises(Conflict, match="only 'closed' can follow"):
         _add(conn, settled, "resolved", 3)
+    assert _add(conn, settled, "closed", 4)["status"] == "closed"
 
     on_site = _incident(conn, settings, "o-on-site", "labour_dispute", a, 10, [])
     worker_2 = _responder(conn, "grid_worker")
     _add(conn, on_site, "dispatched", 1, worker_2)
     _add(conn, on_site, "arrived", 2, worker_2)
+    with pytest.raises(Conflict, match="diverted to mediation first"):
+        _add(conn, on_site, "mediated_success", 3)  # a grid worker, not a mediator
     _add(conn, on_site, "resolved", 3, worker_2)
     with pytest.raises(Conflict, match="diverted to mediation first"):
         _add(conn, on_site, "mediated_success", 4)

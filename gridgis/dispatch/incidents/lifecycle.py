@@ -34,6 +34,7 @@ class EventReport:
 
 
 _NEEDS_RESPONDER = ("dispatched", "arrived")
+MEDIATION_DONE = ("mediated", "mediation_failed")
 
 
 def next_status(
@@ -54,11 +55,11 @@ def next_status(
     needs a resolution, a referral or a mediation outcome; nothing follows "closed". Time
     never runs backwards.
 
-    A matter of a category that diverts to people's mediation (`diverts`), once diverted (a
-    mediator dispatched or a referral), records one mediation outcome: `mediated_success`
-    (settled: status resolved) or `mediated_failed`; the third outcome is a `referred` after
-    the mediator was dispatched (passed on). A matter resolved on site has no mediation
-    outcome, and one settled by mediation is not "resolved" again.
+    A matter of a category that diverts to people's mediation (`diverts`) records its
+    mediation outcome once it is diverted — on scene with a mediator dispatched, or referred:
+    `mediated_success` (status mediated) or `mediated_failed` (status mediation_failed), after
+    which only `closed` follows; the third outcome is a `referred` after the mediator was
+    dispatched (passed on).
     """
     if status == "closed":
         raise Conflict("The incident is closed: no event can follow 'closed'.", field="type")
@@ -99,6 +100,11 @@ def next_status(
         if at < dispatched[responder_id]:
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
         return "on_scene" if status in ("open", "dispatched") else status
+    if status in MEDIATION_DONE and type_ in ("resolved", "referred", *MEDIATION_OUTCOMES):
+        raise Conflict(
+            f"The mediation outcome is recorded (status {status}); only 'closed' can follow.",
+            field="type",
+        )
     if type_ in MEDIATION_OUTCOMES:
         if not diverts:
             raise Conflict(
@@ -109,22 +115,14 @@ def next_status(
         mediator = any(
             e["type"] == "dispatched" and e["responder_role"] == "mediator" for e in events
         )
-        if not (mediator or "referred" in seen):
+        if not (status == "referred" or (status == "on_scene" and mediator)):
             raise Conflict(
-                f"'{type_}' needs the matter diverted to mediation first (a mediator "
-                "dispatched or a referral).",
+                f"'{type_}' needs the matter diverted to mediation first: a mediator on scene "
+                f"or a referral (the incident is {status}).",
                 field="type",
             )
-        if seen & set(MEDIATION_OUTCOMES):
-            raise Conflict("The mediation outcome is already recorded.", field="type")
-        if "resolved" in seen:
-            raise Conflict(
-                "The incident was resolved on site; it has no mediation outcome.", field="type"
-            )
-        return "resolved" if type_ == "mediated_success" else status
+        return "mediated" if type_ == "mediated_success" else "mediation_failed"
     if type_ == "resolved":
-        if "mediated_success" in seen:
-            raise Conflict("The matter is already settled by mediation.", field="type")
         if not arrived:
             raise Conflict(
                 "'resolved' means resolved on site and needs an arrival first; "
@@ -135,8 +133,6 @@ def next_status(
             raise Conflict("The incident is already resolved.", field="type")
         return "resolved"
     if type_ == "referred":
-        if "mediated_success" in seen:
-            raise Conflict("The matter is already settled by mediation.", field="type")
         if "referred" in seen:
             raise Conflict("The incident is already referred.", field="type")
         return "referred"

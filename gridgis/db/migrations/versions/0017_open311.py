@@ -5,7 +5,8 @@
 - incident_follow_ups: the callback after an incident is closed, one per incident; a caller
   not reached cannot have said whether they were satisfied.
 - incident_events.type gains the outcomes of a people's-mediation case: mediated_success and
-  mediated_failed (the third outcome, passing the matter on, is the existing `referred`).
+  mediated_failed (the third outcome, passing the matter on, is the existing `referred`), and
+  incidents.status the statuses they lead to: mediated and mediation_failed.
 
 Revision ID: 0017_open311
 Revises: 0013_role_order
@@ -24,15 +25,19 @@ depends_on = None
 
 OLD_TYPES = ("dispatched", "arrived", "resolved", "referred", "closed")
 NEW_TYPES = (*OLD_TYPES, "mediated_success", "mediated_failed")
+OLD_STATUSES = ("open", "dispatched", "on_scene", "resolved", "referred", "closed")
+NEW_STATUSES = (*OLD_STATUSES, "mediated", "mediation_failed")
 
 
-def _type_check(types: tuple[str, ...]) -> str:
-    return "type IN (" + ", ".join(f"'{t}'" for t in types) + ")"
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
 def upgrade() -> None:
     op.drop_constraint("ck_incident_events_type", "incident_events", type_="check")
-    op.create_check_constraint("ck_incident_events_type", "incident_events", _type_check(NEW_TYPES))
+    op.create_check_constraint("ck_incident_events_type", "incident_events", _in("type", NEW_TYPES))
+    op.drop_constraint("ck_incidents_status", "incidents", type_="check")
+    op.create_check_constraint("ck_incidents_status", "incidents", _in("status", NEW_STATUSES))
     op.create_table(
         "open311_requests",
         sa.Column("incident_id", sa.BigInteger(), nullable=False),
@@ -75,6 +80,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("incident_follow_ups")
     op.drop_table("open311_requests")
+    # The older schema has no words for mediation outcomes: a settled matter reads as
+    # resolved, a failed one as referred (passed on), and their events go.
+    op.execute("UPDATE incidents SET status = 'resolved' WHERE status = 'mediated'")
+    op.execute("UPDATE incidents SET status = 'referred' WHERE status = 'mediation_failed'")
     op.execute("DELETE FROM incident_events WHERE type IN ('mediated_success', 'mediated_failed')")
+    op.drop_constraint("ck_incidents_status", "incidents", type_="check")
+    op.create_check_constraint("ck_incidents_status", "incidents", _in("status", OLD_STATUSES))
     op.drop_constraint("ck_incident_events_type", "incident_events", type_="check")
-    op.create_check_constraint("ck_incident_events_type", "incident_events", _type_check(OLD_TYPES))
+    op.create_check_constraint("ck_incident_events_type", "incident_events", _in("type", OLD_TYPES))
