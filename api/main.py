@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
+from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
 from api.open311_http import PREFIX as OPEN311_PREFIX
 from api.open311_http import Open311Errors
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from local files by install_docs_page
+        redoc_url=None,
         openapi_url="/openapi.json",
         # Every route needs an API key with the right role (api/security.py), except health.
         dependencies=[Depends(require_api_key)],
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_routes.router, prefix=OPEN311_PREFIX)
     app.state.open311_limiter = RateLimiter(settings.open311_requests_per_minute)
     app.add_middleware(Open311Errors)
+    install_docs_page(app)
     app.state.permissions = {}
     document_public_routes(app)
     return app

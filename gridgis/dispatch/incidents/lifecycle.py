@@ -1,11 +1,12 @@
-"""The incident state machine and the events that drive it, with responder claims."""
+"""The incident state machine as one state table (LIFECYCLE, printed in docs/API.md) and the
+events that drive it, with responder claims."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from gridgis import audit
 from gridgis.db import Executor
@@ -14,13 +15,107 @@ from gridgis.dispatch.incidents.shaping import get_incident
 from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.times import rfc3339
 from gridgis.vocabulary import (
     AVAILABLE,
     BUSY,
     INCIDENT_EVENT_TYPES,
+    INCIDENT_STATUSES,
     MEDIATION_OUTCOMES,
     EventType,
 )
+
+# status -> event type -> the status after the event. An event missing from a status's row is
+# refused (409). `resolved` (on site) and `referred` (passed on) are alternatives: an incident
+# gets one of them, then `closed`. A matter diverted to people's mediation — on scene with a
+# mediator, or referred — records its outcome (`mediated_success`, `mediated_failed`; the third
+# outcome is a `referred` after a mediator's dispatch), then `closed`. Rules come on top:
+# `arrived` needs that responder's dispatch, nobody is dispatched or arrives twice, and a
+# mediation outcome needs a category that diverts to mediation (and, on scene, a mediator).
+LIFECYCLE: Final[dict[str, dict[str, str]]] = {
+    "open": {"dispatched": "dispatched", "referred": "referred"},
+    "dispatched": {"dispatched": "dispatched", "arrived": "on_scene", "referred": "referred"},
+    "on_scene": {
+        "dispatched": "on_scene",
+        "arrived": "on_scene",
+        "resolved": "resolved",
+        "referred": "referred",
+        "mediated_success": "mediated",
+        "mediated_failed": "mediation_failed",
+    },
+    "resolved": {"dispatched": "resolved", "arrived": "resolved", "closed": "closed"},
+    "referred": {
+        "dispatched": "referred",
+        "arrived": "referred",
+        "mediated_success": "mediated",
+        "mediated_failed": "mediation_failed",
+        "closed": "closed",
+    },
+    "mediated": {"dispatched": "mediated", "arrived": "mediated", "closed": "closed"},
+    "mediation_failed": {
+        "dispatched": "mediation_failed",
+        "arrived": "mediation_failed",
+        "closed": "closed",
+    },
+    "closed": {},
+}
+STATUSES: Final = INCIDENT_STATUSES
+EVENT_TYPES: Final = INCIDENT_EVENT_TYPES
+
+
+def status_after(status: str, event_type: str) -> str | None:
+    """The status after `event_type` in `status`, or None when the table refuses it."""
+    return LIFECYCLE[status].get(event_type)
+
+
+def refusal(status: str, event_type: str) -> tuple[str, str]:
+    """Why the table refuses `event_type` in `status`: (message, field at fault)."""
+    allowed = ", ".join(LIFECYCLE[status]) or "none"
+    if status == "closed":
+        return "The incident is closed: no event can follow 'closed'.", "type"
+    if event_type == "arrived":
+        return "An arrival needs a dispatch first.", "responder_id"
+    if event_type == "resolved" and status in ("open", "dispatched"):
+        return (
+            "'resolved' means resolved on site and needs an arrival first; "
+            "use 'referred' to pass the matter on.",
+            "type",
+        )
+    if event_type in ("resolved", "referred") and status in ("resolved", "referred"):
+        return (
+            f"The incident is already {status}; 'resolved' and 'referred' are alternatives "
+            f"(allowed now: {allowed}).",
+            "type",
+        )
+    if event_type in MEDIATION_OUTCOMES and status in ("open", "dispatched", "resolved"):
+        return (
+            f"'{event_type}' needs the matter diverted to mediation first: a mediator on scene "
+            f"or a referral (the incident is {status}; allowed now: {allowed}).",
+            "type",
+        )
+    if status in ("mediated", "mediation_failed") and event_type != "closed":
+        return (
+            f"The mediation outcome is recorded (status {status}); only 'closed' can follow.",
+            "type",
+        )
+    if event_type == "closed":
+        return (
+            "Closing needs a 'resolved' or 'referred' event (or a mediation outcome) first.",
+            "type",
+        )
+    return f"'{event_type}' cannot follow status '{status}' (allowed now: {allowed}).", "type"
+
+
+def lifecycle_markdown() -> str:
+    """The state table as Markdown: one row per status, one column per event type."""
+    lines = [
+        "| status \\ event | " + " | ".join(f"`{e}`" for e in EVENT_TYPES) + " |",
+        "|---|" + "---|" * len(EVENT_TYPES),
+    ]
+    for status, row in LIFECYCLE.items():
+        cells = [f"`{row[e]}`" if e in row else "409" for e in EVENT_TYPES]
+        lines.append(f"| `{status}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -34,7 +129,6 @@ class EventReport:
 
 
 _NEEDS_RESPONDER = ("dispatched", "arrived")
-MEDIATION_DONE = ("mediated", "mediation_failed")
 
 
 def next_status(
@@ -49,45 +143,35 @@ def next_status(
 ) -> str:
     """The incident status after appending an event, or Conflict when the event is out of order.
 
-    open -> dispatched -> on_scene -> resolved | referred -> closed. A responder arrives only
-    after being dispatched; "resolved" means resolved on site, so it needs an arrival; a
-    referral (to mediation or another agency) may come at any time before closing; closing
-    needs a resolution, a referral or a mediation outcome; nothing follows "closed". Time
-    never runs backwards.
-
-    A matter of a category that diverts to people's mediation (`diverts`) records its
-    mediation outcome once it is diverted — on scene with a mediator dispatched, or referred:
-    `mediated_success` (status mediated) or `mediated_failed` (status mediation_failed), after
-    which only `closed` follows; the third outcome is a `referred` after the mediator was
-    dispatched (passed on).
+    The order is the state table `LIFECYCLE` (printed in docs/API.md); on top of it a responder
+    arrives only after being dispatched, nobody is dispatched or arrives twice, time never
+    runs backwards, and a mediation outcome needs a category that diverts to people's
+    mediation (`diverts`) and, on scene, a mediator among those dispatched.
     """
-    if status == "closed":
-        raise Conflict("The incident is closed: no event can follow 'closed'.", field="type")
+    if not LIFECYCLE[status]:  # a final status: nothing may follow
+        message, field_name = refusal(status, type_)
+        raise Conflict(message, field=field_name)
     if at < reported_at:
         raise Conflict(
-            f"at ({at.isoformat()}) is before the incident was reported "
-            f"({reported_at.isoformat()}).",
+            f"at ({rfc3339(at)}) is before the incident was reported ({rfc3339(reported_at)}).",
             field="at",
         )
     if events and at < events[-1]["at"]:
         last = events[-1]
         raise Conflict(
-            f"at ({at.isoformat()}) is before the previous event ({last['type']} at "
-            f"{last['at'].isoformat()}); events are appended in time order.",
+            f"at ({rfc3339(at)}) is before the previous event ({last['type']} at "
+            f"{rfc3339(last['at'])}); events are appended in time order.",
             field="at",
         )
-    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
-    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
-    seen = {e["type"] for e in events}
     if type_ in _NEEDS_RESPONDER and responder_id is None:
         raise InvalidInput(f"A '{type_}' event needs responder_id.", field="responder_id")
-    if type_ == "dispatched":
-        if responder_id in dispatched:
-            raise Conflict(
-                f"Responder {responder_id} is already dispatched to this incident.",
-                field="responder_id",
-            )
-        return "dispatched" if status == "open" else status
+    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
+    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
+    if type_ == "dispatched" and responder_id in dispatched:
+        raise Conflict(
+            f"Responder {responder_id} is already dispatched to this incident.",
+            field="responder_id",
+        )
     if type_ == "arrived":
         if responder_id not in dispatched:
             raise Conflict(
@@ -99,51 +183,29 @@ def next_status(
             raise Conflict(f"Responder {responder_id} has already arrived.", field="responder_id")
         if at < dispatched[responder_id]:
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
-        return "on_scene" if status in ("open", "dispatched") else status
-    if status in MEDIATION_DONE and type_ in ("resolved", "referred", *MEDIATION_OUTCOMES):
-        raise Conflict(
-            f"The mediation outcome is recorded (status {status}); only 'closed' can follow.",
-            field="type",
-        )
-    if type_ in MEDIATION_OUTCOMES:
+    if type_ not in INCIDENT_EVENT_TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
+    if type_ in MEDIATION_OUTCOMES and status_after(status, type_) is not None:
         if not diverts:
             raise Conflict(
                 f"'{type_}' is a people's-mediation outcome; this incident's category does not "
                 "divert to mediation.",
                 field="type",
             )
-        mediator = any(
+        sent_mediator = any(
             e["type"] == "dispatched" and e["responder_role"] == "mediator" for e in events
         )
-        if not (status == "referred" or (status == "on_scene" and mediator)):
+        if status == "on_scene" and not sent_mediator:
             raise Conflict(
                 f"'{type_}' needs the matter diverted to mediation first: a mediator on scene "
-                f"or a referral (the incident is {status}).",
+                "or a referral (no mediator was dispatched).",
                 field="type",
             )
-        return "mediated" if type_ == "mediated_success" else "mediation_failed"
-    if type_ == "resolved":
-        if not arrived:
-            raise Conflict(
-                "'resolved' means resolved on site and needs an arrival first; "
-                "use 'referred' to pass the matter on.",
-                field="type",
-            )
-        if "resolved" in seen:
-            raise Conflict("The incident is already resolved.", field="type")
-        return "resolved"
-    if type_ == "referred":
-        if "referred" in seen:
-            raise Conflict("The incident is already referred.", field="type")
-        return "referred"
-    if type_ == "closed":
-        if not seen & {"resolved", "referred", *MEDIATION_OUTCOMES}:
-            raise Conflict(
-                "Closing needs a 'resolved' or 'referred' event (or a mediation outcome) first.",
-                field="type",
-            )
-        return "closed"
-    raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
+    after = status_after(status, type_)
+    if after is None:
+        message, field_name = refusal(status, type_)
+        raise Conflict(message, field=field_name)
+    return after
 
 
 def add_event(
