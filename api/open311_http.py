@@ -6,11 +6,12 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
+from urllib.parse import parse_qs, parse_qsl
 from xml.etree import ElementTree
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgis.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -173,6 +174,61 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def is_form(request: Request) -> bool:
     """Whether the request says its body is a form."""
     return request.headers.get("content-type", "").startswith(FORM_TYPES)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that gives `body` once, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def presented_key(scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    """The key an Open311 client sends: the `api_key` query parameter, else (on a POST form)
+    the form's `api_key` field, for the gate to authenticate before the route runs.
+
+    The form is read whole, at most MAX_FORM_BYTES (PayloadTooLarge beyond), and handed on
+    to the app through the returned receive channel, which replays it."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("api_key"):
+        return query["api_key"][0], receive
+    content_type = Headers(scope=scope).get("content-type", "")
+    if scope["method"] != "POST" or not content_type.startswith(FORM_TYPES):
+        return None, receive
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body.extend(message.get("body", b""))
+        if len(body) > MAX_FORM_BYTES:
+            raise PayloadTooLarge(f"The form is larger than {MAX_FORM_BYTES} bytes.", field="body")
+        if not message.get("more_body", False):
+            break
+    data = bytes(body)
+    key: str | None = None
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            fields = parse_qsl(
+                data.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            )
+            key = next((value for name, value in fields if name == "api_key"), None)
+        else:
+            form = await Request(scope, _replay(data, receive)).form(
+                max_files=1, max_fields=MAX_FORM_FIELDS
+            )
+            value = form.get("api_key")
+            key = value if isinstance(value, str) else None
+    except Exception:  # a form that cannot be parsed carries no key; the route says why
+        key = None
+    return key, _replay(data, receive)
 
 
 def check_format(value: str) -> Format:

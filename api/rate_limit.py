@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from gridgis.errors import TooManyRequests
+from gridgis.errors import RateLimited
 
 # Never let hostile traffic (many addresses) grow the table without bound: the least recently
 # seen buckets go first, and a forgotten bucket is a full one.
@@ -32,7 +32,7 @@ class RateLimiter:
         self.buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def take(self, name: str, *, now: float | None = None) -> None:
-        """Spend one request of `name`'s budget, or TooManyRequests with the seconds to wait."""
+        """Spend one request of `name`'s budget, or RateLimited with the seconds to wait."""
         now = time.monotonic() if now is None else now
         bucket = self.buckets.pop(name, None) or _Bucket(self.capacity, now)
         bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
@@ -42,7 +42,7 @@ class RateLimiter:
             self.buckets.popitem(last=False)
         if bucket.tokens < 1.0:
             wait = max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
-            raise TooManyRequests(
+            raise RateLimited(
                 f"Too many requests from this {name.split(':', 1)[0]}; retry in {wait} s.",
                 retry_after_s=wait,
             )

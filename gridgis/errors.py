@@ -62,6 +62,16 @@ class Unauthenticated(GridgisError):
     code = "unauthenticated"
 
 
+class RateLimited(GridgisError):
+    """Too many expensive requests at once or in a short time; retry after `retry_after_s`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class Forbidden(GridgisError):
     """The API key's role does not allow this action."""
 
@@ -72,13 +82,3 @@ class PayloadTooLarge(InvalidInput):
     """The request body is larger than the endpoint accepts."""
 
     code = "payload_too_large"
-
-
-class TooManyRequests(GridgisError):
-    """The caller has used up their request budget; `retry_after_s` says when to come back."""
-
-    code = "too_many_requests"
-
-    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
-        super().__init__(message, field=field)
-        self.retry_after_s = retry_after_s

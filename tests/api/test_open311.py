@@ -495,12 +495,12 @@ def test_rate_limit_per_address_and_per_key(
 
 def test_rate_limiter_refills_over_time() -> None:
     from api.rate_limit import RateLimiter
-    from gridgis.errors import TooManyRequests
+    from gridgis.errors import RateLimited
 
     limiter = RateLimiter(per_minute=60)
     for _ in range(60):
         limiter.take("address:a", now=100.0)
-    with pytest.raises(TooManyRequests) as raised:
+    with pytest.raises(RateLimited) as raised:
         limiter.take("address:a", now=100.0)
     assert raised.value.retry_after_s == 1
     limiter.take("address:b", now=100.0)  # another address has its own budget
