@@ -19,12 +19,14 @@ from api.open311_http import MAX_FORM_BYTES
 from api.open311_http import PREFIX as OPEN311_PREFIX
 from api.open311_http import presented_key as open311_key
 from api.security import (
+    authorize,
     documented_routes,
     permission_for,
     principal_from_headers,
     template_regex,
 )
 from gridgis import auth
+from gridgis.accounts.sessions import SessionInfo
 from gridgis.errors import Forbidden, PayloadTooLarge, Unauthenticated
 
 log = logging.getLogger("gridgis.security")
@@ -136,8 +138,8 @@ class Gate:
                     return
                 credentials = {"x-api-key": presented} if presented else {}
             try:
-                key = await principal_from_headers(app.state, credentials)
-                auth.authorize(key, permission)
+                principal = await principal_from_headers(app.state, credentials, method)
+                authorize(principal, permission)
             except (Unauthenticated, Forbidden) as exc:
                 response = domain_error_response(exc)
                 self.rejections.record(scope, response.status_code, presented, exc.message)
@@ -146,7 +148,8 @@ class Gate:
             except (OperationalError, PoolTimeout):
                 await database_down_response()(scope, receive, send)
                 return
-            scope.setdefault("state", {})["api_key"] = key
+            state = scope.setdefault("state", {})
+            state["user" if isinstance(principal, SessionInfo) else "api_key"] = principal
         limit = body_limit(app.state.settings, method, template)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
