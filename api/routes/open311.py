@@ -170,13 +170,13 @@ async def post_request(
         media_url=form.get("media_url"),
         address_string=form.get("address_string"),
     )
-    key = request.state.api_key
+    key = getattr(request.state, "api_key", None)  # a signed-in user has no key
     answer = await run_in_threadpool(
         o311.submit_request,
         db,
         report,
         request.app.state.eta_model,
-        api_key_id=key.id,
+        api_key_id=key.id if key is not None else None,
         stale_after_s=settings.stale_after_s,
         actor=actor(request),
     )

@@ -49,7 +49,7 @@ def test_follow_up_once_after_closing(client: TestClient, conn: Connection) -> N
     body = {"reached": True, "satisfied": True, "note": "满意"}
     created = client.post(f"/v1/incidents/{incident_id}/follow-up", json=body)
     assert created.status_code == 201, created.text
-    assert created.json()["recorded_by"] == "test-admin"
+    assert created.json()["recorded_by"] == "key:test-admin"
     again = client.post(f"/v1/incidents/{incident_id}/follow-up", json=body)
     assert again.status_code == 409 and again.json()["field"] == "id"
     fetched = client.get(f"/v1/incidents/{incident_id}/follow-up").json()

@@ -197,7 +197,7 @@ def test_post_makes_a_located_routed_incident_and_keeps_contacts_private(
         text("SELECT actor FROM audit_log WHERE action = 'incident.create' AND entity_id = :id"),
         {"id": str(incident_id)},
     ).scalar_one()
-    assert audit == "test-system"
+    assert audit == "key:test-system"
 
     for path in (
         f"{BASE}/requests.json",
