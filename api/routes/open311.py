@@ -41,6 +41,7 @@ ApiKeyQuery = Annotated[
     str | None,
     Query(
         max_length=200,
+        pattern=r"^[!-~]+$",
         description="An API key, as the specification sends it (or the X-API-Key header); "
         "needed to read requests only when the city requires keys for reading",
     ),
