@@ -22,7 +22,7 @@ from api.open311_http import PREFIX as OPEN311_PREFIX
 from api.open311_http import Open311Errors
 from api.quotas import HeavyQuota
 from api.rate_limit import RateLimiter
-from api.routes import areas, assignments, audit, health, locate, positions, responders
+from api.routes import areas, assignments, audit, board, health, locate, positions, responders
 from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import follow_ups as follow_up_routes
@@ -30,6 +30,7 @@ from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
 from api.routes import open311 as open311_routes
+from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(auth_routes.router, prefix="/v1")
+    # Before areas, incidents and responders: its literal paths must win over their {id}s.
+    app.include_router(board.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
@@ -160,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_routes.router, prefix=OPEN311_PREFIX)
     app.state.open311_limiter = RateLimiter(settings.open311_requests_per_minute)
     install_docs_page(app)
+    install_console(app, settings.tiles, settings.eta_target_s)
     app.state.permissions = {}
     document_public_routes(app)
     return app

@@ -9,7 +9,7 @@
   incidents.status the statuses they lead to: mediated and mediation_failed.
 
 Revision ID: 0017_open311
-Revises: 0012_users
+Revises: 0014_console
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_open311"
-down_revision = "0012_users"
+down_revision = "0014_console"
 branch_labels = None
 depends_on = None
 
