@@ -9,7 +9,7 @@
   incidents.status the statuses they lead to: mediated and mediation_failed.
 
 Revision ID: 0017_open311
-Revises: 0014_console
+Revises: 0010_lane_integrity
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_open311"
-down_revision = "0014_console"
+down_revision = "0010_lane_integrity"
 branch_labels = None
 depends_on = None
 
