@@ -22,6 +22,8 @@ PERMISSIONS: dict[str, frozenset[KeyRole]] = {
     "read": frozenset({"dispatcher", "system", "planner", "admin"}),
     "dispatch": frozenset({"dispatcher", "system", "admin"}),
     "positions": frozenset({"system", "admin"}),
+    # Citizen reports through Open311 come from the city's app back end (a system key).
+    "citizen_reports": frozenset({"system", "admin"}),
     "planning": frozenset({"planner", "admin"}),
     "staff": frozenset({"admin"}),
     "admin": frozenset({"admin"}),

@@ -101,3 +101,9 @@ class CsrfRejected(Forbidden):
     another origin."""
 
     code = "csrf"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the endpoint accepts."""
+
+    code = "payload_too_large"

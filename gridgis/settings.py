@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # Coverage runs older than this many days are deleted (0: kept until deleted by hand).
     coverage_retention_days: int = Field(default=90, ge=0, le=36_500)
 
+    # Open311 GeoReport v2 (/open311/v2): the city it serves, whether reading requests needs a
+    # key (the specification lets anyone read), and each key's and each client address's
+    # request budget per minute (an in-process token bucket: per worker process).
+    open311_jurisdiction_id: str = "zhangzhou.gov.cn"
+    open311_read_requires_key: bool = False
+    open311_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
+
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
     # one is kept in <home>/secret. Changing it invalidates every API key.
     secret_key: str = Field(default="", repr=False)

@@ -22,10 +22,25 @@ PositionSource = Literal["live", "home"]
 FacilityType = Literal["police_station", "mediation_centre", "service_station"]
 FACILITY_TYPES: tuple[FacilityType, ...] = get_args(FacilityType)
 
-IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
+# mediated / mediation_failed: a matter diverted to people's mediation, after its outcome.
+IncidentStatus = Literal[
+    "open",
+    "dispatched",
+    "on_scene",
+    "resolved",
+    "referred",
+    "mediated",
+    "mediation_failed",
+    "closed",
+]
 INCIDENT_STATUSES: tuple[IncidentStatus, ...] = get_args(IncidentStatus)
-EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
+# mediated_success / mediated_failed: the outcome of a matter diverted to people's mediation
+# (its third outcome, passing the matter on, is `referred` after a mediator was sent).
+EventType = Literal[
+    "dispatched", "arrived", "resolved", "referred", "mediated_success", "mediated_failed", "closed"
+]
 INCIDENT_EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+MEDIATION_OUTCOMES: tuple[EventType, ...] = ("mediated_success", "mediated_failed")
 
 CoverageRunStatus = Literal["running", "done", "failed"]
 COVERAGE_RUN_STATUSES: tuple[CoverageRunStatus, ...] = get_args(CoverageRunStatus)

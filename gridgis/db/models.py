@@ -368,6 +368,46 @@ class IncidentEvent(Base):
     )
 
 
+class IncidentFollowUp(Base):
+    """The callback to the reporter after an incident is closed (one per incident)."""
+
+    __tablename__ = "incident_follow_ups"
+    __table_args__ = (
+        # Satisfaction is only known from someone who was reached.
+        CheckConstraint("reached OR satisfied IS NULL", name="ck_incident_follow_ups_reached"),
+    )
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    reached: Mapped[bool] = mapped_column(Boolean)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recorded_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Open311Request(Base):
+    """An incident reported through Open311 GeoReport v2: its media URL (published) and the
+    reporter's contact details (never published, read only to call the reporter back)."""
+
+    __tablename__ = "open311_requests"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    media_url: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(254))
+    device_id: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 # -- coverage ------------------------------------------------------------------------------------
 
 
