@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).
     expire_positions_every_s: float = Field(default=60.0, ge=0, le=86_400)
+    # Volunteer patrols and service posts (gridgis/workflows).
+    patrol_max_duration_h: float = Field(default=12.0, gt=0, le=168)
+    patrol_max_advance_days: int = Field(default=90, ge=1, le=366)
+    # A volunteer who cancels later than this before the start is counted as a no-show.
+    patrol_cancel_deadline_h: float = Field(default=2.0, ge=0, le=168)
+    patrol_checkin_tolerance_m: float = Field(default=200.0, ge=0, le=10_000)
+    patrol_checkin_tolerance_min: float = Field(default=30.0, ge=0, le=720)
+    service_posts_per_cadre: int = Field(default=3, ge=1, le=100)
     tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
