@@ -20,6 +20,9 @@ from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
+from api.routes import patrols as patrol_routes
+from api.routes import service_posts as service_post_routes
+from api.routes import units as unit_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
@@ -127,6 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
+    app.include_router(unit_routes.router, prefix="/v1")
+    app.include_router(patrol_routes.router, prefix="/v1")
+    app.include_router(service_post_routes.router, prefix="/v1")
     app.include_router(map_routes.router)
     app.state.permissions = {}
     document_public_routes(app)

@@ -52,6 +52,28 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/generations"): "read",
     ("GET", "/v1/generations/{generation_id}"): "read",
     ("POST", "/v1/generations/{generation_id}/activate"): "admin",
+    # Volunteer patrols and service posts: units' and the volunteers' app's system keys act
+    # through "patrols" (a unit's key for its own unit only, checked by the library).
+    ("POST", "/v1/units"): "admin",
+    ("GET", "/v1/units"): "read",
+    ("GET", "/v1/units/{unit_id}"): "read",
+    ("POST", "/v1/patrols"): "patrols",
+    ("GET", "/v1/patrols"): "read",
+    ("GET", "/v1/patrols/stats"): "read",
+    ("GET", "/v1/patrols/leaderboard"): "read",
+    ("GET", "/v1/patrols/hours.geojson"): "read",
+    ("GET", "/v1/patrols/{task_id}"): "read",
+    ("DELETE", "/v1/patrols/{task_id}"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims"): "patrols",
+    ("DELETE", "/v1/patrols/{task_id}/claims/{responder_id}"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims/{responder_id}/check-in"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims/{responder_id}/check-out"): "patrols",
+    ("POST", "/v1/service-posts"): "admin",
+    ("GET", "/v1/service-posts"): "read",
+    ("GET", "/v1/service-posts/coverage"): "read",
+    ("GET", "/v1/service-posts/{post_id}"): "read",
+    ("POST", "/v1/service-posts/{post_id}/claims"): "patrols",
+    ("DELETE", "/v1/service-posts/{post_id}/claims/{responder_id}"): "patrols",
 }
 
 # Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key

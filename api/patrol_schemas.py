@@ -1,0 +1,224 @@
+"""Request and response models of units, patrol tasks and cadres' service posts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+from api.schemas import CrsParam
+
+
+def _utc_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Answers are in UTC with a `Z`; requests may use any offset (RFC 3339).
+UtcTime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
+TaskState = Literal["open", "full", "underway", "ended", "cancelled"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UnitCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["漳州市第一中学"])
+    contact: str = Field(min_length=1, max_length=200, examples=["林老师 0596-1234567"])
+    grid_code: str = Field(pattern=r"^[0-9]{12}$", description="The unit's home grid")
+
+
+class UnitPublic(BaseModel):
+    id: int
+    name: str
+    contact: str
+    grid_code: str
+    created_at: UtcTime
+
+
+class UnitListPublic(BaseModel):
+    units: list[UnitPublic]
+    next: str | None = Field(description="The next page's URL, null on the last page")
+
+
+class PatrolCreate(Strict):
+    """A patrol task: the area is grid codes or a drawn GeoJSON polygon or route (WGS84)."""
+
+    unit_id: int = Field(ge=1, le=2**63 - 1)
+    grid_codes: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    area: dict[str, Any] | None = Field(
+        default=None,
+        description="GeoJSON Polygon, MultiPolygon, LineString or MultiLineString in WGS84; "
+        "it must lie within the city",
+    )
+    start: AwareDatetime = Field(description="RFC 3339 with an offset; in the future")
+    end: AwareDatetime = Field(
+        description="After start; a patrol lasts at most GRIDGIS_PATROL_MAX_DURATION_H hours"
+    )
+    slots: int = Field(ge=1, le=100, description="How many volunteers")
+    title: str = Field(default="", max_length=200)
+    required_role: str | None = Field(
+        default=None, max_length=32, description="Only responders of this role may grab it"
+    )
+
+
+class Point(BaseModel):
+    lon: float
+    lat: float
+    crs: Literal["wgs84"] = "wgs84"
+
+
+class ClaimPublic(BaseModel):
+    id: int
+    task_id: int
+    responder_id: int
+    responder_name: str | None = None
+    slot_no: int
+    status: Literal["active", "cancelled", "no_show"] = Field(
+        description="no_show: cancelled after the deadline (GRIDGIS_PATROL_CANCEL_DEADLINE_H)"
+    )
+    claimed_at: UtcTime
+    ended_at: UtcTime | None
+    checked_in_at: UtcTime | None
+    check_in: Point | None
+    checked_out_at: UtcTime | None
+    check_out: Point | None
+
+
+class UnitRef(BaseModel):
+    id: int
+    name: str
+
+
+class PatrolPublic(BaseModel):
+    id: int
+    unit: UnitRef
+    title: str
+    area_kind: Literal["grids", "polygon", "route"]
+    area: dict[str, Any] = Field(description="GeoJSON geometry, WGS84")
+    grid_code: str = Field(description="The grid the task's figures count in")
+    grid_codes: list[str] = Field(description="Every grid the area touches")
+    start: UtcTime
+    end: UtcTime
+    slots: int
+    claimed: int
+    free: int
+    status: TaskState
+    required_role: str | None
+    created_by: str
+    created_at: UtcTime
+    cancelled_at: UtcTime | None
+    distance_m: float | None = Field(
+        default=None, description="Geodesic distance from `near` to the area (list only)"
+    )
+    claims: list[ClaimPublic] | None = Field(
+        default=None, description="Every claim, active first (single task only)"
+    )
+
+
+class PatrolListPublic(BaseModel):
+    patrols: list[PatrolPublic]
+
+
+class ClaimCreate(Strict):
+    responder_id: int = Field(ge=1, le=2**63 - 1, description="The volunteer (or cadre)")
+
+
+class PresenceIn(Strict):
+    """A check-in or check-out position (the time is the server's)."""
+
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    crs: CrsParam = "wgs84"
+
+
+class PatrolStatPublic(BaseModel):
+    area_code: str
+    area_name: str | None
+    week: str = Field(description="ISO week in Asia/Shanghai, e.g. 2026-W48")
+    tasks: int
+    slots_offered: int
+    slots_filled: int
+    fill_rate: float | None
+    patrol_hours: float
+    volunteers: int = Field(description="Distinct volunteers who patrolled")
+    no_shows: int
+
+
+class PatrolStatsPublic(BaseModel):
+    level: Literal["grid", "township", "county"]
+    start: UtcTime = Field(alias="from")
+    end: UtcTime = Field(alias="to")
+    rows: list[PatrolStatPublic]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class LeaderPublic(BaseModel):
+    rank: int
+    id: int
+    name: str
+    patrol_hours: float
+    tasks: int
+    volunteers: int | None = None
+    no_shows: int
+
+
+class LeaderboardPublic(BaseModel):
+    by: Literal["unit", "volunteer"]
+    leaders: list[LeaderPublic]
+
+
+class ServicePostCreate(Strict):
+    grid_code: str = Field(pattern=r"^[0-9]{12}$")
+    name: str = Field(min_length=1, max_length=200, examples=["elderly visits"])
+    description: str = Field(default="", max_length=2000)
+
+
+class CadreRef(BaseModel):
+    responder_id: int
+    name: str
+    claimed_at: UtcTime
+
+
+class ServicePostPublic(BaseModel):
+    id: int
+    grid_code: str
+    name: str
+    description: str
+    source: str
+    created_at: UtcTime
+    cadre: CadreRef | None
+
+
+class ServicePostListPublic(BaseModel):
+    posts: list[ServicePostPublic]
+    next: str | None
+
+
+class ServicePostClaimPublic(BaseModel):
+    id: int
+    post_id: int
+    responder_id: int
+    status: Literal["active", "released"]
+    claimed_at: UtcTime
+    ended_at: UtcTime | None
+
+
+class PostCoverageRow(BaseModel):
+    area_code: str
+    area_name: str | None
+    grids: int
+    grids_with_posts: int
+    grids_all_claimed: int
+    share_all_claimed: float = Field(description="Grids whose posts are all claimed / grids")
+    posts: int
+    posts_claimed: int
+
+
+class PostCoveragePublic(BaseModel):
+    level: Literal["township", "county"]
+    areas: list[PostCoverageRow]
