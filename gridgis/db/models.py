@@ -622,9 +622,7 @@ class ServicePostClaim(Base):
             unique=True,
             postgresql_where=ACTIVE_CLAIM,
         ),
-        Index(
-            "ix_service_post_claims_responder", "responder_id", postgresql_where=ACTIVE_CLAIM
-        ),
+        Index("ix_service_post_claims_responder", "responder_id", postgresql_where=ACTIVE_CLAIM),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

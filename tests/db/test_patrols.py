@@ -282,7 +282,7 @@ def test_cancel_before_the_deadline_frees_the_slot_after_it_is_a_no_show(
 
 
 def test_check_in_and_out_within_area_and_window(conn: Connection, unit: dict[str, Any]) -> None:
-    code, lon, lat = grid_and_centre(conn)
+    _, lon, lat = grid_and_centre(conn)
     task = make_task(conn, unit, hours_ahead=2, length_h=2)
     (v,) = volunteers(conn, 1)
     patrols.grab(conn, task["id"], v, now=NOW)
@@ -313,7 +313,7 @@ def test_check_in_and_out_within_area_and_window(conn: Connection, unit: dict[st
 def test_just_outside_the_area_is_accepted_within_the_tolerance(
     conn: Connection, unit: dict[str, Any]
 ) -> None:
-    code, lon, lat = grid_and_centre(conn, 40)
+    _, lon, lat = grid_and_centre(conn, 40)
     route = {"type": "LineString", "coordinates": [[lon - 0.002, lat], [lon + 0.002, lat]]}
     task = make_task(conn, unit, grid_codes=None, area=route, hours_ahead=1)
     (v,) = volunteers(conn, 1)

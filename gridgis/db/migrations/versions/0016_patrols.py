@@ -33,15 +33,16 @@ def upgrade() -> None:
         sa.Column("contact", sa.String(length=200), nullable=False),
         sa.Column("grid_code", sa.String(length=20), nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name", name="uq_units_name"),
     )
     op.add_column("api_keys", sa.Column("unit_id", sa.BigInteger(), nullable=True))
-    op.create_foreign_key(
-        "api_keys_unit_id_fkey", "api_keys", "units", ["unit_id"], ["id"]
-    )
+    op.create_foreign_key("api_keys_unit_id_fkey", "api_keys", "units", ["unit_id"], ["id"])
     op.create_check_constraint(
         "ck_api_keys_unit_system", "api_keys", "unit_id IS NULL OR role = 'system'"
     )
@@ -65,7 +66,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="open", nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("slots BETWEEN 1 AND 100", name="ck_patrol_tasks_slots"),
@@ -96,7 +100,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), server_default="active", nullable=False),
         sa.Column("during", postgresql.TSTZRANGE(), nullable=False),
         sa.Column(
-            "claimed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "claimed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("checked_in_at", sa.DateTime(timezone=True), nullable=True),
@@ -152,7 +159,10 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), server_default="", nullable=False),
         sa.Column("source", sa.String(length=32), server_default="api", nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("grid_code", "name", name="uq_service_posts_grid_name"),
@@ -165,7 +175,10 @@ def upgrade() -> None:
         sa.Column("slot_no", sa.SmallInteger(), server_default="1", nullable=False),
         sa.Column("status", sa.String(length=16), server_default="active", nullable=False),
         sa.Column(
-            "claimed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "claimed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("slot_no = 1", name="ck_service_post_claims_slot_no"),
