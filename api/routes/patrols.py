@@ -3,10 +3,13 @@ cancel, check in and check out; figures, leaderboards and the hours map layer.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from api.patrol_schemas import (
@@ -43,6 +46,20 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         "`role`, `checked_in`, `not_checked_in`, `outside_area`, `outside_window`",
     }
 }
+
+
+@contextmanager
+def decided(db: Session) -> Iterator[None]:
+    """Commit, or roll back on a refusal, in the route's own thread. A claim holds the task's
+    row lock until its transaction ends; left to the session dependency, that waits for a
+    thread-pool hop, and under a burst of grabs the pool's threads are all taken by requests
+    waiting for that very lock (measured: 50 simultaneous grabs timed out on the pool)."""
+    try:
+        yield
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def acting(request: Request) -> Acting:
@@ -231,7 +248,9 @@ def get_patrol(task_id: TaskId, db: SessionDep) -> dict[str, Any]:
 )
 def cancel_patrol(request: Request, task_id: TaskId, db: SessionDep) -> dict[str, Any]:
     """Cancel a task (its unit's key or an admin); every held slot is released."""
-    return task_public(patrols.cancel_patrol(db, task_id, acting=acting(request)))
+    with decided(db):
+        task = patrols.cancel_patrol(db, task_id, acting=acting(request))
+    return task_public(task)
 
 
 @router.post(
@@ -249,7 +268,8 @@ def grab(
 ) -> dict[str, Any]:
     """Grab a slot for a volunteer (抢单). Never over-booked under any concurrency; a
     volunteer who already holds a slot gets it back (200)."""
-    result = patrols.grab(db, task_id, body.responder_id, acting=acting(request))
+    with decided(db):
+        result = patrols.grab(db, task_id, body.responder_id, acting=acting(request))
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return claim_public(result.claim)
@@ -270,9 +290,9 @@ def cancel_claim(
     """The volunteer gives the slot up. Later than GRIDGIS_PATROL_CANCEL_DEADLINE_H hours
     before the start it is recorded as a no-show (`status: no_show`)."""
     rules = PatrolRules.from_settings(settings)
-    return claim_public(
-        patrols.cancel_claim(db, task_id, responder_id, rules, acting=acting(request))
-    )
+    with decided(db):
+        claim = patrols.cancel_claim(db, task_id, responder_id, rules, acting=acting(request))
+    return claim_public(claim)
 
 
 def _presence(body: PresenceIn) -> tuple[float, float]:
@@ -300,7 +320,8 @@ def check_in(
     also the volunteer's live fix: dispatch sees them there, available."""
     lon, lat = _presence(body)
     rules = PatrolRules.from_settings(settings)
-    claim = patrols.check_in(db, task_id, responder_id, lon, lat, rules, acting=acting(request))
+    with decided(db):
+        claim = patrols.check_in(db, task_id, responder_id, lon, lat, rules, acting=acting(request))
     return claim_public(claim)
 
 
@@ -320,5 +341,8 @@ def check_out(
     """Check out with a position, under the same rules as check-in."""
     lon, lat = _presence(body)
     rules = PatrolRules.from_settings(settings)
-    claim = patrols.check_out(db, task_id, responder_id, lon, lat, rules, acting=acting(request))
+    with decided(db):
+        claim = patrols.check_out(
+            db, task_id, responder_id, lon, lat, rules, acting=acting(request)
+        )
     return claim_public(claim)

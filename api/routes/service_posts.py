@@ -15,6 +15,7 @@ from api.patrol_schemas import (
     ServicePostListPublic,
     ServicePostPublic,
 )
+from api.routes.patrols import decided
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.workflows import service_posts
@@ -126,13 +127,14 @@ def claim_post(
 ) -> dict[str, Any]:
     """A party cadre claims the post: one cadre per post, at most
     GRIDGIS_SERVICE_POSTS_PER_CADRE posts per cadre; safe under concurrency."""
-    result = service_posts.claim_post(
-        db,
-        post_id,
-        body.responder_id,
-        max_posts=settings.service_posts_per_cadre,
-        actor=actor(request),
-    )
+    with decided(db):  # the post's and the cadre's locks end in this thread
+        result = service_posts.claim_post(
+            db,
+            post_id,
+            body.responder_id,
+            max_posts=settings.service_posts_per_cadre,
+            actor=actor(request),
+        )
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return result.claim
@@ -150,4 +152,6 @@ def release_post(
     db: SessionDep,
 ) -> dict[str, Any]:
     """The cadre gives the post up."""
-    return service_posts.release_post(db, post_id, responder_id, actor=actor(request))
+    with decided(db):
+        claim = service_posts.release_post(db, post_id, responder_id, actor=actor(request))
+    return claim
