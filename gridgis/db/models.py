@@ -499,6 +499,8 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     contact: Mapped[str] = mapped_column(String(200))
     grid_code: Mapped[str] = mapped_column(String(20))
+    # "demo" for the modelled units (replaced by `gridgis demo patrols`).
+    source: Mapped[str] = mapped_column(String(32), server_default="api")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

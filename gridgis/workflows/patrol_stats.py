@@ -47,6 +47,8 @@ def patrol_stats(
         iso = item["week"].isocalendar()
         item["week"] = f"{iso.year}-W{iso.week:02d}"
         item["patrol_hours"] = round(float(item["patrol_hours"]), 2)
+        for key in ("tasks", "slots_offered", "slots_filled", "volunteers", "no_shows"):
+            item[key] = int(item[key])
         offered = int(item["slots_offered"])
         item["fill_rate"] = round(int(item["slots_filled"]) / offered, 4) if offered else None
         out.append(item)
@@ -76,6 +78,9 @@ def leaderboard(
     for rank, r in enumerate(rows, start=1):
         item = {"rank": rank, **dict(r._mapping)}
         item["patrol_hours"] = round(float(item["patrol_hours"]), 2)
+        for key in ("tasks", "volunteers", "no_shows"):
+            if key in item:
+                item[key] = int(item[key])
         out.append(item)
     return out
 

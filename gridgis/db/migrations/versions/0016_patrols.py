@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("contact", sa.String(length=200), nullable=False),
         sa.Column("grid_code", sa.String(length=20), nullable=False),
+        sa.Column("source", sa.String(length=32), server_default="api", nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
