@@ -460,6 +460,9 @@ def generations_activate(
 def apikey_create(
     role: Annotated[str, typer.Option(help="dispatcher, system, planner or admin")],
     name: Annotated[str, typer.Option(help="Who uses it (shown in the audit trail)")],
+    unit: Annotated[
+        int | None, typer.Option(help="A system key acting for this unit (patrol tasks) only")
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once and never stored: copy it now."""
     from gridgis.audit import record
@@ -469,7 +472,9 @@ def apikey_create(
     settings = get_settings()
     with _engine(settings) as engine, engine.begin() as conn:
         try:
-            key_id, key = create_api_key(conn, resolve_secret_key(settings), name=name, role=role)
+            key_id, key = create_api_key(
+                conn, resolve_secret_key(settings), name=name, role=role, unit_id=unit
+            )
         except GridgisError as exc:
             raise _fail(exc.message) from exc
         record(
@@ -478,7 +483,7 @@ def apikey_create(
             action="apikey.create",
             entity="api_key",
             entity_id=str(key_id),
-            after={"name": name, "role": role},
+            after={"name": name, "role": role, "unit_id": unit},
         )
     console.print(f"created {role} key #{key_id} '{name}' (shown once, store it safely):")
     typer.echo(key)
@@ -979,3 +984,13 @@ def map_dispatch(
 
 if __name__ == "__main__":
     app()
+
+
+def _register_patrol_commands() -> None:
+    from gridgis.patrols_cli import demo_patrols, demo_service_posts
+
+    demo_app.command("patrols")(demo_patrols)
+    demo_app.command("service-posts")(demo_service_posts)
+
+
+_register_patrol_commands()

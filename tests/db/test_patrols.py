@@ -362,3 +362,50 @@ def test_figures_hours_volunteers_fill_and_no_shows(conn: Connection, unit: dict
     layer = patrol_stats.hours_by_grid(conn, *window, now=later)
     hours = {f["id"]: f["properties"]["patrol_hours"] for f in layer["features"]}
     assert hours[code] == pytest.approx(4.0) and len(hours) == 2080
+
+
+def test_the_patrol_demo_is_seeded_and_fills_the_figures(conn: Connection) -> None:
+    from dataclasses import asdict
+
+    from gridgis.workflows import patrol_stats
+    from gridgis.workflows.demo import generate_patrols
+
+    now = datetime.now(UTC)
+    first = generate_patrols(conn, weeks=1, seed=5, units=6, now=now)
+    again = generate_patrols(conn, weeks=1, seed=5, units=6, now=now)
+    keys = ("units", "tasks", "claims", "cancelled", "no_shows", "check_ins", "check_outs")
+    assert {k: asdict(first)[k] for k in keys} == {k: asdict(again)[k] for k in keys}
+    assert again.units == 6 and again.tasks > 0 and again.check_ins > 0
+    assert conn.execute(text("SELECT COUNT(*) FROM units WHERE source = 'demo'")).scalar() == 6
+    rows = patrol_stats.patrol_stats(conn, "county", now - timedelta(days=14), now, now=now)
+    assert sum(r["patrol_hours"] for r in rows) > 0
+    # Nothing the demo wrote breaks a rule: slots never over-booked.
+    over = conn.execute(
+        text(
+            "SELECT COUNT(*) FROM patrol_tasks t WHERE t.slots < (SELECT COUNT(*) FROM "
+            "patrol_claims c WHERE c.task_id = t.id AND c.status = 'active')"
+        )
+    ).scalar()
+    assert over == 0
+
+
+def test_the_service_post_demo_gives_every_cadre_a_post(conn: Connection) -> None:
+    from gridgis.workflows import service_posts
+    from gridgis.workflows.demo import generate_service_posts
+
+    summary = generate_service_posts(conn, seed=3)
+    cadres = conn.execute(
+        text("SELECT COUNT(*) FROM responders WHERE role = 'party_cadre'")
+    ).scalar_one()
+    assert summary.cadres_with_posts == cadres == 18_000
+    assert summary.grids == 2080 and summary.posts >= cadres
+    per_post = conn.execute(
+        text(
+            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM service_post_claims "
+            "WHERE status = 'active' GROUP BY post_id) x"
+        )
+    ).scalar_one()
+    assert per_post == 1
+    counties = service_posts.post_coverage(conn, "county")
+    assert sum(r["grids"] for r in counties) == 2080
+    assert sum(r["grids_all_claimed"] for r in counties) == summary.grids_all_claimed
