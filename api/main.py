@@ -36,7 +36,8 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 2,080 community and village grids.
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
-`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
+`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest +
+patrol grabs and service-post claims; a unit's system key also reserves its own patrols),
 `planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
