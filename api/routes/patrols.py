@@ -161,7 +161,10 @@ def list_patrols(
     time window, by state (e.g. `status=open`: slots free, not started)."""
     point = None
     if near is not None:
-        lon, lat = (float(v) for v in near.split(","))
+        try:
+            lon, lat = (float(v) for v in near.split(","))
+        except ValueError:
+            raise InvalidInput("near must be lon,lat in decimal degrees.", field="near") from None
         point = (lon, lat)
         if crs != "wgs84":
             try:

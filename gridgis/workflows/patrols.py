@@ -18,7 +18,7 @@ from gridgis.settings import Settings
 from gridgis.validation import check_lon_lat
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
-from gridgis.workflows.units import check_grid, get_unit
+from gridgis.workflows.units import check_grid, clean_text, get_unit
 
 TASK_STATES = ("open", "full", "underway", "ended", "cancelled")
 AREA_TYPES = {
@@ -224,8 +224,7 @@ def create_patrol(
         raise InvalidInput("slots must be an integer.", field="slots")
     if not 1 <= spec.slots <= MAX_SLOTS:
         raise InvalidInput(f"slots must be between 1 and {MAX_SLOTS}.", field="slots")
-    if not isinstance(spec.title, str) or len(spec.title) > 200:
-        raise InvalidInput("title must be at most 200 characters.", field="title")
+    title = clean_text(spec.title, "title", 200, required=False)
     role = _check_role(db, spec.required_role)
     if (spec.grid_codes is None) == (spec.area is None):
         raise InvalidInput("Give either grid_codes or area (not both).", field="area")
@@ -244,7 +243,7 @@ def create_patrol(
         sql.INSERT_TASK,
         {
             "unit_id": unit["id"],
-            "title": spec.title.strip(),
+            "title": title,
             "area_kind": area_kind,
             "grid_code": centre,
             "grid_codes": grids,

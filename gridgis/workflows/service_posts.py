@@ -12,7 +12,7 @@ from gridgis.errors import Conflict, InvalidInput, NotFound, Refused
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
 from gridgis.workflows.patrol_stats import PREFIX_LENGTH
-from gridgis.workflows.units import check_grid
+from gridgis.workflows.units import check_grid, clean_text
 
 CADRE_ROLE = "party_cadre"
 MAX_PAGE = 1000
@@ -34,11 +34,8 @@ def create_post(
 ) -> dict[str, Any]:
     """A new post in a grid (Conflict when the grid has a post of that name)."""
     grid_code = check_grid(db, grid_code)
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
-        raise InvalidInput("name must be 1-200 characters.", field="name")
-    if not isinstance(description, str) or len(description) > 2000:
-        raise InvalidInput("description must be at most 2,000 characters.", field="description")
-    name = name.strip()
+    name = clean_text(name, "name", 200)
+    description = clean_text(description, "description", 2000, required=False)
     post_id = db.execute(
         sql.INSERT_POST, {"grid_code": grid_code, "name": name, "description": description}
     ).scalar()

@@ -13,12 +13,15 @@ from gridgis.workflows import sql
 MAX_PAGE = 1000
 
 
-def _text(value: Any, field: str, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
+def clean_text(value: Any, field: str, max_len: int, *, required: bool = True) -> str:
+    """`value` stripped, or InvalidInput naming `field` (empty, too long, or holding NUL)."""
+    if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(f"{field} must be a non-empty string.", field=field)
     value = value.strip()
     if len(value) > max_len:
         raise InvalidInput(f"{field} must be at most {max_len} characters.", field=field)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise InvalidInput(f"{field} must not contain NUL characters.", field=field)
     return value
 
 
@@ -35,8 +38,8 @@ def create_unit(
     db: Executor, name: Any, contact: Any, grid_code: Any, *, actor: str = LIBRARY_ACTOR
 ) -> dict[str, Any]:
     """A new unit (Conflict when the name is taken)."""
-    name = _text(name, "name", 200)
-    contact = _text(contact, "contact", 200)
+    name = clean_text(name, "name", 200)
+    contact = clean_text(contact, "contact", 200)
     grid_code = check_grid(db, grid_code)
     row = (
         db.execute(sql.INSERT_UNIT, {"name": name, "contact": contact, "grid_code": grid_code})

@@ -123,6 +123,7 @@ def test_a_task_answers_in_utc_with_its_claims(
         ({"area": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}}, "area"),
         ({"unit_id": 999999999}, "unit_id"),
         ({"colour": "red"}, "colour"),
+        ({"title": "night\x00round"}, "title"),
         ({"length": 13}, "end"),
     ],
 )
@@ -210,6 +211,8 @@ def test_near_lists_open_tasks_by_geodesic_distance(
     assert made[1]["id"] in [t["id"] for t in everything.json()["patrols"]]
     by_grid = client.get("/v1/patrols", params={"grid": made[3]["grid_code"]}).json()["patrols"]
     assert [t["id"] for t in by_grid] == [made[3]["id"]]
+    bad = client.get("/v1/patrols", params={"near": "117.6.1,24.5"})
+    assert bad.status_code == 422 and bad.json()["field"] == "near"
     bad = client.get("/v1/patrols", params={"near": "117.6"})
     assert bad.status_code == 422 and bad.json()["field"] == "near"
     bad = client.get("/v1/patrols", params={"status": "sleeping"})

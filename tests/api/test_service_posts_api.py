@@ -47,6 +47,10 @@ def test_admins_offer_posts_and_anyone_lists_them(
     assert bad.status_code == 422 and bad.json()["field"] == "grid_code"
     empty = client.post("/v1/service-posts", json={"grid_code": grid, "name": ""})
     assert empty.status_code == 422 and empty.json()["field"] == "name"
+    nul = client.post(
+        "/v1/service-posts", json={"grid_code": grid, "name": "x", "description": "a\x00"}
+    )
+    assert nul.status_code == 422 and nul.json()["field"] == "description"
     system = client.post(
         "/v1/service-posts",
         json={"grid_code": grid, "name": "dispute watch"},
