@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Status = Literal["available", "busy", "off_duty"]
-AreaLevel = Literal["city", "county", "township", "grid"]
+from gridgis.vocabulary import AVAILABLE, AreaLevel, CoverageRunStatus
+from gridgis.vocabulary import ResponderStatus as Status
 
 
 class CoverageRunCreate(BaseModel):
@@ -23,7 +23,7 @@ class CoverageRunCreate(BaseModel):
         examples=[["community_police", "police_unit"]],
     )
     statuses: list[Status] = Field(
-        default=["available"], min_length=1, max_length=3, description="Statuses counted."
+        default=[AVAILABLE], min_length=1, max_length=3, description="Statuses counted."
     )
     target_s: float | None = Field(
         default=None,
@@ -88,7 +88,7 @@ class CoverageRunPublic(BaseModel):
 
     id: int
     created_at: datetime
-    status: Literal["running", "done", "failed"]
+    status: CoverageRunStatus
     generation: int
     duration_s: float | None
     cell_count: int
@@ -153,7 +153,7 @@ class PlanCreate(BaseModel):
     )
     time_limit_s: float = Field(default=20.0, gt=0, le=600, allow_inf_nan=False)
     roles: list[str] | None = Field(default=None, max_length=32)
-    statuses: list[Status] = Field(default=["available"], min_length=1, max_length=3)
+    statuses: list[Status] = Field(default=[AVAILABLE], min_length=1, max_length=3)
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     k: int = Field(default=1, ge=1, le=10)
     resolution: int = Field(default=9, ge=5, le=10)

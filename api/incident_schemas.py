@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
-EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
-InputCrs = Literal["wgs84", "gcj02", "bd09"]
+from gridgis.vocabulary import AreaLevel, EventType, IncidentStatus
+from gridgis.vocabulary import CrsName as InputCrs
 
 
 class IncidentCreate(BaseModel):
@@ -161,7 +160,7 @@ class IncidentListPublic(BaseModel):
 
 
 class KpiRowPublic(BaseModel):
-    level: Literal["city", "county", "township", "grid", "outside"]
+    level: AreaLevel | Literal["outside"]
     code: str | None
     name: str | None
     parent_code: str | None

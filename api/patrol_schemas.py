@@ -8,6 +8,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from api.schemas import CrsParam
+from gridgis.vocabulary import (
+    PatrolAreaKind,
+    PatrolClaimStatus,
+    PatrolLevel,
+    PatrolTaskState,
+    PostCoverageLevel,
+    ServicePostClaimStatus,
+)
 
 
 def _utc_z(value: datetime) -> str:
@@ -16,7 +24,6 @@ def _utc_z(value: datetime) -> str:
 
 # Answers are in UTC with a `Z`; requests may use any offset (RFC 3339).
 UtcTime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
-TaskState = Literal["open", "full", "underway", "ended", "cancelled"]
 
 
 class Strict(BaseModel):
@@ -77,7 +84,7 @@ class ClaimPublic(BaseModel):
     responder_id: int
     responder_name: str | None = None
     slot_no: int
-    status: Literal["active", "cancelled", "no_show"] = Field(
+    status: PatrolClaimStatus = Field(
         description="no_show: cancelled after the deadline (GRIDGIS_PATROL_CANCEL_DEADLINE_H)"
     )
     claimed_at: UtcTime
@@ -97,7 +104,7 @@ class PatrolPublic(BaseModel):
     id: int
     unit: UnitRef
     title: str
-    area_kind: Literal["grids", "polygon", "route"]
+    area_kind: PatrolAreaKind
     area: dict[str, Any] = Field(description="GeoJSON geometry, WGS84")
     grid_code: str = Field(description="The grid the task's figures count in")
     grid_codes: list[str] = Field(description="Every grid the area touches")
@@ -106,7 +113,7 @@ class PatrolPublic(BaseModel):
     slots: int
     claimed: int
     free: int
-    status: TaskState
+    status: PatrolTaskState
     required_role: str | None
     created_by: str
     created_at: UtcTime
@@ -149,7 +156,7 @@ class PatrolStatPublic(BaseModel):
 
 
 class PatrolStatsPublic(BaseModel):
-    level: Literal["grid", "township", "county"]
+    level: PatrolLevel
     start: UtcTime = Field(alias="from")
     end: UtcTime = Field(alias="to")
     rows: list[PatrolStatPublic]
@@ -203,7 +210,7 @@ class ServicePostClaimPublic(BaseModel):
     id: int
     post_id: int
     responder_id: int
-    status: Literal["active", "released"]
+    status: ServicePostClaimStatus
     claimed_at: UtcTime
     ended_at: UtcTime | None
 
@@ -220,5 +227,5 @@ class PostCoverageRow(BaseModel):
 
 
 class PostCoveragePublic(BaseModel):
-    level: Literal["township", "county"]
+    level: PostCoverageLevel
     areas: list[PostCoverageRow]

@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-AreaLevel = Literal["city", "county", "township", "grid"]
+from gridgis.vocabulary import AVAILABLE, AreaLevel, PositionSource
+from gridgis.vocabulary import CrsName as CrsParam
+from gridgis.vocabulary import ResponderStatus as StatusName
 
 
 class ErrorPublic(BaseModel):
@@ -97,8 +99,6 @@ class AreaDetailPublic(AreaFeature):
 
 
 # -- dispatch ------------------------------------------------------------------------------------
-CrsParam = Literal["wgs84", "gcj02", "bd09"]
-StatusName = Literal["available", "busy", "off_duty"]
 
 
 class PositionPublic(BaseModel):
@@ -107,7 +107,7 @@ class PositionPublic(BaseModel):
     lon: float
     lat: float
     recorded_at: datetime | None = Field(description="Time of the live fix; null for home base")
-    source: Literal["live", "home"]
+    source: PositionSource
 
 
 class NearestResult(BaseModel):
@@ -190,7 +190,7 @@ class ResponderCreate(BaseModel):
     role: str = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
     home: HomeIn
     skills: list[str] = Field(default_factory=list, max_length=32)
-    status: StatusName = "available"
+    status: StatusName = AVAILABLE
     ref: str | None = Field(
         default=None, min_length=1, max_length=64, description="Your stable reference"
     )
@@ -239,7 +239,7 @@ class ResponderFeatureProperties(BaseModel):
     name: str
     role: str
     status: StatusName
-    position_source: Literal["live", "home"]
+    position_source: PositionSource
     recorded_at: datetime | None
     home_grid_code: str | None
 

@@ -25,6 +25,8 @@ from scipy.spatial import cKDTree
 from sqlalchemy import text
 
 from benchmarks.common import bench_database_url, machine_summary, prepare_scale_data
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.cells import cell_set, grids_from_rows
 from gridgis.coverage.compute import (
     area_statistics,
@@ -35,8 +37,6 @@ from gridgis.coverage.compute import (
 )
 from gridgis.coverage.runs import CoverageRequest, run_coverage
 from gridgis.crs import to_metric
-from gridgis.db import coverage_queries as cq
-from gridgis.db import queries
 from gridgis.db.engine import make_engine
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.settings import get_settings
@@ -104,9 +104,9 @@ def main() -> None:
                 share = run.summary["population_share_within_target"]
 
         # -- compute alone, on the inputs a run fetches -------------------------------------------
-        generation_id = queries.active_generation_id(conn)
-        rows = cq.generation_areas(conn, generation_id)
-        lon, lat = cq.placed_positions(
+        generation_id = boundaries_sql.active_generation_id(conn)
+        rows = coverage_sql.generation_areas(conn, generation_id)
+        lon, lat = coverage_sql.placed_positions(
             conn,
             roles=None,
             statuses=("available",),

@@ -39,7 +39,8 @@ from benchmarks.common import (
     served_api,
     wrk_run,
 )
-from gridgis.db.queries import _ANCESTORS, _LOCATE_GRIDS, _NEAREST_BY_ROLE, _TEAM
+from gridgis.boundaries.sql import _ANCESTORS, _TEAM, LOCATE_GRIDS
+from gridgis.dispatch.sql.nearest import _NEAREST_BY_ROLE
 from gridgis.settings import get_settings
 
 ROLES = "community_police,grid_worker"
@@ -102,7 +103,7 @@ def raw_sql_nearest(
 
 
 def _pgbench_statement(sql: str, values: dict[str, str]) -> str:
-    """A statement of queries.py with its :name parameters replaced by SQL expressions."""
+    """A dispatch SQL statement with its :name parameters replaced by SQL expressions."""
     sql = "\n".join(line.split("--")[0] for line in sql.splitlines())
     sql = re.sub(r"(?<!:):(\w+)", lambda m: values[m.group(1)], sql)
     return " ".join(sql.split())
@@ -128,7 +129,7 @@ def pgbench_scripts(stale_after_s: float) -> dict[str, str]:
             "generation_id": "NULL",
         },
     )
-    grids = _pgbench_statement(_LOCATE_GRIDS.text, {**point, "generation_id": "NULL"})
+    grids = _pgbench_statement(LOCATE_GRIDS.text, {**point, "generation_id": "NULL"})
     locate = "\n".join(
         [
             f"SELECT code, generation_id AS gen FROM ({grids}) AS hits LIMIT 1 \\gset",

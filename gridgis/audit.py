@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidInput
 
 MAX_PAGE = 1000

@@ -7,15 +7,13 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from gridgis.vocabulary import KEY_ROLES, KeyRole
 
-KeyRole = Literal["dispatcher", "system", "planner", "admin"]
-KEY_ROLES: tuple[KeyRole, ...] = ("dispatcher", "system", "planner", "admin")
 KEY_PREFIX = "ggk_"
 
 # What each role may do. Routes name the permission they need (api/security.py); nothing is

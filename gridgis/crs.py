@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Final, Literal, TypeVar, cast, get_args
+from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
+
+from gridgis.vocabulary import INPUT_CRS, CrsName
 
 __all__ = [
     "CRS_NAMES",
@@ -40,8 +42,7 @@ WGS84: Final = 4326
 # projection's scale error stays well under 1e-4 and areas in m² are trustworthy.
 METRIC_EPSG: Final = 4548
 
-CrsName = Literal["wgs84", "gcj02", "bd09"]
-CRS_NAMES: Final[tuple[str, ...]] = get_args(CrsName)
+CRS_NAMES: Final[tuple[str, ...]] = INPUT_CRS
 
 FloatArray = npt.NDArray[np.float64]
 # A coordinate is either a python float or a numpy array; each public function

@@ -14,8 +14,8 @@ from api.schemas import (
     AreaListPublic,
     ErrorPublic,
 )
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.export import areas_feature_collection, areas_geopackage, feature_of
-from gridgis.db import queries
 
 router = APIRouter(tags=["areas"])
 
@@ -48,7 +48,7 @@ def list_areas(
 ) -> AreaFeatureCollection | AreaListPublic | Response:
     """Areas of the hierarchy (WGS84). Properties: code, name, level, parent_code, kind,
     population, generation."""
-    generation_id = queries.resolve_generation_id(db, generation)
+    generation_id = boundaries_sql.resolve_generation_id(db, generation)
     if format == "gpkg":
         return Response(
             areas_geopackage(db, generation_id, level=level, parent_code=parent),
@@ -56,7 +56,7 @@ def list_areas(
             headers={"Content-Disposition": f'attachment; filename="areas-{generation_id}.gpkg"'},
         )
     if format == "json":
-        rows = queries.list_areas(
+        rows = boundaries_sql.list_areas(
             db, generation_id, level=level, parent_code=parent, with_geometry=False
         )
         return AreaListPublic.model_validate({"areas": rows})
@@ -76,8 +76,8 @@ def get_area(
     generation: Generation = None,
 ) -> AreaDetailPublic:
     """One area as a GeoJSON Feature, with its children's codes."""
-    generation_id = queries.resolve_generation_id(db, generation)
-    area = queries.get_area(db, generation_id, code)
+    generation_id = boundaries_sql.resolve_generation_id(db, generation)
+    area = boundaries_sql.get_area(db, generation_id, code)
     feature = feature_of(area)
     feature["children"] = area["children"]
     return AreaDetailPublic.model_validate(feature)

@@ -22,7 +22,6 @@ from api.import_schemas import (
 from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
-from gridgis.boundaries.imports import ImportOptions
 from gridgis.errors import InvalidInput
 
 router = APIRouter(tags=["boundaries"])
@@ -92,8 +91,8 @@ def create_import(
 ) -> Any:
     """Stage an uploaded boundary file as a new generation, check it, activate it when asked
     and clean (or forced). A CRS error stages nothing (422 with the report)."""
-    options = ImportOptions(
-        level=level,
+    options, import_request = generations.import_options(
+        level,
         layer=layer,
         code_field=code_field,
         name_field=name_field,
@@ -102,14 +101,13 @@ def create_import(
         population_field=population_field,
         crs=crs,
         encoding=encoding,
-    )
-    import_request = generations.ImportRequest(
-        activate=activate or force,
+        activate=activate,
         force=force,
-        base_generation=base,
+        base=base,
         label=label,
         actor=actor(request),
-        thresholds=generations.check_thresholds(tolerance_m2, sliver_width_m),
+        tolerance_m2=tolerance_m2,
+        sliver_width_m=sliver_width_m,
     )
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:

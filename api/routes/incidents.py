@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
@@ -22,6 +22,7 @@ from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
 from gridgis.dispatch.eta import eta_model_from_settings
+from gridgis.vocabulary import AREA_LEVELS, AreaLevel
 
 router = APIRouter()
 
@@ -190,7 +191,7 @@ def get_kpis(
     to: To = None,
     area: AreaCode = None,
     level: Annotated[
-        Literal["city", "county", "township", "grid"] | None,
+        AreaLevel | None,
         Query(description="Only this level (default: every level)"),
     ] = None,
 ) -> KpiReportPublic:
@@ -207,6 +208,6 @@ def get_kpis(
         end=to,
         area=area,
         target_s=settings.eta_target_s,
-        levels=[level] if level else kpis.AREA_LEVELS_ORDER,
+        levels=[level] if level else AREA_LEVELS,
     )
     return KpiReportPublic.model_validate(asdict(report))

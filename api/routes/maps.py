@@ -12,6 +12,7 @@ from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
+from gridgis.vocabulary import AVAILABLE
 
 router = APIRouter(tags=["maps"])
 
@@ -76,7 +77,7 @@ def nearest_map(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[str | None, Query(max_length=500, description="Comma-separated")] = None,
-    status: Annotated[str, Query(max_length=100, description="Comma-separated")] = "available",
+    status: Annotated[str, Query(max_length=100, description="Comma-separated")] = AVAILABLE,
 ) -> HTMLResponse:
     """The call location, its grid outlined and the nearest responders with their ETAs."""
     from gridgis.mapping.dispatch_map import dispatch_map_html
@@ -89,7 +90,7 @@ def nearest_map(
         tiles=settings.tiles,
         n=n,
         roles=parse_list(roles, "roles", known_roles(request, db)),
-        statuses=parse_list(status, "status", STATUS_SET) or ["available"],
+        statuses=parse_list(status, "status", STATUS_SET) or [AVAILABLE],
         stale_after_s=settings.stale_after_s,
     )
     return HTMLResponse(page)

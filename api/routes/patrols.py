@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -25,6 +25,7 @@ from api.patrol_schemas import (
 from api.schemas import ErrorPublic
 from gridgis import crs as crs_mod
 from gridgis.errors import Forbidden, InvalidInput
+from gridgis.vocabulary import PatrolLevel
 from gridgis.workflows import patrol_stats, patrols
 from gridgis.workflows.patrols import Acting, PatrolRules, PatrolSpec
 
@@ -32,8 +33,15 @@ router = APIRouter(tags=["patrols"])
 
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The patrol task's id")]
 ResponderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The volunteer")]
-From = Annotated[datetime, Query(alias="from", description="RFC 3339 with an offset")]
-To = Annotated[datetime, Query(alias="to", description="RFC 3339 with an offset (exclusive)")]
+From = Annotated[
+    datetime | None,
+    Query(alias="from", description="RFC 3339 with an offset (default: 28 days before `to`)"),
+]
+To = Annotated[
+    datetime | None,
+    Query(alias="to", description="RFC 3339 with an offset, exclusive (default: now)"),
+]
+DEFAULT_WINDOW = timedelta(days=28)
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorPublic, "description": "No such task, unit, responder or claim"},
     422: {"model": ErrorPublic, "description": "Invalid input; `field` names it"},
@@ -93,10 +101,17 @@ def task_public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _window(start: datetime, end: datetime) -> None:
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     for name, value in (("from", start), ("to", end)):
-        if value.tzinfo is None:
+        if value is not None and value.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone offset.", field=name)
+    end = end or datetime.now(UTC)
+    if start is None:
+        try:
+            start = end - DEFAULT_WINDOW
+        except OverflowError:
+            raise InvalidInput("to is too early.", field="to") from None
+    return start, end
 
 
 @router.post(
@@ -193,14 +208,14 @@ def list_patrols(
 @router.get("/patrols/stats", response_model=PatrolStatsPublic, responses=ERRORS)
 def stats(
     db: SessionDep,
-    start: From,
-    end: To,
-    level: Annotated[Literal["grid", "township", "county"], Query()] = "township",
+    start: From = None,
+    end: To = None,
+    level: Annotated[PatrolLevel, Query()] = "township",
 ) -> dict[str, Any]:
     """Per area and ISO week (Asia/Shanghai) of tasks starting in [from, to): tasks, slots
     offered and filled, patrol hours (check-in to check-out, or to the task's end), distinct
     volunteers and no-shows (late cancellations, and claims never checked in)."""
-    _window(start, end)
+    start, end = _window(start, end)
     rows = patrol_stats.patrol_stats(db, level, start, end)
     return {"level": level, "from": start, "to": end, "rows": rows}
 
@@ -208,13 +223,13 @@ def stats(
 @router.get("/patrols/leaderboard", response_model=LeaderboardPublic, responses=ERRORS)
 def leaderboard(
     db: SessionDep,
-    start: From,
-    end: To,
+    start: From = None,
+    end: To = None,
     by: Annotated[Literal["unit", "volunteer"], Query()] = "volunteer",
     limit: Annotated[int, Query(ge=1, le=patrol_stats.MAX_LEADERBOARD)] = 20,
 ) -> dict[str, Any]:
     """Units or volunteers ranked by patrol hours (the seasonal contests, 四季竞赛)."""
-    _window(start, end)
+    start, end = _window(start, end)
     return {"by": by, "leaders": patrol_stats.leaderboard(db, by, start, end, limit=limit)}
 
 
@@ -225,12 +240,12 @@ def leaderboard(
         **ERRORS,
     },
 )
-def hours_layer(db: SessionDep, start: From, end: To) -> Response:
+def hours_layer(db: SessionDep, start: From = None, end: To = None) -> Response:
     """The planner's map layer: every grid (simplified polygon, WGS84) with its patrol hours,
     volunteers and tasks for tasks starting in [from, to)."""
     import json
 
-    _window(start, end)
+    start, end = _window(start, end)
     collection = patrol_stats.hours_by_grid(db, start, end)
     return Response(
         json.dumps(collection, ensure_ascii=False, separators=(",", ":")),

@@ -24,11 +24,12 @@ from api.schemas import (
 )
 from api.security import actor
 from gridgis import crs as crs_mod
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.dispatch import positions, responders
 from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
 router = APIRouter(tags=["responders"])
 
@@ -61,13 +62,13 @@ def known_roles(request: Request, db: Executor) -> set[str]:
     """The role vocabulary, cached briefly: it changes only with a migration."""
     cached = getattr(request.app.state, "roles_cache", None)
     if cached is None or cached[0] < time.monotonic():
-        cached = (time.monotonic() + ROLES_CACHE_S, queries.known_roles(db))
+        cached = (time.monotonic() + ROLES_CACHE_S, responders_sql.known_roles(db))
         request.app.state.roles_cache = cached
     roles: set[str] = cached[1]
     return roles
 
 
-STATUS_SET = set(responders.STATUSES)
+STATUS_SET: set[str] = set(RESPONDER_STATUSES)
 
 
 @router.get("/responders/nearest", response_model=NearestPublic, responses=ERRORS)
@@ -83,7 +84,7 @@ async def nearest(
     ] = None,
     status: Annotated[
         str, Query(max_length=100, description="Comma-separated statuses counted")
-    ] = "available",
+    ] = AVAILABLE,
     max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
     prefer: Annotated[
         Literal["nearest", "team"],
@@ -99,7 +100,7 @@ async def nearest(
     def work() -> FastJSONResponse:
         with db() as conn:
             role_list = parse_list(roles, "roles", known_roles(request, conn))
-            status_list = parse_list(status, "status", STATUS_SET) or ["available"]
+            status_list = parse_list(status, "status", STATUS_SET) or [AVAILABLE]
             wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
             model = request.app.state.eta_model
             answer = nearest_responders(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
@@ -18,6 +18,7 @@ from api.patrol_schemas import (
 from api.routes.patrols import decided
 from api.schemas import ErrorPublic
 from api.security import actor
+from gridgis.vocabulary import PostCoverageLevel
 from gridgis.workflows import service_posts
 
 router = APIRouter(tags=["service posts"])
@@ -95,7 +96,7 @@ def list_posts(
 
 @router.get("/service-posts/coverage", response_model=PostCoveragePublic, responses=ERRORS)
 def coverage(
-    db: SessionDep, level: Annotated[Literal["township", "county"], Query()] = "township"
+    db: SessionDep, level: Annotated[PostCoverageLevel, Query()] = "township"
 ) -> dict[str, Any]:
     """Per township or county: the share of grids whose posts are all claimed."""
     return {"level": level, "areas": service_posts.post_coverage(db, level)}

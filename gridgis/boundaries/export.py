@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.errors import InvalidInput
 
 PROPERTY_KEYS = ("code", "name", "level", "parent_code", "kind", "population", "generation")
@@ -31,7 +31,7 @@ def areas_feature_collection(
     parent_code: str | None = None,
 ) -> dict[str, Any]:
     """Areas of a generation as a FeatureCollection in WGS84."""
-    rows = queries.list_areas(db, generation_id, level=level, parent_code=parent_code)
+    rows = boundaries_sql.list_areas(db, generation_id, level=level, parent_code=parent_code)
     return {"type": "FeatureCollection", "features": [feature_of(a) for a in rows]}
 
 
@@ -39,7 +39,7 @@ def export_areas_geojson(
     db: Executor, out: Path, *, level: str | None = None, generation: int | None = None
 ) -> int:
     """Write the same FeatureCollection /v1/areas serves; returns the feature count."""
-    generation_id = queries.resolve_generation_id(db, generation)
+    generation_id = boundaries_sql.resolve_generation_id(db, generation)
     collection = areas_feature_collection(db, generation_id, level=level)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(collection, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -62,7 +62,9 @@ def areas_frame(
     import geopandas as gpd
     from shapely.geometry import shape
 
-    rows = queries.list_areas(db, generation_id, level=level, parent_code=parent_code, precision=7)
+    rows = boundaries_sql.list_areas(
+        db, generation_id, level=level, parent_code=parent_code, precision=7
+    )
     return gpd.GeoDataFrame(
         {key: [row[key] for row in rows] for key in PROPERTY_KEYS},
         geometry=[shape(row["geometry"]) for row in rows],
@@ -96,7 +98,7 @@ def export_areas(
     """Write areas (codes, names, parents, generation) in `fmt`; returns the feature count."""
     if fmt == "geojson":
         return export_areas_geojson(db, out, level=level, generation=generation)
-    generation_id = queries.resolve_generation_id(db, generation)
+    generation_id = boundaries_sql.resolve_generation_id(db, generation)
     frame = areas_frame(db, generation_id, level=level)
     write_areas(frame, out, fmt)
     return len(frame)

@@ -20,11 +20,11 @@ from sqlalchemy import text
 
 from gridgis import audit
 from gridgis.boundaries import qa
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.imports import ImportedLayer, ImportOptions, read_layer
-from gridgis.db import queries
-from gridgis.db.models import AREA_LEVELS
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.vocabulary import PARENT_LEVEL
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,8 @@ _REMOVED_GRIDS = text(
     FROM areas o
     LEFT JOIN assignments a ON a.grid_code = o.code
     LEFT JOIN responders r ON r.id = a.responder_id
-    WHERE o.generation_id = :base AND o.level = 'grid'
-      AND NOT EXISTS (SELECT 1 FROM areas n WHERE n.generation_id = :g AND n.level = 'grid'
+    WHERE o.generation_id = :base AND o.level = :grid
+      AND NOT EXISTS (SELECT 1 FROM areas n WHERE n.generation_id = :g AND n.level = :grid
                       AND n.code = o.code)
     GROUP BY o.code, o.name ORDER BY o.code
     """
@@ -89,7 +89,7 @@ def _base_generation(db: Executor, base: int | None) -> int | None:
     if base == 0:
         return None
     if base is not None:
-        return queries.resolve_generation_id(db, base)
+        return boundaries_sql.resolve_generation_id(db, base)
     row = db.execute(text("SELECT id FROM generations WHERE active")).first()
     return None if row is None else int(row[0])
 
@@ -130,12 +130,9 @@ def _stage(
                 for f, hexed in zip(layer.features, wkb, strict=True)
             ],
         )
-    depth = AREA_LEVELS.index(options.level)
-    if not layer.parent_from_file and depth > 0:
-        db.execute(
-            _DERIVE_PARENTS,
-            {"g": generation_id, "level": options.level, "parent": AREA_LEVELS[depth - 1]},
-        )
+    parent = PARENT_LEVEL.get(options.level)
+    if not layer.parent_from_file and parent is not None:
+        db.execute(_DERIVE_PARENTS, {"g": generation_id, "level": options.level, "parent": parent})
     return generation_id
 
 
@@ -164,7 +161,7 @@ def import_layer(
     with db.begin_nested():
         base = _base_generation(db, request.base_generation)
         generation_id = _stage(db, layer, options, request, base)
-        queries.rebuild_area_pieces(db, generation_id)
+        boundaries_sql.rebuild_area_pieces(db, generation_id)
         errors, warnings = qa.check_generation(db, generation_id, options.level, request.thresholds)
         report["generation"] = generation_id
         report["base_generation"] = base
@@ -173,9 +170,11 @@ def import_layer(
         if base is not None:
             report["removed_grids"] = [
                 {"code": r.code, "name": r.name, "staff": list(r.staff)}
-                for r in db.execute(_REMOVED_GRIDS, {"g": generation_id, "base": base})
+                for r in db.execute(
+                    _REMOVED_GRIDS, {"g": generation_id, "base": base, "grid": "grid"}
+                )
             ]
-        report["areas"] = queries.counts_by_level(db, generation_id)
+        report["areas"] = boundaries_sql.counts_by_level(db, generation_id)
         db.execute(
             text("UPDATE generations SET report = CAST(:r AS jsonb) WHERE id = :g"),
             {"r": json.dumps(report, ensure_ascii=False), "g": generation_id},
@@ -295,6 +294,49 @@ def check_thresholds(tolerance_m2: float, sliver_width_m: float) -> qa.Threshold
     if not 0 <= sliver_width_m < 1e6:
         raise InvalidInput("sliver_width_m must be >= 0.", field="sliver_width_m")
     return qa.Thresholds(tolerance_m2=tolerance_m2, sliver_width_m=sliver_width_m)
+
+
+def import_options(
+    level: str,
+    *,
+    layer: str | None = None,
+    code_field: str | None = None,
+    name_field: str | None = None,
+    parent_field: str | None = None,
+    kind_field: str | None = None,
+    population_field: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    activate: bool = False,
+    force: bool = False,
+    base: int | None = None,
+    label: str | None = None,
+    actor: str = "cli",
+    tolerance_m2: float = 1.0,
+    sliver_width_m: float = 2.0,
+) -> tuple[ImportOptions, ImportRequest]:
+    """How to read a boundary file and what to do with it, from the choices the CLI and the API
+    both offer (forcing implies activating). InvalidInput names the field at fault."""
+    options = ImportOptions(
+        level=level,
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        parent_field=parent_field,
+        kind_field=kind_field,
+        population_field=population_field,
+        crs=crs,
+        encoding=encoding,
+    )
+    request = ImportRequest(
+        activate=activate or force,
+        force=force,
+        base_generation=base,
+        label=label,
+        actor=actor,
+        thresholds=check_thresholds(tolerance_m2, sliver_width_m),
+    )
+    return options, request
 
 
 def report_lines(report: dict[str, Any], limit: int = 30) -> list[str]:

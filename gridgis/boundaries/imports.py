@@ -19,8 +19,8 @@ from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
 from gridgis import crs
-from gridgis.db.models import AREA_KINDS, AREA_LEVELS
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AREA_KINDS, AREA_LEVELS
 
 __all__ = [
     "DEFAULT_KIND",

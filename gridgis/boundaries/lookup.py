@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.errors import OutsideCoverage
 from gridgis.validation import check_lon_lat
 
@@ -32,10 +32,10 @@ def locate(
     the other grids are listed in `also`.
     """
     lon, lat = check_lon_lat(lon, lat)
-    grids = queries.grids_at_point(db, generation, lon, lat)
+    grids = boundaries_sql.grids_at_point(db, generation, lon, lat)
     if not grids:
         # Only a miss pays for telling "no such generation" from "outside every grid".
-        generation_id = queries.resolve_generation_id(db, generation)
+        generation_id = boundaries_sql.resolve_generation_id(db, generation)
         raise OutsideCoverage(
             f"The point ({lon:.6f}, {lat:.6f}) lies outside every grid of generation "
             f"{generation_id}."
@@ -46,7 +46,7 @@ def locate(
     return LocateResult(
         generation=generation_id,
         grid=grid,
-        hierarchy=queries.ancestors(db, generation_id, chosen.code),
-        team=queries.grid_team(db, chosen.code) if with_team else [],
+        hierarchy=boundaries_sql.ancestors(db, generation_id, chosen.code),
+        team=boundaries_sql.grid_team(db, chosen.code) if with_team else [],
         also=[{"code": g.code, "name": g.name, "kind": g.kind} for g in others],
     )

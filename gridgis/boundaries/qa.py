@@ -18,8 +18,8 @@ from typing import Any, Final
 from sqlalchemy import text
 
 from gridgis.boundaries.imports import Finding
-from gridgis.db.models import AREA_LEVELS
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
+from gridgis.vocabulary import AREA_LEVELS
 
 DEFAULT_TOLERANCE_M2: Final = 1.0
 DEFAULT_SLIVER_WIDTH_M: Final = 2.0
@@ -179,7 +179,7 @@ def check_generation(
     overlaps = _pieces(db, _OVERLAPS, {**params, "level": level})
     _classify(overlaps, "overlap", "overlap between", thresholds, errors, warnings)
     # The imported level is a child of the level above and a parent of the level below.
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     if depth > 0:
         pairs.append((AREA_LEVELS[depth - 1], level))
     if depth + 1 < len(AREA_LEVELS) and AREA_LEVELS[depth + 1] in present:

@@ -61,7 +61,7 @@ class Grids:
 
 
 def grids_from_rows(rows: Sequence[dict[str, Any]]) -> Grids:
-    """Build `Grids` from `coverage_queries.generation_areas` rows (grid rows only used)."""
+    """Build `Grids` from `coverage.sql.generation_areas` rows (grid rows only used)."""
     grid_rows = sorted((r for r in rows if r["level"] == "grid"), key=lambda r: r["code"])
     return Grids(
         codes=[r["code"] for r in grid_rows],

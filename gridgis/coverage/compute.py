@@ -34,11 +34,11 @@ from scipy.spatial import cKDTree
 from gridgis.coverage.cells import CellSet, Grids, cells_of_points
 from gridgis.crs import to_metric
 from gridgis.dispatch.eta import EtaModel, Setting
+from gridgis.vocabulary import AREA_LEVELS
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-LEVELS = ("city", "county", "township", "grid")
 P90 = 0.9
 
 
@@ -115,7 +115,7 @@ def hierarchy_from_rows(rows: Sequence[dict[str, Any]], grids: Grids) -> Hierarc
     index = {c: i for i, c in enumerate(codes)}
     parent = {r["code"]: r["parent_code"] for r in rows}
     level = {r["code"]: r["level"] for r in rows}
-    ancestor: dict[str, list[int]] = {lv: [] for lv in LEVELS}
+    ancestor: dict[str, list[int]] = {lv: [] for lv in AREA_LEVELS}
     for code in grids.codes:
         found = {"grid": index[code]}
         current = parent.get(code)
@@ -124,7 +124,7 @@ def hierarchy_from_rows(rows: Sequence[dict[str, Any]], grids: Grids) -> Hierarc
                 break
             found.setdefault(level[current], index[current])
             current = parent.get(current)
-        for lv in LEVELS:
+        for lv in AREA_LEVELS:
             ancestor[lv].append(found.get(lv, -1))
     return Hierarchy(
         codes=codes,
@@ -205,7 +205,7 @@ def area_statistics(
         "eta_k_p90_s": np.full(size, np.nan),
         "responders": np.zeros(size),
     }
-    for level in LEVELS:
+    for level in AREA_LEVELS:
         area_of_grid = hierarchy.grid_ancestor[level]
         group = area_of_grid[cells.grid]
         keep = group >= 0

@@ -33,12 +33,12 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.spatial import cKDTree
 
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.cells import metric_scale
 from gridgis.crs import to_metric
-from gridgis.db import coverage_queries as cq
-from gridgis.db import queries
-from gridgis.db.coverage_queries import Executor
+from gridgis.db import Executor
 from gridgis.dispatch.eta import URBAN_KINDS, EtaModel, Setting
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.validation import check_lon_lat
 
@@ -357,10 +357,10 @@ def plan_posts(
         raise InvalidInput(f"add must be an integer between 1 and {MAX_ADD}.", field="add")
     if not (math.isfinite(time_limit_s) and 0 < time_limit_s <= 600):
         raise InvalidInput("time_limit_s must be between 0 and 600 seconds.", field="time_limit_s")
-    known = queries.known_roles(db)
+    known = responders_sql.known_roles(db)
     if role not in known:
         raise InvalidInput(f"role must be one of {', '.join(sorted(known))}.", field="role")
-    run = cq.get_run(db, run_id)
+    run = coverage_sql.get_run(db, run_id)
     counted = run.parameters.get("roles")
     if counted and role not in counted:
         raise InvalidInput(
@@ -377,8 +377,8 @@ def plan_posts(
     k = int(run.parameters["k"])
     target_s = float(run.parameters["target_s"])
 
-    cells = cq.run_cells(db, run_id)
-    area_rows = cq.generation_areas(db, run.generation_id)
+    cells = coverage_sql.run_cells(db, run_id)
+    area_rows = coverage_sql.generation_areas(db, run.generation_id)
     sites = (
         supplied_candidates(candidates) if candidates is not None else default_candidates(area_rows)
     )

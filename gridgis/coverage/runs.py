@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.coverage import cells as cells_mod
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.cells import CellSet, Grids, cell_set, grids_from_rows
 from gridgis.coverage.compute import (
-    LEVELS,
     CellEtas,
     area_statistics,
     cell_etas,
@@ -22,16 +23,16 @@ from gridgis.coverage.compute import (
     responder_cells,
     responder_tree,
 )
-from gridgis.db import coverage_queries as cq
-from gridgis.db import queries
-from gridgis.db.coverage_queries import Executor, RunRow
+from gridgis.coverage.sql import RunRow
+from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
+from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
 CoverageRun = RunRow
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_K = 10
 MAX_TARGET_S = 86_400.0
 MAX_CELL_PAGE = 5_000
@@ -50,7 +51,7 @@ class CoverageRequest:
     """What a coverage run counts and measures."""
 
     roles: tuple[str, ...] | None = None
-    statuses: tuple[str, ...] = ("available",)
+    statuses: tuple[str, ...] = (AVAILABLE,)
     target_s: float | None = None
     k: int = 1
     resolution: int = 9
@@ -62,7 +63,7 @@ def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) ->
     roles = request.roles
     if roles is not None:
         roles = tuple(dict.fromkeys(r.strip() for r in roles if r and r.strip()))
-        known = queries.known_roles(db)
+        known = responders_sql.known_roles(db)
         unknown = sorted(set(roles) - known)
         if unknown:
             raise InvalidInput(
@@ -72,10 +73,11 @@ def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) ->
             )
         roles = roles or None
     statuses = tuple(dict.fromkeys(request.statuses))
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in RESPONDER_STATUSES]
     if bad or not statuses:
         raise InvalidInput(
-            f"statuses must be some of {', '.join(STATUSES)}; got {', '.join(bad) or 'none'}.",
+            f"statuses must be some of {', '.join(RESPONDER_STATUSES)}; "
+            f"got {', '.join(bad) or 'none'}.",
             field="statuses",
         )
     target = model.target_s if request.target_s is None else request.target_s
@@ -99,7 +101,7 @@ def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) ->
             f"{cells_mod.MAX_RESOLUTION} (9 is about 0.1 km² per cell).",
             field="resolution",
         )
-    generation_id = queries.resolve_generation_id(db, request.generation_id)
+    generation_id = boundaries_sql.resolve_generation_id(db, request.generation_id)
     return CoverageRequest(
         roles=roles,
         statuses=statuses,
@@ -133,9 +135,9 @@ def run_coverage(
     fresh_since = now - timedelta(seconds=stale_after_s)
 
     step("boundaries", 0, total_steps)
-    rows = cq.generation_areas(db, request.generation_id)
+    rows = coverage_sql.generation_areas(db, request.generation_id)
     step("responders", 1, total_steps)
-    lon, lat = cq.placed_positions(
+    lon, lat = coverage_sql.placed_positions(
         db, roles=request.roles, statuses=request.statuses, fresh_since=fresh_since
     )
     fetched = time.perf_counter()
@@ -178,9 +180,9 @@ def run_coverage(
         "population_model": POPULATION_MODEL,
         "eta_aggregation": ETA_AGGREGATION,
     }
-    run_id, _ = cq.insert_run(db, request.generation_id, parameters)
-    cq.copy_cells(db, run_id, _cell_columns(cells, grids, population, etas))
-    cq.insert_area_stats(db, run_id, stats)
+    run_id, _ = coverage_sql.insert_run(db, request.generation_id, parameters)
+    coverage_sql.copy_cells(db, run_id, _cell_columns(cells, grids, population, etas))
+    coverage_sql.insert_area_stats(db, run_id, stats)
     stored = time.perf_counter()
     city = next((row for row in stats if row["level"] == "city"), None)
     summary: dict[str, Any] = {
@@ -195,9 +197,9 @@ def run_coverage(
         },
     }
     duration = time.perf_counter() - started
-    cq.finish_run(db, run_id, summary=summary, duration_s=duration, cell_count=len(cells))
+    coverage_sql.finish_run(db, run_id, summary=summary, duration_s=duration, cell_count=len(cells))
     step("done", total_steps, total_steps)
-    return cq.get_run(db, run_id)
+    return coverage_sql.get_run(db, run_id)
 
 
 def _cell_columns(
@@ -246,22 +248,22 @@ def public_area(row: dict[str, Any]) -> dict[str, Any]:
 
 def get_run(db: Executor, run_id: int) -> CoverageRun:
     """One stored run (NotFound when absent)."""
-    return cq.get_run(db, run_id)
+    return coverage_sql.get_run(db, run_id)
 
 
 def list_runs(db: Executor, *, before: int | None = None, limit: int = 50) -> list[CoverageRun]:
     """Stored runs, newest first."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit must be between 1 and 500.", field="limit")
-    return cq.list_runs(db, before=before, limit=limit)
+    return coverage_sql.list_runs(db, before=before, limit=limit)
 
 
 def area_summary(db: Executor, run_id: int, level: str = "city") -> list[dict[str, Any]]:
     """A run's statistics for every area of one level."""
-    if level not in LEVELS:
-        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}.", field="level")
-    cq.get_run(db, run_id)
-    return [public_area(r) for r in cq.area_stats(db, run_id, level)]
+    if level not in AREA_LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
+    coverage_sql.get_run(db, run_id)
+    return [public_area(r) for r in coverage_sql.area_stats(db, run_id, level)]
 
 
 def parse_bbox(value: str | Sequence[float] | None) -> tuple[float, float, float, float] | None:
@@ -306,8 +308,8 @@ def cells_page(
         raise InvalidInput(f"limit must be between 1 and {MAX_CELL_PAGE}.", field="limit")
     if after < 0:
         raise InvalidInput("after must be >= 0.", field="after")
-    cq.get_run(db, run_id)
-    rows = cq.cells_page(db, run_id, bbox=bbox, after=after, limit=limit + 1)
+    coverage_sql.get_run(db, run_id)
+    rows = coverage_sql.cells_page(db, run_id, bbox=bbox, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     features = [

@@ -28,26 +28,31 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gridgis.vocabulary import (
+    ACTIVE_CLAIM as ACTIVE,
+)
+from gridgis.vocabulary import (
+    AREA_KINDS,
+    AREA_LEVELS,
+    AVAILABLE,
+    COVERAGE_RUN_STATUSES,
+    FACILITY_TYPES,
+    INCIDENT_EVENT_TYPES,
+    INCIDENT_STATUSES,
+    INPUT_CRS,
+    KEY_ROLES,
+    PATROL_AREA_KINDS,
+    PATROL_CLAIM_STATUSES,
+    PATROL_TASK_STATUSES,
+    RESPONDER_STATUSES,
+    SERVICE_POST_CLAIM_STATUSES,
+)
+
 # A point as the per-role KNN indexes see it (home bases, live fixes): moved `lane * 360`
 # degrees east, into its role's own strip of the plane (distances within a strip are
 # unchanged). A SQL function (migration 0009) that the planner inlines; queries spell it so to
 # use the indexes.
 LANE_PLANE = "gridgis_lane_plane({point}, {lane})"
-
-AREA_LEVELS = ("city", "county", "township", "grid")
-AREA_KINDS = ("city", "district", "county", "street", "town", "township", "community", "village")
-RESPONDER_STATUSES = ("available", "busy", "off_duty")
-FACILITY_TYPES = ("police_station", "mediation_centre", "service_station")
-
-# Seeded into the `roles` table by the first migration; new roles are rows, not code.
-ROLES: dict[str, tuple[str, str]] = {
-    "grid_worker": ("网格员", "Grid worker"),
-    "community_police": ("社区民警", "Community police officer"),
-    "party_cadre": ("党员干部", "Party cadre"),
-    "mediator": ("人民调解员", "People's mediator"),
-    "volunteer": ("志愿者", "Volunteer"),
-    "police_unit": ("巡逻警力", "Police patrol unit"),
-}
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -136,6 +141,8 @@ class Role(Base):
     name_en: Mapped[str] = mapped_column(String(64))
     # The role's strip of the plane in the per-role KNN indexes (LANE_PLANE).
     lane: Mapped[int] = mapped_column(SmallInteger, Identity(), unique=True)
+    # Where the role is listed in a grid's team (lowest first; roles without one come last).
+    team_order: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class Facility(Base):
@@ -184,7 +191,7 @@ class Responder(Base):
     # The role's roles.lane, set by triggers on insert (when left out) and on a change of role.
     lane: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     skills: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
-    status: Mapped[str] = mapped_column(String(16), default="available")
+    status: Mapped[str] = mapped_column(String(16), default=AVAILABLE)
     home: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     home_grid_code: Mapped[str | None] = mapped_column(String(20))
     station_code: Mapped[str | None] = mapped_column(
@@ -246,9 +253,6 @@ class Assignment(Base):
 
 
 # -- incidents -----------------------------------------------------------------------------------
-INCIDENT_STATUSES = ("open", "dispatched", "on_scene", "resolved", "referred", "closed")
-INCIDENT_EVENT_TYPES = ("dispatched", "arrived", "resolved", "referred", "closed")
-INPUT_CRS = ("wgs84", "gcj02", "bd09")
 
 
 class IncidentCategory(Base):
@@ -356,7 +360,6 @@ class IncidentEvent(Base):
 
 
 # -- coverage ------------------------------------------------------------------------------------
-COVERAGE_RUN_STATUSES = ("running", "done", "failed")
 
 
 class CoverageRun(Base):
@@ -431,7 +434,6 @@ class CoverageAreaStat(Base):
 
 
 # -- security ----------------------------------------------------------------------------------
-API_KEY_ROLES = ("dispatcher", "system", "planner", "admin")
 
 
 class ApiKey(Base):
@@ -439,7 +441,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint(_in("role", API_KEY_ROLES), name="ck_api_keys_role"),
+        CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
         # A unit's key acts for that unit only (patrol tasks); only system keys have one.
         CheckConstraint("unit_id IS NULL OR role = 'system'", name="ck_api_keys_unit_system"),
         Index(
@@ -481,11 +483,7 @@ class AuditEntry(Base):
 
 
 # -- volunteer patrols and service posts ---------------------------------------------------------
-PATROL_TASK_STATUSES = ("open", "cancelled")
-PATROL_AREA_KINDS = ("grids", "polygon", "route")
-PATROL_CLAIM_STATUSES = ("active", "cancelled", "no_show")
-SERVICE_POST_CLAIM_STATUSES = ("active", "released")
-ACTIVE_CLAIM = text("status = 'active'")
+ACTIVE_CLAIM = text(f"status = '{ACTIVE}'")
 
 
 class Unit(Base):

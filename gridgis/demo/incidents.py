@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from gridgis.db import incident_queries, queries
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.demo import sql as demo_sql
 from gridgis.demo.load import _copy_rows
+from gridgis.demo.recommend import recommend_many
 from gridgis.dispatch.eta import EtaModel, setting_of_kind
-from gridgis.dispatch.incidents import CategoryRoute, categories, next_status, recommend_many
+from gridgis.dispatch.incidents import CategoryRoute, categories, next_status
 
 Progress = Callable[[str, int, int], None]
 
@@ -198,10 +200,10 @@ def generate_incidents(
     total_steps = 6
 
     step("removing", 0, total_steps)
-    removed = incident_queries.delete_incidents_by_source(conn, DEMO_SOURCE)
+    removed = demo_sql.delete_incidents_by_source(conn, DEMO_SOURCE)
     routes = categories(conn)
-    generation_id = queries.active_generation_id(conn)
-    grids = incident_queries.grids_for_sampling(conn, generation_id)
+    generation_id = boundaries_sql.active_generation_id(conn)
+    grids = demo_sql.grids_for_sampling(conn, generation_id)
     if count == 0 or not grids or not routes:
         return IncidentDemoSummary(
             seed, 0, 0, removed, 0, 0, start, end, {}, {}, time.perf_counter() - clock
@@ -221,7 +223,7 @@ def generate_incidents(
     offsets = day * 86_400.0 + hour * 3_600.0 + np.floor(second)
     # Points inside each chosen grid, drawn by PostGIS (seeded) in one statement.
     per_grid = np.bincount(grid_of, minlength=len(grids))
-    drawn = incident_queries.random_points_in_grids(
+    drawn = demo_sql.random_points_in_grids(
         conn,
         generation_id,
         [g["code"] for g in grids],
@@ -245,7 +247,7 @@ def generate_incidents(
     reported = [start + timedelta(seconds=float(s)) for s in offsets[order].tolist()]
 
     step("locating", 2, total_steps)
-    located = incident_queries.locate_many(
+    located = demo_sql.locate_many(
         conn, generation_id, [p[0] for p in points], [p[1] for p in points]
     )
 
@@ -274,7 +276,7 @@ def generate_incidents(
         on_site, _lognormal(rng, 3_600.0, 0.8, count), _lognormal(rng, 36 * 3_600.0, 0.8, count)
     )
 
-    ids = incident_queries.reserve_incident_ids(conn, count)
+    ids = demo_sql.reserve_incident_ids(conn, count)
     incident_rows: list[tuple[Any, ...]] = []
     event_rows: list[tuple[Any, ...]] = []
     statuses: Counter[str] = Counter()

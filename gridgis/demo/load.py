@@ -10,8 +10,9 @@ from typing import Any
 import shapely
 from sqlalchemy import Connection, text
 
-from gridgis.db import queries
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.demo.generate import DemoData
+from gridgis.demo.model import RESPONDER_COLUMNS
 
 Progress = Callable[[str, int, int], None]
 
@@ -123,7 +124,7 @@ def load_demo(conn: Connection, data: DemoData, progress: Progress | None = None
         ("generation_id", "code", "name", "level", "parent_code", "kind", "population", "geom"),
         area_rows,
     )
-    pieces = queries.rebuild_area_pieces(conn, generation_id)
+    pieces = boundaries_sql.rebuild_area_pieces(conn, generation_id)
     conn.execute(
         text("UPDATE generations SET active = false WHERE active AND id <> :g"),
         {"g": generation_id},
@@ -196,17 +197,7 @@ def load_demo(conn: Connection, data: DemoData, progress: Progress | None = None
     _copy_rows(
         conn,
         "demo_responders",
-        (
-            "ref",
-            "name",
-            "role",
-            "skills",
-            "status",
-            "home_lon",
-            "home_lat",
-            "home_grid_code",
-            "station_code",
-        ),
+        RESPONDER_COLUMNS,
         zip(
             staff["ref"],
             staff["name"],
@@ -298,7 +289,7 @@ def load_demo(conn: Connection, data: DemoData, progress: Progress | None = None
     step("done", total_steps, total_steps)
     return LoadSummary(
         generation_id=generation_id,
-        areas=queries.counts_by_level(conn, generation_id),
+        areas=boundaries_sql.counts_by_level(conn, generation_id),
         area_pieces=pieces,
         facilities=len(facilities),
         responders=len(staff),

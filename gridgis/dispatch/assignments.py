@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis import audit
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound
 
 MAX_PAGE = 1000
@@ -33,10 +34,10 @@ def create_assignment(
     actor: str = audit.LIBRARY_ACTOR,
 ) -> dict[str, Any]:
     """Put a responder on a grid's team with a duty (a grid of the active generation)."""
-    if duty not in queries.known_roles(db):
+    if duty not in responders_sql.known_roles(db):
         raise InvalidInput(f"Unknown duty {duty!r}.", field="duty")
-    generation = queries.active_generation_id(db)
-    if grid_code not in set(queries.area_codes(db, generation, "grid")):
+    generation = boundaries_sql.active_generation_id(db)
+    if grid_code not in set(boundaries_sql.area_codes(db, generation, "grid")):
         raise InvalidInput(f"No grid {grid_code!r} in the active generation.", field="grid_code")
     exists = db.execute(
         text("SELECT 1 FROM responders WHERE id = :id FOR SHARE"), {"id": responder_id}

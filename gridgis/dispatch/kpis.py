@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gridgis.db import incident_queries, queries
-from gridgis.db.incident_queries import AREA_LEVELS_ORDER
-from gridgis.db.queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.dispatch.incidents import area_grid_prefix
+from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AREA_LEVELS
 
 DEFAULT_PERIOD = timedelta(days=30)
 
@@ -109,7 +110,7 @@ def incident_kpis(
     end: datetime | None = None,
     area: str | None = None,
     target_s: float = 300.0,
-    levels: Sequence[str] = AREA_LEVELS_ORDER,
+    levels: Sequence[str] = AREA_LEVELS,
 ) -> KpiReport:
     """KPIs per area (city, county, township, grid) of the active generation.
 
@@ -126,16 +127,16 @@ def incident_kpis(
         raise InvalidInput("to must be later than from.", field="to")
     if not (isinstance(target_s, int | float) and 0 < target_s < 86_400 * 7):
         raise InvalidInput("target_s must be a positive number of seconds.", field="target_s")
-    unknown = [level for level in levels if level not in AREA_LEVELS_ORDER]
+    unknown = [level for level in levels if level not in AREA_LEVELS]
     if unknown or not levels:
-        raise InvalidInput(f"level must be some of {', '.join(AREA_LEVELS_ORDER)}.", field="level")
-    generation_id = queries.active_generation_id(db)
+        raise InvalidInput(f"level must be some of {', '.join(AREA_LEVELS)}.", field="level")
+    generation_id = boundaries_sql.active_generation_id(db)
     prefix = None
     min_level = "city"
     if area is not None:
         prefix = area_grid_prefix(db, area)
-        min_level = str(incident_queries.area_level(db, generation_id, area))
-    rows = incident_queries.incident_kpis(
+        min_level = str(incidents_sql.area_level(db, generation_id, area))
+    rows = incidents_sql.incident_kpis(
         db,
         generation_id=generation_id,
         start=start,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gridgis.db import queries
-from gridgis.db.queries import Candidate, Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
+from gridgis.dispatch.sql import nearest as nearest_sql
+from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.errors import InvalidInput
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_RESULTS = 100
 HOME_WALK = 2  # measured: 1 needs a second round for ~20% of calls when most report, 4 costs more
 # Metres per degree of latitude is at least this anywhere on the WGS84 ellipsoid (at the equator).
@@ -98,21 +100,18 @@ def rank_candidates(
     )
 
 
-def _certified(
-    walks: dict[tuple[str, str], tuple[int, float]],
-    limits: dict[str, int],
-    radius_m: float,
-    lat: float,
+def shortlist_certified(
+    walks: Iterable[tuple[int, int, float]], radius_m: float, lat: float
 ) -> bool:
-    """True when no responder left out of the shortlist can be within `radius_m`.
+    """True when no responder left out of a shortlist can be within `radius_m` of `lat`.
 
-    The shortlist is one KNN walk per (position source, role), cut at `limits[source]` rows; a
-    walk shorter than its limit met everyone who matches, a full one proves nothing beyond its
+    The shortlist is made of KNN walks, each given as (limit, rows walked, reach): a walk
+    shorter than its limit met everyone who matches, a full one proves nothing beyond its
     reach (the planar distance of its farthest row, superseded home rows included)."""
-    for (source, _), (walked, reach) in walks.items():
-        if walked >= limits[source] and geodesic_lower_bound_m(reach, lat) <= radius_m:
-            return False
-    return True
+    return all(
+        walked < limit or geodesic_lower_bound_m(reach, lat) > radius_m
+        for limit, walked, reach in walks
+    )
 
 
 def nearest_responders(
@@ -123,7 +122,7 @@ def nearest_responders(
     *,
     n: int = 5,
     roles: Sequence[str] | None = None,
-    statuses: Sequence[str] = ("available",),
+    statuses: Sequence[str] = (AVAILABLE,),
     max_eta_s: float | None = None,
     stale_after_s: float = 900.0,
     prefer_team: bool = False,
@@ -139,10 +138,11 @@ def nearest_responders(
     lon, lat = check_lon_lat(lon, lat)
     if not 1 <= n <= MAX_RESULTS:
         raise InvalidInput(f"n must be between 1 and {MAX_RESULTS}, got {n}.", field="n")
-    bad = [s for s in statuses if s not in STATUSES]
+    bad = [s for s in statuses if s not in RESPONDER_STATUSES]
     if bad or not statuses:
         raise InvalidInput(
-            f"status must be some of {', '.join(STATUSES)}; got {', '.join(bad) or 'none'}.",
+            f"status must be some of {', '.join(RESPONDER_STATUSES)}; "
+            f"got {', '.join(bad) or 'none'}.",
             field="status",
         )
     if max_eta_s is not None and not (math.isfinite(max_eta_s) and max_eta_s > 0):
@@ -157,13 +157,13 @@ def nearest_responders(
     team: list[RankedResponder] = []
     team_ids: set[int] = set()
     if prefer_team:
-        grids = queries.grids_at_point(db, None, lon, lat)
+        grids = boundaries_sql.grids_at_point(db, None, lon, lat)
         grid = (
             {"code": grids[0].code, "name": grids[0].name, "kind": grids[0].kind} if grids else None
         )
     setting = setting_of_kind(grid["kind"] if grid else None)
     if grid is not None:
-        members = queries.team_candidates(
+        members = nearest_sql.team_candidates(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
         team_ids = {m.responder_id for m in members}
@@ -179,7 +179,7 @@ def nearest_responders(
         # Home lists walk past responders placed at a live fix (superseded rows); a longer
         # first list saves a second round when most of the force is reporting.
         limits = {"live": shortlist, "home": HOME_WALK * shortlist}
-        found = queries.nearest_shortlist(
+        found = nearest_sql.nearest_shortlist(
             db,
             lon,
             lat,
@@ -200,7 +200,10 @@ def nearest_responders(
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:n]
         radius = kept[-1].distance_m if len(kept) == n else max_distance
-        if _certified(found.walks, limits, radius, lat):
+        walks = (
+            (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
+        )
+        if shortlist_certified(walks, radius, lat):
             break
         shortlist *= 4
     return NearestAnswer(

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gridgis import crs as crs_mod
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
+from gridgis.dispatch.sql import positions as positions_sql
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.validation import check_lon_lat
 
 MAX_BATCH = 10_000
-# Expired fixes are deleted at most this often per process (queries.expire_positions).
+# Expired fixes are deleted at most this often per process (positions_sql.expire_positions).
 EXPIRE_EVERY_S = 60.0
 _next_expiry = 0.0
 # A device clock a little ahead is normal; a fix from further in the future is a bad clock.
@@ -114,7 +114,9 @@ def ingest(
     if idx:
         expire_before = now - timedelta(seconds=stale_after_s)
         expire_due(db, now, stale_after_s=stale_after_s)
-        accepted, unknown = queries.ingest_positions(db, idx, ids, lons, lats, times, expire_before)
+        accepted, unknown = positions_sql.ingest_positions(
+            db, idx, ids, lons, lats, times, expire_before
+        )
         for index in unknown:
             report.rejected.append(
                 {
@@ -140,7 +142,7 @@ def expire_due(
         return None
     _next_expiry = time.monotonic() + EXPIRE_EVERY_S
     now = now or datetime.now(UTC)
-    return queries.expire_positions(db, now - timedelta(seconds=stale_after_s))
+    return positions_sql.expire_positions(db, now - timedelta(seconds=stale_after_s))
 
 
 def update_position(

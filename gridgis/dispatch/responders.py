@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from gridgis import audit
 from gridgis import crs as crs_mod
-from gridgis.db import queries
 from gridgis.db.models import Responder
+from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
-STATUSES = ("available", "busy", "off_duty")
 MAX_PAGE = 1_000
 MAX_SKILLS = 32
 # What the audit trail compares before and after a change of profile or status.
@@ -54,14 +54,16 @@ def _point(lon: Any, lat: Any, crs: str) -> tuple[float, float]:
 
 
 def _check_role(db: Session, role: str) -> None:
-    roles = queries.known_roles(db)
+    roles = responders_sql.known_roles(db)
     if role not in roles:
         raise InvalidInput(f"role must be one of {', '.join(sorted(roles))}.", field="role")
 
 
 def _check_status(status: str) -> None:
-    if status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}.", field="status")
+    if status not in RESPONDER_STATUSES:
+        raise InvalidInput(
+            f"status must be one of {', '.join(RESPONDER_STATUSES)}.", field="status"
+        )
 
 
 def _check_skills(skills: Sequence[str]) -> list[str]:
@@ -87,7 +89,9 @@ def _home_grid(db: Session, lon: float, lat: float) -> str | None:
 
 
 def _check_station(db: Session, station_code: str | None) -> None:
-    if station_code is not None and not queries.facility_exists(db, station_code, "police_station"):
+    if station_code is not None and not responders_sql.facility_exists(
+        db, station_code, "police_station"
+    ):
         raise InvalidInput(f"No police station with code {station_code!r}.", field="station_code")
 
 
@@ -100,7 +104,7 @@ def create_responder(
     home_lat: float,
     crs: str = "wgs84",
     skills: Sequence[str] = (),
-    status: str = "available",
+    status: str = AVAILABLE,
     ref: str | None = None,
     station_code: str | None = None,
     stale_after_s: float = 900.0,
@@ -224,7 +228,7 @@ def list_responders(
     for status in statuses or ():
         _check_status(status)
     fresh_since = (now or datetime.now(UTC)) - timedelta(seconds=stale_after_s)
-    rows = queries.responders_page(
+    rows = responders_sql.responders_page(
         db,
         fresh_since=fresh_since,
         after=after,
@@ -236,7 +240,7 @@ def list_responders(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    teams = queries.responder_teams(db, [int(r["id"]) for r in rows])
+    teams = responders_sql.responder_teams(db, [int(r["id"]) for r in rows])
     for row in rows:
         row["assignments"] = teams.get(int(row["id"]), [])
         row["skills"] = list(row["skills"] or [])

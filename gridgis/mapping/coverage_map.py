@@ -14,10 +14,11 @@ import h3.api.basic_int as h3
 import numpy as np
 from folium.plugins import FastMarkerCluster, HeatMap
 
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.plan import PlanResult
-from gridgis.db import coverage_queries as cq
-from gridgis.db.coverage_queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidInput
+from gridgis.mapping import sql as map_sql
 from gridgis.mapping.render import (
     Panel,
     geojson_text,
@@ -135,13 +136,13 @@ def coverage_map_html(
     step = progress or (lambda stage, done, total: None)
     total = 8
     step("run", 0, total)
-    run = cq.get_run(db, run_id)
+    run = coverage_sql.get_run(db, run_id)
     if plan is not None and plan.run_id != run_id:
         raise InvalidInput(f"the plan was made for run {plan.run_id}, not {run_id}.", field="plan")
     params = run.parameters
     target_s = float(params["target_s"])
     k = int(params["k"])
-    cells = cq.run_cells(db, run_id)
+    cells = coverage_sql.run_cells(db, run_id)
     bounds = None
     if len(cells["lon"]):
         bounds = (
@@ -156,8 +157,10 @@ def coverage_map_html(
     _eta_layer(cells).add_to(fmap)
 
     step("grid coverage", 2, total)
-    stats = {r["code"]: r for r in cq.area_stats(db, run_id, "grid")}
-    grids = cq.boundaries_geojson(db, run.generation_id, "grid", tolerance_deg=SIMPLIFY_GRID_DEG)
+    stats = {r["code"]: r for r in coverage_sql.area_stats(db, run_id, "grid")}
+    grids = map_sql.boundaries_geojson(
+        db, run.generation_id, "grid", tolerance_deg=SIMPLIFY_GRID_DEG
+    )
     for feature in grids:
         props = feature["properties"]
         row = stats.get(props["code"], {})
@@ -190,7 +193,7 @@ def coverage_map_html(
 
     step("responders", 3, total)
     now = now or datetime.now(UTC)
-    placed = cq.placed_responders_for_map(
+    placed = map_sql.placed_responders_for_map(
         db,
         roles=params.get("roles"),
         statuses=params["statuses"],
@@ -226,7 +229,7 @@ def coverage_map_html(
 
     step("police stations", 4, total)
     stations = folium.FeatureGroup(name=LAYERS[3], show=True)
-    for station in cq.facilities_of_type(db, "police_station"):
+    for station in map_sql.facilities_of_type(db, "police_station"):
         folium.Marker(
             [float(station["lat"]), float(station["lon"])],
             icon=folium.DivIcon(
@@ -240,7 +243,7 @@ def coverage_map_html(
     stations.add_to(fmap)
 
     step("incidents", 5, total)
-    density = cq.incident_density(db, cell_deg=INCIDENT_BIN_DEG, limit=INCIDENT_BINS)
+    density = map_sql.incident_density(db, cell_deg=INCIDENT_BIN_DEG, limit=INCIDENT_BINS)
     if density:
         peak = max(n for _, _, n in density)
         HeatMap(
@@ -261,7 +264,9 @@ def coverage_map_html(
         features = (
             grids
             if level == "grid"
-            else cq.boundaries_geojson(db, run.generation_id, level, tolerance_deg=SIMPLIFY_TOP_DEG)
+            else map_sql.boundaries_geojson(
+                db, run.generation_id, level, tolerance_deg=SIMPLIFY_TOP_DEG
+            )
         )
         folium.GeoJson(
             geojson_text(

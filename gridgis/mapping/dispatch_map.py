@@ -10,12 +10,13 @@ from datetime import datetime
 import folium
 import shapely.geometry
 
-from gridgis.db import coverage_queries as cq
-from gridgis.db import queries
-from gridgis.db.coverage_queries import Executor
+from gridgis.boundaries import sql as boundaries_sql
+from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.nearest import NearestAnswer, nearest_responders
+from gridgis.mapping import sql as map_sql
 from gridgis.mapping.render import Panel, new_map, render_offline, role_colour
+from gridgis.vocabulary import AVAILABLE
 
 LAYERS = ("Call", "Grid of the call", "Nearest responders", "Routes (straight line)")
 
@@ -34,7 +35,7 @@ def dispatch_map_html(
     tiles: str,
     n: int = 5,
     roles: Sequence[str] | None = None,
-    statuses: Sequence[str] = ("available",),
+    statuses: Sequence[str] = (AVAILABLE,),
     stale_after_s: float = 900.0,
     now: datetime | None = None,
 ) -> str:
@@ -56,8 +57,8 @@ def dispatch_map_html(
 def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
     outline = None
     if answer.grid is not None:
-        generation_id = queries.active_generation_id(db)
-        outline = cq.grid_outline_geojson(db, generation_id, answer.grid["code"])
+        generation_id = boundaries_sql.active_generation_id(db)
+        outline = map_sql.grid_outline_geojson(db, generation_id, answer.grid["code"])
     # The view holds the call, every responder shown and the whole grid.
     lons = [answer.lon] + [r.lon for r in answer.results]
     lats = [answer.lat] + [r.lat for r in answer.results]

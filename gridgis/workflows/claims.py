@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import TextClause
 from sqlalchemy.exc import IntegrityError
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import NotFound, Refused
 
 

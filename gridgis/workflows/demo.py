@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import GridgisError, InvalidInput
 from gridgis.workflows import patrols
 from gridgis.workflows.patrols import Acting, PatrolRules, PatrolSpec

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import PatrolLevel
 from gridgis.workflows import sql
 
 # Grid codes carry their parents' codes as prefixes (GB/T 2260 + township + grid digits).
-PREFIX_LENGTH = {"county": 6, "township": 9, "grid": 20}
-LEVELS = tuple(PREFIX_LENGTH)
+PREFIX_LENGTH: dict[PatrolLevel, int] = {"county": 6, "township": 9, "grid": 20}
+LEVELS: tuple[PatrolLevel, ...] = get_args(PatrolLevel)
 MAX_LEADERBOARD = 500
 
 
@@ -28,7 +29,7 @@ def patrol_stats(
 ) -> list[dict[str, Any]]:
     """Per area of `level` and ISO week (Asia/Shanghai) of tasks starting in [start, end):
     tasks, slots offered and filled, patrol hours, distinct volunteers, no-shows."""
-    if level not in PREFIX_LENGTH:
+    if level not in LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(LEVELS)}.", field="level")
     _window(start, end)
     rows = db.execute(

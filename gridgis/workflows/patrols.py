@@ -10,18 +10,19 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from gridgis.audit import LIBRARY_ACTOR, record
-from gridgis.db import queries
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.dispatch.positions import PositionFix, update_position
+from gridgis.dispatch.sql.responders import known_roles
 from gridgis.errors import Forbidden, InvalidInput, NotFound, Refused
 from gridgis.settings import Settings
 from gridgis.validation import check_lon_lat
+from gridgis.vocabulary import PATROL_TASK_STATES, PatrolAreaKind
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
 from gridgis.workflows.units import check_grid, clean_text, get_unit
 
-TASK_STATES = ("open", "full", "underway", "ended", "cancelled")
-AREA_TYPES = {
+TASK_STATES = PATROL_TASK_STATES
+AREA_TYPES: dict[str, PatrolAreaKind] = {
     "Polygon": "polygon",
     "MultiPolygon": "polygon",
     "LineString": "route",
@@ -186,9 +187,9 @@ def _drawn_area(db: Executor, area: Any) -> tuple[str, str, str, list[str]]:
 def _check_role(db: Executor, role: Any) -> str | None:
     if role is None:
         return None
-    if not isinstance(role, str) or role not in queries.known_roles(db):
+    if not isinstance(role, str) or role not in known_roles(db):
         raise InvalidInput(
-            f"required_role must be one of {', '.join(sorted(queries.known_roles(db)))}.",
+            f"required_role must be one of {', '.join(sorted(known_roles(db)))}.",
             field="required_role",
         )
     return role

@@ -4,19 +4,19 @@ claimed with the same slot mechanism as patrol tasks."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from gridgis.audit import LIBRARY_ACTOR, record
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound, Refused
+from gridgis.vocabulary import CADRE_ROLE, PostCoverageLevel
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
 from gridgis.workflows.patrol_stats import PREFIX_LENGTH
 from gridgis.workflows.units import check_grid, clean_text
 
-CADRE_ROLE = "party_cadre"
 MAX_PAGE = 1000
-COVERAGE_LEVELS = ("township", "county")
+COVERAGE_LEVELS: tuple[PostCoverageLevel, ...] = get_args(PostCoverageLevel)
 
 POST_SLOTS = SlotStatements(
     entity="service_post",

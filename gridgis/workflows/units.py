@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridgis.audit import LIBRARY_ACTOR, record
-from gridgis.db.queries import Executor
+from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
 from gridgis.workflows import sql
 

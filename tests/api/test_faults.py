@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.main import create_app
+from gridgis import audit
 from gridgis.auth import create_api_key
 from gridgis.db.embedded import EmbeddedCluster
 from gridgis.db.engine import make_engine
@@ -205,14 +206,14 @@ def test_a_dispatch_failing_after_its_writes_leaves_nothing(
     connection dies: the request is a 503 and none of it is kept."""
     incident_id, responder = committed_incident["incident"], committed_incident["responder"]
     before = _state(engine, incident_id, responder)
-    real_record = incidents.audit.record
+    real_record = audit.record
 
     def record_then_die(db: Connection, **entry: Any) -> None:
         real_record(db, **entry)
         if entry["action"] == "incident.event":
             raise OperationalError("INSERT INTO audit_log ...", {}, Exception("connection lost"))
 
-    monkeypatch.setattr(incidents.audit, "record", record_then_die)
+    monkeypatch.setattr(audit, "record", record_then_die)
     app = create_app(settings.model_copy(update={"database_url": test_database_url}))
     with TestClient(app, headers={"X-API-Key": api_keys["dispatcher"]}) as client:
         response = client.post(

@@ -14,9 +14,9 @@ from pyproj import Geod
 from shapely.geometry import Point, box
 from sqlalchemy import Connection, text
 
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.compute import _weighted_quantile
 from gridgis.coverage.runs import CoverageRequest, area_summary, cells_page, run_coverage
-from gridgis.db import coverage_queries as cq
 from gridgis.dispatch.eta import StraightLineEta, setting_of_kind
 from gridgis.errors import InvalidInput, NotFound
 
@@ -273,7 +273,7 @@ def test_synthetic_city_matches_brute_force(conn: Connection, city: dict[str, An
     )
     expected = _brute_force(city, k, target_s)
 
-    stored = cq.run_cells(conn, run.id)
+    stored = coverage_sql.run_cells(conn, run.id)
     assert list(zip(stored["h3"].tolist(), stored["grid_code"].tolist(), strict=True)) == [
         (c["h3"], c["grid"]) for c in expected["cells"]
     ]
@@ -294,7 +294,7 @@ def test_synthetic_city_matches_brute_force(conn: Connection, city: dict[str, An
         ),
         ("city", {"990000": expected["codes"]}),
     ):
-        rows = {r["code"]: r for r in cq.area_stats(conn, run.id, level)}
+        rows = {r["code"]: r for r in coverage_sql.area_stats(conn, run.id, level)}
         assert set(rows) == set(members)
         for code, grid_codes in members.items():
             cells = [c for c in expected["cells"] if c["grid"] in grid_codes]
@@ -311,7 +311,7 @@ def test_synthetic_city_matches_brute_force(conn: Connection, city: dict[str, An
             assert got["eta_p90_s"] == pytest.approx(want["eta_p90_s"], abs=0.01)
 
     # Responders per 10,000 people: counted responders placed inside each grid.
-    grid_rows = {r["code"]: r for r in cq.area_stats(conn, run.id, "grid")}
+    grid_rows = {r["code"]: r for r in coverage_sql.area_stats(conn, run.id, "grid")}
     for code, geom in city["grids"].items():
         inside = sum(geom.contains(Point(lon, lat)) for lon, lat in city["placed"])
         assert grid_rows[code]["responders"] == inside
@@ -330,7 +330,7 @@ def test_backup_coverage_needs_two_responders(conn: Connection, city: dict[str, 
         )
         for k in (1, 2)
     }
-    one, two = (cq.run_cells(conn, runs[k].id) for k in (1, 2))
+    one, two = (coverage_sql.run_cells(conn, runs[k].id) for k in (1, 2))
     assert (one["responders_within_target"] == two["responders_within_target"]).all()
     assert (two["eta_k_s"] >= one["eta_s"]).all()
     target = MODEL.target_s
@@ -354,13 +354,13 @@ def test_population_is_preserved_across_levels(conn: Connection) -> None:
     }
     city_population = next(r.population for r in areas.values() if r.level == "city")
     for level in ("city", "county", "township", "grid"):
-        rows = cq.area_stats(conn, run.id, level)
+        rows = coverage_sql.area_stats(conn, run.id, level)
         assert sum(r["population"] for r in rows) == pytest.approx(city_population, rel=1e-9)
         for row in rows:
             # Every area carries exactly its recorded population (tiny grids included).
             assert row["population"] == pytest.approx(areas[row["code"]].population, rel=1e-9)
             assert row["population_within_target"] <= row["population"] * (1 + 1e-12)
-    cells = cq.run_cells(conn, run.id)
+    cells = coverage_sql.run_cells(conn, run.id)
     assert cells["population"].sum() == pytest.approx(city_population, rel=1e-9)
     assert run.summary["population"] == pytest.approx(city_population, abs=0.1)
 

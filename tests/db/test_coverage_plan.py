@@ -11,9 +11,9 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import Connection, text
 
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.plan import plan_posts
 from gridgis.coverage.runs import CoverageRequest, run_coverage
-from gridgis.db import coverage_queries as cq
 from gridgis.dispatch.eta import StraightLineEta, setting_of_kind
 from gridgis.errors import Conflict, InvalidInput
 
@@ -76,7 +76,7 @@ def test_plan_matches_exhaustive_search(conn: Connection, k: int, add: int) -> N
     result = plan_posts(
         conn, MODEL, run_id=run.id, add=add, role="community_police", candidates=sites
     )
-    cells = cq.run_cells(conn, run.id)
+    cells = coverage_sql.run_cells(conn, run.id)
     best = _exhaustive(cells, k, run.parameters["target_s"], sites, add)
     assert best > 0
     assert result.population_gained == pytest.approx(best, abs=0.2)

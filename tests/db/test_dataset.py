@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from gridgis.db import queries
+from gridgis.boundaries import sql as boundaries_sql
 
 BOUNDARIES = Path(__file__).resolve().parents[2] / "data" / "boundaries"
 TOLERANCE_M2 = 1.0
@@ -31,11 +31,11 @@ def _largest_remainder(total: int, weights: dict[str, int]) -> dict[str, int]:
 
 @pytest.fixture()
 def generation(conn: Connection) -> int:
-    return queries.active_generation_id(conn)
+    return boundaries_sql.active_generation_id(conn)
 
 
 def test_hierarchy_counts(conn: Connection, generation: int) -> None:
-    assert queries.counts_by_level(conn, generation) == {
+    assert boundaries_sql.counts_by_level(conn, generation) == {
         "city": 1,
         "county": 11,
         "township": 122,
@@ -72,7 +72,7 @@ def test_grid_codes_are_twelve_digits_under_their_township(
 
 
 def test_counties_tile_the_city(conn: Connection, generation: int) -> None:
-    defects = queries.tiling_defects(conn, generation, "county", "city")
+    defects = boundaries_sql.tiling_defects(conn, generation, "county", "city")
     assert defects["overlap_m2"] < TOLERANCE_M2
     assert defects["gap_m2"] < TOLERANCE_M2
     assert defects["outside_m2"] < TOLERANCE_M2
@@ -82,9 +82,9 @@ def test_counties_tile_the_city(conn: Connection, generation: int) -> None:
 def test_children_tile_their_parent(
     conn: Connection, generation: int, child: str, parent: str
 ) -> None:
-    defects = queries.tiling_defects(conn, generation, child, parent)
+    defects = boundaries_sql.tiling_defects(conn, generation, child, parent)
     # Tolerance per parent: the sum over all parents is bounded by count x 1 m2.
-    parents = len(queries.area_codes(conn, generation, parent))
+    parents = len(boundaries_sql.area_codes(conn, generation, parent))
     assert defects["childless"] == 0
     assert defects["overlap_m2"] < TOLERANCE_M2 * parents
     assert defects["gap_m2"] < TOLERANCE_M2 * parents

@@ -12,6 +12,7 @@ from shapely.geometry import box, shape
 from sqlalchemy import Connection, text
 
 from gridgis.boundaries import generations
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.generations import (
     ImportRequest,
     activate_generation,
@@ -20,7 +21,6 @@ from gridgis.boundaries.generations import (
 )
 from gridgis.boundaries.imports import ImportOptions
 from gridgis.boundaries.lookup import locate
-from gridgis.db import queries
 from gridgis.errors import Conflict, OutsideCoverage
 
 # A point in 芗城区 with a demo grid (README).
@@ -28,12 +28,12 @@ POINT = (117.65, 24.51)
 
 
 def active_id(conn: Connection) -> int:
-    return queries.active_generation_id(conn)
+    return boundaries_sql.active_generation_id(conn)
 
 
 def export_grids(conn: Connection, path: Path, drop: str | None = None) -> dict[str, Any]:
     """The active generation's grids as a GeoJSON file (optionally without one grid)."""
-    areas = queries.list_areas(conn, active_id(conn), level="grid", precision=7)
+    areas = boundaries_sql.list_areas(conn, active_id(conn), level="grid", precision=7)
     dropped = next(a for a in areas if a["code"] == drop) if drop else None
     features = [
         {
@@ -76,7 +76,7 @@ def test_grid_import_replaces_one_level_and_lists_lost_staff(
     )
     new = report["generation"]
     assert report["base_generation"] == demo and not report["activated"]
-    before = queries.counts_by_level(conn, demo)
+    before = boundaries_sql.counts_by_level(conn, demo)
     assert report["areas"] == {**before, "grid": before["grid"] - 1}
     # The missing grid: a gap in its township, located and measured, and its staff listed.
     (gap,) = [f for f in report["errors"] if f["check"] == "gap"]
@@ -90,7 +90,7 @@ def test_grid_import_replaces_one_level_and_lists_lost_staff(
     assert gap["area_m2"] == pytest.approx(area, rel=1e-3)
     (removed,) = report["removed_grids"]
     assert removed["code"] == grid_code
-    team = queries.grid_team(conn, grid_code)
+    team = boundaries_sql.grid_team(conn, grid_code)
     assert team and {m["responder_id"] for m in removed["staff"]} == {
         m["responder_id"] for m in team
     }
@@ -163,7 +163,7 @@ def test_failed_import_changes_nothing(
     def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("disk full while subdividing")
 
-    monkeypatch.setattr(generations.queries, "rebuild_area_pieces", broken)
+    monkeypatch.setattr(generations.boundaries_sql, "rebuild_area_pieces", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         import_file(
             conn, path, ImportOptions(level="county"), ImportRequest(activate=True, force=True)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, text
 
+from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.lookup import locate
-from gridgis.db import queries
 from gridgis.errors import InvalidInput, OutsideCoverage
 
 
@@ -48,7 +48,7 @@ def _shared_vertex(conn: Connection, generation: int, grids_sharing: int) -> tup
 def test_point_on_shared_boundary_gets_lowest_code_and_lists_the_others(
     conn: Connection, sharing: int
 ) -> None:
-    generation = queries.active_generation_id(conn)
+    generation = boundaries_sql.active_generation_id(conn)
     lon, lat = _shared_vertex(conn, generation, sharing)
     result = locate(conn, lon, lat)
     codes = [result.grid["code"], *(g["code"] for g in result.also)]

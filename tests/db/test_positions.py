@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Connection, text
 
 from gridgis import crs
-from gridgis.db.queries import expire_positions
 from gridgis.dispatch.positions import MAX_BATCH, PositionFix, ingest, update_position
+from gridgis.dispatch.sql.positions import expire_positions
 from gridgis.errors import InvalidInput, NotFound
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

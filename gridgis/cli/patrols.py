@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from gridgis.cli import _engine, _fail, _migrate, _progress, console
+from gridgis.cli.common import console, fail, migrate_schema, open_engine, progress_bar
 from gridgis.errors import GridgisError
 from gridgis.settings import get_settings
 
@@ -23,20 +23,20 @@ def demo_patrols(
     from gridgis.workflows.demo import generate_patrols
 
     settings = get_settings()
-    with _engine(settings) as engine, _progress() as bar:
+    with open_engine(settings) as engine, progress_bar() as bar:
         task = bar.add_task("patrols", total=None)
 
         def report(stage: str, done: int, total: int) -> None:
             bar.update(task, description=stage, completed=done, total=total)
 
         with engine.connect() as conn:
-            _migrate(conn)
+            migrate_schema(conn)
             try:
                 summary = generate_patrols(
                     conn, weeks=weeks, seed=seed, units=units, progress=report
                 )
             except GridgisError as exc:
-                raise _fail(exc.message) from exc
+                raise fail(exc.message) from exc
             conn.commit()
     table = Table(title=f"demo patrols (seed {seed}, modelled data)")
     table.add_column("what")
@@ -68,12 +68,12 @@ def demo_service_posts(
     from gridgis.workflows.demo import generate_service_posts
 
     settings = get_settings()
-    with _engine(settings) as engine, engine.connect() as conn:
-        _migrate(conn)
+    with open_engine(settings) as engine, engine.connect() as conn:
+        migrate_schema(conn)
         try:
             summary = generate_service_posts(conn, seed=seed)
         except GridgisError as exc:
-            raise _fail(exc.message) from exc
+            raise fail(exc.message) from exc
         conn.commit()
     table = Table(title=f"demo service posts (seed {seed}, modelled data)")
     table.add_column("what")
@@ -85,3 +85,9 @@ def demo_service_posts(
     table.add_row("grids with every post claimed", f"{summary.grids_all_claimed:,}")
     console.print(table)
     console.print(f"{summary.seconds:.1f} s")
+
+
+def register(demo_app: typer.Typer) -> None:
+    """Add `patrols` and `service-posts` to `gridgis demo`."""
+    demo_app.command("patrols")(demo_patrols)
+    demo_app.command("service-posts")(demo_service_posts)

@@ -1,4 +1,4 @@
-"""SQL of coverage runs and maps (bound parameters only; bulk writes with COPY)."""
+"""Coverage SQL: a run's inputs (areas, placed responders), storing and reading runs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridgis.db.queries import FRESH_FIX_JOIN
+from gridgis.db import Executor
+from gridgis.dispatch.sql.nearest import FRESH_FIX_JOIN
 from gridgis.errors import NotFound
+from gridgis.vocabulary import AREA_LEVELS
 
-Executor = Session | Connection
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -32,20 +33,22 @@ def _raw_connection(db: Executor) -> Any:
 _AREAS = text(
     """
     SELECT code, name, level, parent_code, kind, population,
-           CASE WHEN level = 'grid' THEN ST_AsBinary(geom) END AS wkb,
-           CASE WHEN level = 'grid' THEN ST_Area(geom::geography) END AS area_m2,
-           CASE WHEN level = 'grid' THEN ST_X(ST_PointOnSurface(geom)) END AS inner_lon,
-           CASE WHEN level = 'grid' THEN ST_Y(ST_PointOnSurface(geom)) END AS inner_lat
+           CASE WHEN level = :grid THEN ST_AsBinary(geom) END AS wkb,
+           CASE WHEN level = :grid THEN ST_Area(geom::geography) END AS area_m2,
+           CASE WHEN level = :grid THEN ST_X(ST_PointOnSurface(geom)) END AS inner_lon,
+           CASE WHEN level = :grid THEN ST_Y(ST_PointOnSurface(geom)) END AS inner_lat
     FROM areas
     WHERE generation_id = :generation_id
-    ORDER BY array_position(ARRAY['city','county','township','grid']::varchar[], level), code
+    ORDER BY array_position(CAST(:levels AS varchar[]), level::varchar), code
     """
 )
 
 
 def generation_areas(db: Executor, generation_id: int) -> list[dict[str, Any]]:
     """Every area of a generation (grids with WKB geometry, area and an inner point)."""
-    rows = db.execute(_AREAS, {"generation_id": generation_id})
+    rows = db.execute(
+        _AREAS, {"generation_id": generation_id, "grid": "grid", "levels": list(AREA_LEVELS)}
+    )
     return [dict(r._mapping) for r in rows]
 
 
@@ -269,11 +272,11 @@ def area_stats(db: Executor, run_id: int, level: str | None) -> list[dict[str, A
             SELECT {", ".join(AREA_STAT_COLUMNS[1:])}
             FROM coverage_area_stats
             WHERE run_id = :run_id AND (CAST(:level AS varchar) IS NULL OR level = :level)
-            ORDER BY array_position(ARRAY['city','county','township','grid']::varchar[], level),
+            ORDER BY array_position(CAST(:levels AS varchar[]), level::varchar),
                      code
             """
         ),
-        {"run_id": run_id, "level": level},
+        {"run_id": run_id, "level": level, "levels": list(AREA_LEVELS)},
     )
     return [dict(r._mapping) for r in rows]
 
@@ -360,144 +363,3 @@ def run_cells(db: Executor, run_id: int) -> dict[str, npt.NDArray[Any]]:
         values = [r[i] for r in rows]
         columns[name] = np.asarray(values, dtype=kinds.get(name, object))
     return columns
-
-
-# -- maps ----------------------------------------------------------------------------------------
-def boundaries_geojson(
-    db: Executor, generation_id: int, level: str, *, tolerance_deg: float, precision: int = 5
-) -> list[dict[str, Any]]:
-    """Areas of one level as GeoJSON features (simplified for display, topology kept)."""
-    rows = db.execute(
-        text(
-            """
-            SELECT code, name, kind, parent_code, population,
-                   ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tolerance), :precision) AS g
-            FROM areas
-            WHERE generation_id = :generation_id AND level = :level
-            ORDER BY code
-            """
-        ),
-        {
-            "generation_id": generation_id,
-            "level": level,
-            "tolerance": tolerance_deg,
-            "precision": precision,
-        },
-    )
-    return [
-        {
-            "type": "Feature",
-            "geometry": json.loads(r.g),
-            "properties": {
-                "code": r.code,
-                "name": r.name,
-                "kind": r.kind,
-                "parent_code": r.parent_code,
-                "population": int(r.population),
-            },
-        }
-        for r in rows
-    ]
-
-
-def facilities_of_type(db: Executor, facility_type: str) -> list[dict[str, Any]]:
-    """Facilities of one type with their position."""
-    rows = db.execute(
-        text(
-            """
-            SELECT code, name, area_code, ST_X(geom) AS lon, ST_Y(geom) AS lat
-            FROM facilities WHERE type = :type ORDER BY code
-            """
-        ),
-        {"type": facility_type},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-def placed_responders_for_map(
-    db: Executor,
-    *,
-    roles: Sequence[str] | None,
-    statuses: Sequence[str],
-    fresh_since: datetime,
-    per_role_limit: int,
-    seed: float,
-) -> list[dict[str, Any]]:
-    """Responders by role, placed as dispatch would, at most `per_role_limit` of each role.
-
-    A role with more members is sampled uniformly at random (repeatably: `seed`), so a
-    300,000-strong volunteer force becomes a map-sized, still representative, layer."""
-    db.execute(text("SELECT setseed(:seed)"), {"seed": seed})
-    rows = db.execute(
-        text(
-            """
-            WITH placed AS (
-                SELECT r.id, r.name, r.role, r.status,
-                       COALESCE(p.position, r.home) AS geom,
-                       row_number() OVER (PARTITION BY r.role ORDER BY random()) AS pick,
-                       count(*) OVER (PARTITION BY r.role) AS role_total
-                FROM responders r
-                """
-            + FRESH_FIX_JOIN
-            + """
-                WHERE (CAST(:roles AS varchar[]) IS NULL OR r.role = ANY(CAST(:roles AS varchar[])))
-                  AND r.status = ANY(CAST(:statuses AS varchar[]))
-            )
-            SELECT id, name, role, status, role_total, ST_X(geom) AS lon, ST_Y(geom) AS lat
-            FROM placed WHERE pick <= :per_role_limit
-            ORDER BY role, id
-            """
-        ),
-        {
-            "roles": list(roles) if roles else None,
-            "statuses": list(statuses),
-            "fresh_since": fresh_since,
-            "per_role_limit": per_role_limit,
-        },
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-def incident_density(
-    db: Executor, *, cell_deg: float, limit: int
-) -> list[tuple[float, float, int]]:
-    """Incident counts on a lon/lat lattice (bin centre, count); empty without an incidents
-    table (maps come before or without the incidents feature)."""
-    exists = db.execute(text("SELECT to_regclass('public.incidents') IS NOT NULL")).scalar_one()
-    if not exists:
-        return []
-    rows = db.execute(
-        text(
-            """
-            SELECT (floor(ST_X(geom) / :cell) + 0.5) * :cell AS lon,
-                   (floor(ST_Y(geom) / :cell) + 0.5) * :cell AS lat,
-                   count(*) AS n
-            FROM incidents
-            GROUP BY 1, 2
-            ORDER BY n DESC
-            LIMIT :limit
-            """
-        ),
-        {"cell": cell_deg, "limit": limit},
-    )
-    return [(float(r.lon), float(r.lat), int(r.n)) for r in rows]
-
-
-def grid_outline_geojson(db: Executor, generation_id: int, code: str) -> dict[str, Any] | None:
-    """One grid's outline as a GeoJSON feature (None when unknown)."""
-    row = db.execute(
-        text(
-            """
-            SELECT code, name, kind, ST_AsGeoJSON(geom, 6) AS g FROM areas
-            WHERE generation_id = :generation_id AND code = :code
-            """
-        ),
-        {"generation_id": generation_id, "code": code},
-    ).first()
-    if row is None:
-        return None
-    return {
-        "type": "Feature",
-        "geometry": json.loads(row.g),
-        "properties": {"code": row.code, "name": row.name, "kind": row.kind},
-    }

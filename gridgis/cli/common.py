@@ -1,0 +1,74 @@
+"""What every command group shares: consoles, failing cleanly, the database, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Connection, Engine
+
+from gridgis.errors import GridgisError
+from gridgis.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def prepare_database(settings: Settings, *, quiet: bool = False) -> str:
+    """Make the configured database reachable: start the embedded cluster when it is the default.
+
+    Returns the SQLAlchemy URL. With GRIDGIS_DATABASE_URL set, nothing is started.
+    """
+    if settings.database_url is not None:
+        return settings.database_url
+    from gridgis.db.embedded import EmbeddedCluster
+
+    cluster = EmbeddedCluster(settings)
+    if cluster.start() and not quiet:
+        console.print(f"started the embedded PostGIS cluster on 127.0.0.1:{cluster.port}")
+    cluster.ensure_database()
+    return cluster.url()
+
+
+@contextmanager
+def open_engine(settings: Settings) -> Iterator[Engine]:
+    from gridgis.db.engine import make_engine
+
+    try:
+        url = prepare_database(settings)
+    except GridgisError as exc:
+        raise fail(exc.message) from exc
+    engine = make_engine(settings, url=url, pool_size=2)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def migrate_schema(conn: Connection) -> None:
+    from gridgis.db.migrate import upgrade
+
+    upgrade(conn)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def split_list(value: str | None) -> tuple[str, ...] | None:
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    return items or None

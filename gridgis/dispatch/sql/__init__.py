@@ -1,0 +1,1 @@
+"""Dispatch SQL, one module per topic (bound parameters only)."""

@@ -1,0 +1,80 @@
+"""The domain's words, spelled once: models, schemas, queries and the demo derive from here."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# The area hierarchy, top down: each level's parent is the one before it.
+AreaLevel = Literal["city", "county", "township", "grid"]
+AREA_LEVELS: tuple[AreaLevel, ...] = get_args(AreaLevel)
+PARENT_LEVEL: dict[str, AreaLevel] = dict(zip(AREA_LEVELS[1:], AREA_LEVELS, strict=False))
+AREA_KINDS = ("city", "district", "county", "street", "town", "township", "community", "village")
+
+ResponderStatus = Literal["available", "busy", "off_duty"]
+RESPONDER_STATUSES: tuple[ResponderStatus, ...] = get_args(ResponderStatus)
+# A dispatch claims only an available responder (-> busy); a closed incident releases them.
+AVAILABLE: ResponderStatus = "available"
+BUSY: ResponderStatus = "busy"
+
+# Where dispatch places a responder: their fresh live fix, else their home base.
+PositionSource = Literal["live", "home"]
+
+FacilityType = Literal["police_station", "mediation_centre", "service_station"]
+FACILITY_TYPES: tuple[FacilityType, ...] = get_args(FacilityType)
+
+IncidentStatus = Literal["open", "dispatched", "on_scene", "resolved", "referred", "closed"]
+INCIDENT_STATUSES: tuple[IncidentStatus, ...] = get_args(IncidentStatus)
+EventType = Literal["dispatched", "arrived", "resolved", "referred", "closed"]
+INCIDENT_EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
+
+CoverageRunStatus = Literal["running", "done", "failed"]
+COVERAGE_RUN_STATUSES: tuple[CoverageRunStatus, ...] = get_args(CoverageRunStatus)
+
+# The coordinate systems a caller may give points in (gridgis.crs converts them).
+CrsName = Literal["wgs84", "gcj02", "bd09"]
+INPUT_CRS: tuple[CrsName, ...] = get_args(CrsName)
+
+KeyRole = Literal["dispatcher", "system", "planner", "admin"]
+KEY_ROLES: tuple[KeyRole, ...] = get_args(KeyRole)
+
+# Seeded into the `roles` table by the first migration; new roles are rows, not code (a grid's
+# team is listed in roles.team_order).
+ROLES: dict[str, tuple[str, str]] = {
+    "grid_worker": ("网格员", "Grid worker"),
+    "community_police": ("社区民警", "Community police officer"),
+    "party_cadre": ("党员干部", "Party cadre"),
+    "mediator": ("人民调解员", "People's mediator"),
+    "volunteer": ("志愿者", "Volunteer"),
+    "police_unit": ("巡逻警力", "Police patrol unit"),
+}
+
+# Volunteer patrols and cadres' service posts (gridgis/workflows).
+PatrolTaskStatus = Literal["open", "cancelled"]  # as stored
+PATROL_TASK_STATUSES: tuple[PatrolTaskStatus, ...] = get_args(PatrolTaskStatus)
+# As answered: a stored open task is full, underway or ended by its claims and the clock.
+PatrolTaskState = Literal["open", "full", "underway", "ended", "cancelled"]
+PATROL_TASK_STATES: tuple[PatrolTaskState, ...] = get_args(PatrolTaskState)
+PatrolAreaKind = Literal["grids", "polygon", "route"]
+PATROL_AREA_KINDS: tuple[PatrolAreaKind, ...] = get_args(PatrolAreaKind)
+# A claim cancelled after the deadline is a no-show; so is one never checked in.
+PatrolClaimStatus = Literal["active", "cancelled", "no_show"]
+PATROL_CLAIM_STATUSES: tuple[PatrolClaimStatus, ...] = get_args(PatrolClaimStatus)
+ServicePostClaimStatus = Literal["active", "released"]
+SERVICE_POST_CLAIM_STATUSES: tuple[ServicePostClaimStatus, ...] = get_args(ServicePostClaimStatus)
+ACTIVE_CLAIM = "active"
+# Why a claim or check-in was refused (the `error` of a 409).
+ClaimRefusal = Literal[
+    "full",
+    "overlap",
+    "closed",
+    "role",
+    "limit",
+    "checked_in",
+    "not_checked_in",
+    "outside_area",
+    "outside_window",
+]
+PatrolLevel = Literal["grid", "township", "county"]
+PostCoverageLevel = Literal["township", "county"]
+# Who may hold a service post, and who a patrol's role requirement usually names.
+CADRE_ROLE = "party_cadre"
