@@ -23,8 +23,9 @@ from api.patrol_schemas import (
     PresenceIn,
 )
 from api.schemas import ErrorPublic
+from api.security import actor
 from gridgis import crs as crs_mod
-from gridgis.errors import Forbidden, InvalidInput
+from gridgis.errors import InvalidInput
 from gridgis.vocabulary import PatrolLevel
 from gridgis.workflows import patrol_stats, patrols
 from gridgis.workflows.patrols import Acting, PatrolRules, PatrolSpec
@@ -73,10 +74,13 @@ def decided(db: Session) -> Iterator[None]:
 def acting(request: Request) -> Acting:
     """The caller as the library sees it: an admin may act for any unit, a unit's key for
     its own unit only."""
+    name = actor(request)  # Forbidden when nobody is identified
     key = getattr(request.state, "api_key", None)
-    if key is None:
-        raise Forbidden("This action needs an API key.", field="X-API-Key")
-    return Acting(actor=str(key.name), unit_id=key.unit_id, any_unit=key.role == "admin")
+    if key is not None:
+        return Acting(actor=name, unit_id=key.unit_id, any_unit=key.role == "admin")
+    # A signed-in person rather than a key: only an admin acts for units.
+    role = getattr(getattr(request.state, "user", None), "role", None)
+    return Acting(actor=name, unit_id=None, any_unit=role == "admin")
 
 
 def claim_public(row: dict[str, Any]) -> dict[str, Any]:

@@ -182,7 +182,8 @@ def test_keys_act_within_their_scope(
     audit = client.get(
         "/v1/audit", params={"entity": "patrol_task", "entity_id": str(mine.json()["id"])}
     ).json()
-    entries = {(e["action"], e["actor"]) for e in audit["entries"]}
+    # The actor names the key (possibly with a "key:" prefix).
+    entries = {(e["action"], e["actor"].removeprefix("key:")) for e in audit["entries"]}
     assert ("patrol.create", "school app") in entries and ("patrol.claim", "test-system") in entries
     claim_entry = next(e for e in audit["entries"] if e["action"] == "patrol.claim")
     assert claim_entry["after"]["responder_id"] == v
@@ -404,9 +405,10 @@ def committed_task(engine: Engine) -> Iterator[dict[str, Any]]:
             c.execute(text("DELETE FROM units WHERE id = :u"), {"u": unit["id"]})
             c.execute(
                 text(
-                    "DELETE FROM audit_log WHERE actor IN ('http-race', 'test-system') "
-                    "AND entity IN ('unit', 'patrol_task')"
-                )
+                    "DELETE FROM audit_log WHERE (entity = 'unit' AND entity_id = :u) "
+                    "OR (entity = 'patrol_task' AND entity_id = :t)"
+                ),
+                {"u": str(unit["id"]), "t": str(task["id"])},
             )
 
 
