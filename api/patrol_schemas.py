@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
 
 from api.schemas import CrsParam
 from gridgis.vocabulary import (
@@ -52,7 +52,7 @@ class UnitListPublic(BaseModel):
 class PatrolCreate(Strict):
     """A patrol task: the area is grid codes or a drawn GeoJSON polygon or route (WGS84)."""
 
-    unit_id: int = Field(ge=1, le=2**63 - 1)
+    unit_id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
     grid_codes: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] | None = Field(
         default=None, min_length=1, max_length=50
     )
@@ -65,7 +65,7 @@ class PatrolCreate(Strict):
     end: AwareDatetime = Field(
         description="After start; a patrol lasts at most GRIDGIS_PATROL_MAX_DURATION_H hours"
     )
-    slots: int = Field(ge=1, le=100, description="How many volunteers")
+    slots: Annotated[StrictInt, Field(ge=1, le=100)] = Field(description="How many volunteers")
     title: str = Field(default="", max_length=200)
     required_role: str | None = Field(
         default=None, max_length=32, description="Only responders of this role may grab it"
@@ -131,7 +131,9 @@ class PatrolListPublic(BaseModel):
 
 
 class ClaimCreate(Strict):
-    responder_id: int = Field(ge=1, le=2**63 - 1, description="The volunteer (or cadre)")
+    responder_id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] = Field(
+        description="The volunteer (or cadre)"
+    )
 
 
 class PresenceIn(Strict):

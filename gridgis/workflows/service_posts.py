@@ -13,7 +13,7 @@ from gridgis.vocabulary import CADRE_ROLE, PostCoverageLevel
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
 from gridgis.workflows.patrol_stats import PREFIX_LENGTH
-from gridgis.workflows.units import check_grid, clean_text
+from gridgis.workflows.units import check_grid, clean_text, require_area, require_grid
 
 MAX_PAGE = 1000
 COVERAGE_LEVELS: tuple[PostCoverageLevel, ...] = get_args(PostCoverageLevel)
@@ -73,6 +73,10 @@ def list_posts(
     """Posts in id order, by grid, area (code prefix), cadre or claimed/vacant."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    require_grid(db, grid)
+    require_area(db, area_prefix)
+    if cadre_id is not None and db.execute(sql.RESPONDER, {"id": cadre_id}).first() is None:
+        raise NotFound(f"No responder with id {cadre_id}.", field="cadre_id")
     rows = db.execute(
         sql.LIST_POSTS,
         {

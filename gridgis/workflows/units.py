@@ -34,6 +34,18 @@ def check_grid(db: Executor, code: Any, field: str = "grid_code") -> str:
     return code
 
 
+def require_grid(db: Executor, code: str | None, field: str = "grid") -> None:
+    """NotFound naming `field` when a filter names a grid that does not exist."""
+    if code is not None and db.execute(sql.GRIDS_NAMED, {"codes": [code]}).first() is None:
+        raise NotFound(f"No grid {code!r} in the active generation.", field=field)
+
+
+def require_area(db: Executor, code: str | None, field: str = "area") -> None:
+    """NotFound naming `field` when a filter names an area that does not exist."""
+    if code is not None and db.execute(sql.AREA_EXISTS, {"code": code}).first() is None:
+        raise NotFound(f"No area {code!r} in the active generation.", field=field)
+
+
 def create_unit(
     db: Executor, name: Any, contact: Any, grid_code: Any, *, actor: str = LIBRARY_ACTOR
 ) -> dict[str, Any]:
@@ -74,5 +86,6 @@ def list_units(
     """Units in id order, after the id `after`."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    require_grid(db, grid)
     rows = db.execute(sql.LIST_UNITS, {"grid": grid, "after": after, "limit": limit})
     return [dict(r._mapping) for r in rows]

@@ -446,3 +446,27 @@ def test_fifty_concurrent_grabs_over_http_fill_five_slots(
             {"t": task},
         ).scalar_one()
     assert count == 5
+
+
+def test_filters_naming_nothing_are_404_and_ids_are_strict(
+    client: TestClient, conn: Connection, unit: dict[str, Any]
+) -> None:
+    for url, params, field in [
+        ("/v1/patrols", {"grid": "350600999999"}, "grid"),
+        ("/v1/patrols", {"unit_id": 999999999}, "unit_id"),
+        ("/v1/units", {"grid": "350600999999"}, "grid"),
+        ("/v1/service-posts", {"grid": "350600999999"}, "grid"),
+        ("/v1/service-posts", {"area": "350699"}, "area"),
+        ("/v1/service-posts", {"cadre_id": 10**15}, "cadre_id"),
+    ]:
+        answer = client.get(url, params=params)
+        assert answer.status_code == 404, (url, params, answer.text)
+        assert answer.json()["field"] == field
+    code, _, _ = grid(conn)
+    assert client.get("/v1/patrols", params={"grid": code}).json() == {"patrols": []}
+    task = client.post("/v1/patrols", json=body(unit["id"], code)).json()
+    for bad in ("7", True, 1.0):
+        answer = client.post(f"/v1/patrols/{task['id']}/claims", json={"responder_id": bad})
+        assert answer.status_code == 422 and answer.json()["field"] == "responder_id", bad
+    answer = client.post("/v1/patrols", json={**body(unit["id"], code), "slots": "3"})
+    assert answer.status_code == 422 and answer.json()["field"] == "slots"
