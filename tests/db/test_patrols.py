@@ -409,3 +409,19 @@ def test_the_service_post_demo_gives_every_cadre_a_post(conn: Connection) -> Non
     counties = service_posts.post_coverage(conn, "county")
     assert sum(r["grids"] for r in counties) == 2080
     assert sum(r["grids_all_claimed"] for r in counties) == summary.grids_all_claimed
+
+
+def test_only_system_keys_act_for_a_unit(conn: Connection, unit: dict[str, Any]) -> None:
+    from gridgis.auth import authenticate, create_api_key
+
+    with pytest.raises(InvalidInput) as exc:
+        create_api_key(conn, "pepper", name="unit admin", role="admin", unit_id=unit["id"])
+    assert exc.value.field == "unit"
+    with pytest.raises(NotFound):
+        create_api_key(conn, "pepper", name="nobody's", role="system", unit_id=10**12)
+    _, key = create_api_key(conn, "pepper", name="unit app", role="system", unit_id=unit["id"])
+    assert authenticate(conn, "pepper", key).unit_id == unit["id"]
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError, match="ck_api_keys_unit_system"), conn.begin_nested():
+        conn.execute(text("UPDATE api_keys SET role = 'admin' WHERE name = 'unit app'"))
