@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
-from api.schemas import CrsParam
+from api.params import BigId, BodyCrs, Text
+from api.schemas import UtcDatetime
 from gridgis.vocabulary import (
     PatrolAreaKind,
     PatrolClaimStatus,
@@ -18,21 +18,13 @@ from gridgis.vocabulary import (
 )
 
 
-def _utc_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-# Answers are in UTC with a `Z`; requests may use any offset (RFC 3339).
-UtcTime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str)]
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class UnitCreate(Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["漳州市第一中学"])
-    contact: str = Field(min_length=1, max_length=200, examples=["林老师 0596-1234567"])
+    name: Text = Field(min_length=1, max_length=200, examples=["漳州市第一中学"])
+    contact: Text = Field(min_length=1, max_length=200, examples=["林老师 0596-1234567"])
     grid_code: str = Field(pattern=r"^[0-9]{12}$", description="The unit's home grid")
 
 
@@ -41,7 +33,7 @@ class UnitPublic(BaseModel):
     name: str
     contact: str
     grid_code: str
-    created_at: UtcTime
+    created_at: UtcDatetime
 
 
 class UnitListPublic(BaseModel):
@@ -52,7 +44,7 @@ class UnitListPublic(BaseModel):
 class PatrolCreate(Strict):
     """A patrol task: the area is grid codes or a drawn GeoJSON polygon or route (WGS84)."""
 
-    unit_id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+    unit_id: BigId
     grid_codes: list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]] | None = Field(
         default=None, min_length=1, max_length=50
     )
@@ -66,8 +58,8 @@ class PatrolCreate(Strict):
         description="After start; a patrol lasts at most GRIDGIS_PATROL_MAX_DURATION_H hours"
     )
     slots: Annotated[StrictInt, Field(ge=1, le=100)] = Field(description="How many volunteers")
-    title: str = Field(default="", max_length=200)
-    required_role: str | None = Field(
+    title: Text = Field(default="", max_length=200)
+    required_role: Text | None = Field(
         default=None, max_length=32, description="Only responders of this role may grab it"
     )
 
@@ -87,11 +79,11 @@ class ClaimPublic(BaseModel):
     status: PatrolClaimStatus = Field(
         description="no_show: cancelled after the deadline (GRIDGIS_PATROL_CANCEL_DEADLINE_H)"
     )
-    claimed_at: UtcTime
-    ended_at: UtcTime | None
-    checked_in_at: UtcTime | None
+    claimed_at: UtcDatetime
+    ended_at: UtcDatetime | None
+    checked_in_at: UtcDatetime | None
     check_in: Point | None
-    checked_out_at: UtcTime | None
+    checked_out_at: UtcDatetime | None
     check_out: Point | None
 
 
@@ -108,16 +100,16 @@ class PatrolPublic(BaseModel):
     area: dict[str, Any] = Field(description="GeoJSON geometry, WGS84")
     grid_code: str = Field(description="The grid the task's figures count in")
     grid_codes: list[str] = Field(description="Every grid the area touches")
-    start: UtcTime
-    end: UtcTime
+    start: UtcDatetime
+    end: UtcDatetime
     slots: int
     claimed: int
     free: int
     status: PatrolTaskState
     required_role: str | None
     created_by: str
-    created_at: UtcTime
-    cancelled_at: UtcTime | None
+    created_at: UtcDatetime
+    cancelled_at: UtcDatetime | None
     distance_m: float | None = Field(
         default=None, description="Geodesic distance from `near` to the area (list only)"
     )
@@ -131,9 +123,7 @@ class PatrolListPublic(BaseModel):
 
 
 class ClaimCreate(Strict):
-    responder_id: Annotated[StrictInt, Field(ge=1, le=2**63 - 1)] = Field(
-        description="The volunteer (or cadre)"
-    )
+    responder_id: BigId = Field(description="The volunteer (or cadre)")
 
 
 class PresenceIn(Strict):
@@ -141,7 +131,7 @@ class PresenceIn(Strict):
 
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    crs: CrsParam = "wgs84"
+    crs: BodyCrs = "wgs84"
 
 
 class PatrolStatPublic(BaseModel):
@@ -159,8 +149,8 @@ class PatrolStatPublic(BaseModel):
 
 class PatrolStatsPublic(BaseModel):
     level: PatrolLevel
-    start: UtcTime = Field(alias="from")
-    end: UtcTime = Field(alias="to")
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
     rows: list[PatrolStatPublic]
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
@@ -183,14 +173,14 @@ class LeaderboardPublic(BaseModel):
 
 class ServicePostCreate(Strict):
     grid_code: str = Field(pattern=r"^[0-9]{12}$")
-    name: str = Field(min_length=1, max_length=200, examples=["elderly visits"])
-    description: str = Field(default="", max_length=2000)
+    name: Text = Field(min_length=1, max_length=200, examples=["elderly visits"])
+    description: Text = Field(default="", max_length=2000)
 
 
 class CadreRef(BaseModel):
     responder_id: int
     name: str
-    claimed_at: UtcTime
+    claimed_at: UtcDatetime
 
 
 class ServicePostPublic(BaseModel):
@@ -199,7 +189,7 @@ class ServicePostPublic(BaseModel):
     name: str
     description: str
     source: str
-    created_at: UtcTime
+    created_at: UtcDatetime
     cadre: CadreRef | None
 
 
@@ -213,8 +203,8 @@ class ServicePostClaimPublic(BaseModel):
     post_id: int
     responder_id: int
     status: ServicePostClaimStatus
-    claimed_at: UtcTime
-    ended_at: UtcTime | None
+    claimed_at: UtcDatetime
+    ended_at: UtcDatetime | None
 
 
 class PostCoverageRow(BaseModel):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
+from api.params import Crs, QueryTime
 from api.patrol_schemas import (
     ClaimCreate,
     ClaimPublic,
@@ -35,11 +36,11 @@ router = APIRouter(tags=["patrols"])
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The patrol task's id")]
 ResponderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The volunteer")]
 From = Annotated[
-    datetime | None,
+    QueryTime | None,
     Query(alias="from", description="RFC 3339 with an offset (default: 28 days before `to`)"),
 ]
 To = Annotated[
-    datetime | None,
+    QueryTime | None,
     Query(alias="to", description="RFC 3339 with an offset, exclusive (default: now)"),
 ]
 DEFAULT_WINDOW = timedelta(days=28)
@@ -157,12 +158,12 @@ def list_patrols(
         ),
     ] = None,
     radius_m: Annotated[float, Query(gt=0, le=100_000, allow_inf_nan=False)] = 5_000,
-    crs: Annotated[Literal["wgs84", "gcj02", "bd09"], Query(description="CRS of `near`")] = "wgs84",
+    crs: Crs = "wgs84",
     start_from: Annotated[
-        datetime | None, Query(alias="from", description="Tasks ending after this")
+        QueryTime | None, Query(alias="from", description="Tasks ending after this")
     ] = None,
     start_to: Annotated[
-        datetime | None, Query(alias="to", description="Tasks starting before this")
+        QueryTime | None, Query(alias="to", description="Tasks starting before this")
     ] = None,
     status: Annotated[
         str | None,

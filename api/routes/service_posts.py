@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from api.deps import SessionDep, SettingsDep
+from api.params import Cursor, encode_id_cursor, next_link, page_position
 from api.patrol_schemas import (
     ClaimCreate,
     PostCoveragePublic,
@@ -74,24 +75,22 @@ def list_posts(
     cadre_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     claimed: Annotated[bool | None, Query(description="true: held; false: vacant")] = None,
     limit: Annotated[int, Query(ge=1, le=service_posts.MAX_PAGE)] = 100,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Posts in id order, by grid, area, cadre or claimed/vacant, paged (follow `next`)."""
-    items = service_posts.list_posts(
+    rows = service_posts.list_posts(
         db,
         grid=grid,
         area_prefix=area,
         cadre_id=cadre_id,
         claimed=claimed,
-        after=after,
-        limit=limit,
+        after=page_position(cursor, None),
+        limit=limit + 1,
     )
-    next_url = (
-        str(request.url.include_query_params(after=items[-1]["id"]))
-        if len(items) == limit
-        else None
-    )
-    return {"posts": [post_public(p) for p in items], "next": next_url}
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = next_link(request, encode_id_cursor(rows[-1]["id"])) if more and rows else None
+    return {"posts": [post_public(p) for p in rows], "next": next_url}
 
 
 @router.get("/service-posts/coverage", response_model=PostCoveragePublic, responses=ERRORS)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, status
 
 from api.deps import SessionDep
+from api.params import Cursor, encode_id_cursor, next_link, page_position
 from api.patrol_schemas import UnitCreate, UnitListPublic, UnitPublic
 from api.schemas import ErrorPublic
 from api.security import actor
@@ -36,16 +37,14 @@ def list_units(
     db: SessionDep,
     grid: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="Home grid")] = None,
     limit: Annotated[int, Query(ge=1, le=units.MAX_PAGE)] = 100,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Units in id order, paged (follow `next`)."""
-    items = units.list_units(db, grid=grid, after=after, limit=limit)
-    next_url = (
-        str(request.url.include_query_params(after=items[-1]["id"]))
-        if len(items) == limit
-        else None
-    )
-    return {"units": items, "next": next_url}
+    rows = units.list_units(db, grid=grid, after=page_position(cursor, None), limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = next_link(request, encode_id_cursor(rows[-1]["id"])) if more and rows else None
+    return {"units": rows, "next": next_url}
 
 
 @router.get("/units/{unit_id}", response_model=UnitPublic, responses=ERRORS)

@@ -14,12 +14,13 @@ from gridgis.db import Executor
 from gridgis.dispatch.positions import PositionFix, update_position
 from gridgis.dispatch.sql.responders import known_roles
 from gridgis.errors import Forbidden, InvalidInput, NotFound, Refused
+from gridgis.filters import require_area
 from gridgis.settings import Settings
 from gridgis.validation import check_lon_lat
 from gridgis.vocabulary import PATROL_TASK_STATES, PatrolAreaKind
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
-from gridgis.workflows.units import check_grid, clean_text, get_unit, require_grid
+from gridgis.workflows.units import check_grid, clean_text, get_unit
 
 TASK_STATES = PATROL_TASK_STATES
 AREA_TYPES: dict[str, PatrolAreaKind] = {
@@ -309,7 +310,8 @@ def list_patrols(
         if state not in TASK_STATES:
             raise InvalidInput(f"status must be some of {', '.join(TASK_STATES)}.", field="status")
     lon, lat = _lon_lat(*near, "near") if near is not None else (None, None)
-    require_grid(db, grid)
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
     if unit_id is not None:
         get_unit(db, unit_id)
     rows = db.execute(

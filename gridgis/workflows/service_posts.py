@@ -9,11 +9,12 @@ from typing import Any, get_args
 from gridgis.audit import LIBRARY_ACTOR, record
 from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound, Refused
+from gridgis.filters import require_area, require_responder
 from gridgis.vocabulary import CADRE_ROLE, PostCoverageLevel
 from gridgis.workflows import sql
 from gridgis.workflows.claims import ClaimResult, SlotStatements, claim_slot
 from gridgis.workflows.patrol_stats import PREFIX_LENGTH
-from gridgis.workflows.units import check_grid, clean_text, require_area, require_grid
+from gridgis.workflows.units import check_grid, clean_text
 
 MAX_PAGE = 1000
 COVERAGE_LEVELS: tuple[PostCoverageLevel, ...] = get_args(PostCoverageLevel)
@@ -71,12 +72,15 @@ def list_posts(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Posts in id order, by grid, area (code prefix), cadre or claimed/vacant."""
-    if not 1 <= limit <= MAX_PAGE:
+    # A page of MAX_PAGE, plus the one row that tells a caller another page follows.
+    if not 1 <= limit <= MAX_PAGE + 1:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
-    require_grid(db, grid)
-    require_area(db, area_prefix)
-    if cadre_id is not None and db.execute(sql.RESPONDER, {"id": cadre_id}).first() is None:
-        raise NotFound(f"No responder with id {cadre_id}.", field="cadre_id")
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
+    if area_prefix is not None:
+        require_area(db, area_prefix, field="area")
+    if cadre_id is not None:
+        require_responder(db, cadre_id, field="cadre_id")
     rows = db.execute(
         sql.LIST_POSTS,
         {

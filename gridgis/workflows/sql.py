@@ -28,10 +28,6 @@ LIST_UNITS = text(
     ORDER BY u.id LIMIT :limit
     """
 )
-AREA_EXISTS = text(
-    "SELECT 1 FROM areas a JOIN generations g ON g.id = a.generation_id AND g.active "
-    "WHERE a.code = :code"
-)
 GRIDS_NAMED = text(
     f"SELECT code, name, kind FROM ({ACTIVE_GRIDS}) g WHERE code = ANY(:codes) ORDER BY code"
 )

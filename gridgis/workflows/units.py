@@ -8,6 +8,7 @@ from typing import Any
 from gridgis.audit import LIBRARY_ACTOR, record
 from gridgis.db import Executor
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.filters import require_area
 from gridgis.workflows import sql
 
 MAX_PAGE = 1000
@@ -32,18 +33,6 @@ def check_grid(db: Executor, code: Any, field: str = "grid_code") -> str:
     if db.execute(sql.GRIDS_NAMED, {"codes": [code]}).first() is None:
         raise InvalidInput(f"{field} {code!r} is not a grid of the active generation.", field=field)
     return code
-
-
-def require_grid(db: Executor, code: str | None, field: str = "grid") -> None:
-    """NotFound naming `field` when a filter names a grid that does not exist."""
-    if code is not None and db.execute(sql.GRIDS_NAMED, {"codes": [code]}).first() is None:
-        raise NotFound(f"No grid {code!r} in the active generation.", field=field)
-
-
-def require_area(db: Executor, code: str | None, field: str = "area") -> None:
-    """NotFound naming `field` when a filter names an area that does not exist."""
-    if code is not None and db.execute(sql.AREA_EXISTS, {"code": code}).first() is None:
-        raise NotFound(f"No area {code!r} in the active generation.", field=field)
 
 
 def create_unit(
@@ -84,8 +73,10 @@ def list_units(
     db: Executor, *, grid: str | None = None, after: int = 0, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Units in id order, after the id `after`."""
-    if not 1 <= limit <= MAX_PAGE:
+    # A page of MAX_PAGE, plus the one row that tells a caller another page follows.
+    if not 1 <= limit <= MAX_PAGE + 1:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
-    require_grid(db, grid)
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
     rows = db.execute(sql.LIST_UNITS, {"grid": grid, "after": after, "limit": limit})
     return [dict(r._mapping) for r in rows]

@@ -133,3 +133,18 @@ def test_coverage_is_the_share_of_grids_whose_posts_are_all_claimed(
         assert row["grids"] == len(codes)
     bad = client.get("/v1/service-posts/coverage", params={"level": "grid"})
     assert bad.status_code == 422 and bad.json()["field"] == "level"
+
+
+def test_posts_page_with_a_cursor(client: TestClient, conn: Connection) -> None:
+    (grid,) = grids(conn, 1)
+    made = [post(client, grid, f"post {i}")["id"] for i in range(5)]
+    seen: list[int] = []
+    url: str | None = f"/v1/service-posts?grid={grid}&limit=2"
+    while url is not None:
+        page = client.get(url)
+        assert page.status_code == 200, page.text
+        seen += [p["id"] for p in page.json()["posts"]]
+        url = page.json()["next"]
+    assert seen == made
+    bad = client.get("/v1/service-posts", params={"cursor": "nope"})
+    assert bad.status_code == 422 and bad.json()["field"] == "cursor"
