@@ -444,12 +444,8 @@ class ApiKey(Base):
         CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
         # A unit's key acts for that unit only (patrol tasks); only system keys have one.
         CheckConstraint("unit_id IS NULL OR role = 'system'", name="ck_api_keys_unit_system"),
-        Index(
-            "uq_api_keys_active_name",
-            "name",
-            unique=True,
-            postgresql_where=text("revoked_at IS NULL"),
-        ),
+        # Never reused, revoked keys' names included (the audit trail names keys).
+        UniqueConstraint("name", name="uq_api_keys_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -475,6 +471,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(100))
+    # The API key that acted (no foreign key: the trail outlives the key's row).
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
