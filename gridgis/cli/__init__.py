@@ -16,6 +16,7 @@ from gridgis.cli import (
     patrols,
     serve,
     up,
+    user,
 )
 from gridgis.cli.common import prepare_database
 
@@ -27,6 +28,7 @@ app.add_typer(demo.demo_app, name="demo")
 patrols.register(demo.demo_app)
 app.add_typer(export.export_app, name="export")
 app.add_typer(apikey.apikey_app, name="apikey")
+app.add_typer(user.user_app, name="user")
 app.command("locate")(locate.locate_command)
 app.add_typer(imports.import_app, name="import")
 app.add_typer(imports.generations_app, name="generations")
