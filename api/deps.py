@@ -40,6 +40,9 @@ async def in_dispatch_thread(request: Request, work: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(work, limiter=limiter)
 
 
+LONG_LIVED_PATHS = frozenset({"/v1/stream"})
+
+
 class InFlightCounter:
     """How many HTTP requests this process is serving (one event loop: a plain counter)."""
 
@@ -55,7 +58,9 @@ class CountInFlight:
         self.counter = counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # A live stream stays open for hours without work: counted, it would keep every hot
+        # path off its idle fast path for as long as a console is connected.
+        if scope["type"] != "http" or scope["path"] in LONG_LIVED_PATHS:
             await self.app(scope, receive, send)
             return
         self.counter.count += 1

@@ -19,7 +19,7 @@ from api.errors import install_error_handlers
 from api.gate import Gate
 from api.headers import SecurityHeaders
 from api.quotas import HeavyQuota
-from api.routes import areas, assignments, audit, health, locate, positions, responders
+from api.routes import areas, assignments, audit, board, health, locate, positions, responders
 from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
@@ -28,6 +28,7 @@ from api.routes import maps as map_routes
 from api.routes import patrols as patrol_routes
 from api.routes import service_posts as service_post_routes
 from api.routes import units as unit_routes
+from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
@@ -142,6 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(auth_routes.router, prefix="/v1")
+    # Before areas, incidents and responders: its literal paths must win over their {id}s.
+    app.include_router(board.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
@@ -156,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(service_post_routes.router, prefix="/v1")
     app.include_router(map_routes.router)
     install_docs_page(app)
+    install_console(app, settings.tiles, settings.eta_target_s)
     app.state.permissions = {}
     document_public_routes(app)
     return app

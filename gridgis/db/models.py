@@ -641,6 +641,8 @@ class ServicePostClaim(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 USER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
