@@ -30,6 +30,9 @@ from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
 from api.routes import open311 as open311_routes
+from api.routes import patrols as patrol_routes
+from api.routes import service_posts as service_post_routes
+from api.routes import units as unit_routes
 from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
@@ -50,7 +53,8 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 2,080 community and village grids.
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
-`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
+`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest +
+patrol grabs and service-post claims; a unit's system key also reserves its own patrols),
 `planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open, and so
 are the Open311 GeoReport v2 reads under `/open311/v2` (its POST needs a `system` key, sent
 as the `api_key` form field as the specification says). People
@@ -165,6 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
+    app.include_router(unit_routes.router, prefix="/v1")
+    app.include_router(patrol_routes.router, prefix="/v1")
+    app.include_router(service_post_routes.router, prefix="/v1")
     app.include_router(map_routes.router)
     app.include_router(open311_routes.router, prefix=OPEN311_PREFIX)
     app.state.open311_limiter = RateLimiter(settings.open311_requests_per_minute)

@@ -65,3 +65,34 @@ ROLES: dict[str, tuple[str, str]] = {
     "volunteer": ("志愿者", "Volunteer"),
     "police_unit": ("巡逻警力", "Police patrol unit"),
 }
+
+# Volunteer patrols and cadres' service posts (gridgis/workflows).
+PatrolTaskStatus = Literal["open", "cancelled"]  # as stored
+PATROL_TASK_STATUSES: tuple[PatrolTaskStatus, ...] = get_args(PatrolTaskStatus)
+# As answered: a stored open task is full, underway or ended by its claims and the clock.
+PatrolTaskState = Literal["open", "full", "underway", "ended", "cancelled"]
+PATROL_TASK_STATES: tuple[PatrolTaskState, ...] = get_args(PatrolTaskState)
+PatrolAreaKind = Literal["grids", "polygon", "route"]
+PATROL_AREA_KINDS: tuple[PatrolAreaKind, ...] = get_args(PatrolAreaKind)
+# A claim cancelled after the deadline is a no-show; so is one never checked in.
+PatrolClaimStatus = Literal["active", "cancelled", "no_show"]
+PATROL_CLAIM_STATUSES: tuple[PatrolClaimStatus, ...] = get_args(PatrolClaimStatus)
+ServicePostClaimStatus = Literal["active", "released"]
+SERVICE_POST_CLAIM_STATUSES: tuple[ServicePostClaimStatus, ...] = get_args(ServicePostClaimStatus)
+ACTIVE_CLAIM = "active"
+# Why a claim or check-in was refused (the `error` of a 409).
+ClaimRefusal = Literal[
+    "full",
+    "overlap",
+    "closed",
+    "role",
+    "limit",
+    "checked_in",
+    "not_checked_in",
+    "outside_area",
+    "outside_window",
+]
+PatrolLevel = Literal["grid", "township", "county"]
+PostCoverageLevel = Literal["township", "county"]
+# Who may hold a service post, and who a patrol's role requirement usually names.
+CADRE_ROLE = "party_cadre"
