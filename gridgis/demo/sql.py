@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.dispatch.sql.nearest import FRESH_FIX_JOIN, Candidate, candidates_from
+from gridgis.dispatch.sql.nearest import (
+    FRESH_FIX_JOIN,
+    PLACED_SOURCE,
+    SOURCE_PARAMS,
+    Candidate,
+    candidates_from,
+)
 
 
 def grids_for_sampling(db: Executor, generation_id: int) -> list[dict[str, Any]]:
@@ -103,14 +109,14 @@ def build_responder_pool(
             f"""
             CREATE TEMP TABLE {table} ON COMMIT DROP AS
             SELECT r.id,
-                   CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS source,
+                   {PLACED_SOURCE} AS source,
                    COALESCE(p.position, r.home) AS geom, p.recorded_at
             FROM responders r
             {FRESH_FIX_JOIN}
             WHERE r.role = :role AND r.status = ANY(CAST(:statuses AS varchar[]))
             """
         ),
-        {"fresh_since": fresh_since, "role": role, "statuses": list(statuses)},
+        {"fresh_since": fresh_since, "role": role, "statuses": list(statuses), **SOURCE_PARAMS},
     )
     db.execute(text(f"CREATE INDEX ON pg_temp.{table} USING gist (geom)"))
     db.execute(text(f"ANALYZE pg_temp.{table}"))
