@@ -128,6 +128,15 @@ def _pool_candidates(result: Any) -> list[tuple[int, Candidate]]:
     return list(zip((int(r.idx) for r in rows), candidates_from(rows, result.keys()), strict=True))
 
 
+# The call points of a set-wise query, each with the grid whose team it concerns.
+_POINTS = """pts AS (
+                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
+                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
+                  AS t(idx, lon, lat, grid)
+            )"""
+
+
 def pool_nearest_many(
     db: Executor,
     pool: int,
@@ -143,12 +152,7 @@ def pool_nearest_many(
     rows = db.execute(
         text(
             f"""
-            WITH pts AS (
-                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
-                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
-                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
-                  AS t(idx, lon, lat, grid)
-            )
+            WITH {_POINTS}
             SELECT pts.idx, p.id, p.source, p.recorded_at, p.planar, r.name, r.role, r.status,
                    r.home_grid_code, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
                    ST_Distance(p.geom::geography, pts.geom::geography, true) AS distance_m
@@ -189,12 +193,7 @@ def pool_team_many(
     rows = db.execute(
         text(
             f"""
-            WITH pts AS (
-                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
-                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
-                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
-                  AS t(idx, lon, lat, grid)
-            ),
+            WITH {_POINTS},
             team AS (
                 SELECT DISTINCT pts.idx, a.responder_id AS id
                 FROM pts JOIN assignments a ON a.grid_code = pts.grid
