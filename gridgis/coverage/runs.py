@@ -30,6 +30,7 @@ from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.times import rfc3339
+from gridgis.validation import check_limit
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
@@ -312,8 +313,7 @@ def get_run(db: Executor, run_id: int) -> CoverageRun:
 
 def list_runs(db: Executor, *, before: int | None = None, limit: int = 50) -> list[CoverageRun]:
     """Stored runs, newest first."""
-    if not 1 <= limit <= 500:
-        raise InvalidInput("limit must be between 1 and 500.", field="limit")
+    check_limit(limit, 500)
     return coverage_sql.list_runs(db, before=before, limit=limit)
 
 
@@ -371,8 +371,7 @@ def cells_page(
     `h3:grid_code`; per="cell": one feature per H3 cell, id `h3`, people summed, `grid_code`
     the grid holding the centre (when one does) and `grid_codes` every grid with people in it.
     """
-    if not 1 <= limit <= MAX_CELL_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_CELL_PAGE}.", field="limit")
+    check_limit(limit, MAX_CELL_PAGE)
     if after < 0:
         raise InvalidInput("after must be >= 0.", field="after")
     if per not in ("piece", "cell"):
