@@ -263,15 +263,20 @@ RETENTION_ACTOR = "retention"
 
 def delete_run(db: Executor, run_id: int, *, actor: str) -> None:
     """Delete a run with its cells and statistics (NotFound if it does not exist); audited."""
+    _delete_audited(db, run_id, actor=actor, action="coverage_run.delete")
+
+
+def _delete_audited(db: Executor, run_id: int, *, actor: str, action: str, **noted: Any) -> None:
+    """Delete a run, recording what it was (and `noted`) in the audit trail."""
     run = coverage_sql.get_run(db, run_id)
     coverage_sql.delete_run(db, run_id)
     audit.record(
         db,
         actor=actor,
-        action="coverage_run.delete",
+        action=action,
         entity="coverage_run",
         entity_id=str(run_id),
-        before=_audited(run),
+        before={**_audited(run), **noted},
     )
 
 
@@ -283,15 +288,12 @@ def expire_runs(db: Executor, *, retention_days: int, now: datetime | None = Non
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     ids = coverage_sql.runs_created_before(db, cutoff)
     for run_id in ids:
-        run = coverage_sql.get_run(db, run_id)
-        coverage_sql.delete_run(db, run_id)
-        audit.record(
+        _delete_audited(
             db,
+            run_id,
             actor=RETENTION_ACTOR,
             action="coverage_run.expire",
-            entity="coverage_run",
-            entity_id=str(run_id),
-            before={**_audited(run), "retention_days": retention_days},
+            retention_days=retention_days,
         )
     return ids
 
