@@ -9,6 +9,8 @@ AreaLevel = Literal["city", "county", "township", "grid"]
 AREA_LEVELS: tuple[AreaLevel, ...] = get_args(AreaLevel)
 PARENT_LEVEL: dict[str, AreaLevel] = dict(zip(AREA_LEVELS[1:], AREA_LEVELS, strict=False))
 AREA_KINDS = ("city", "district", "county", "street", "town", "township", "community", "village")
+# The kind of an urban grid (a residents' community, not a village), as the KPIs count them.
+URBAN_GRID_KIND = "community"
 
 ResponderStatus = Literal["available", "busy", "off_duty"]
 RESPONDER_STATUSES: tuple[ResponderStatus, ...] = get_args(ResponderStatus)
@@ -18,6 +20,8 @@ BUSY: ResponderStatus = "busy"
 
 # Where dispatch places a responder: their fresh live fix, else their home base.
 PositionSource = Literal["live", "home"]
+LIVE: PositionSource = "live"
+HOME: PositionSource = "home"
 
 FacilityType = Literal["police_station", "mediation_centre", "service_station"]
 FACILITY_TYPES: tuple[FacilityType, ...] = get_args(FacilityType)
@@ -34,6 +38,8 @@ IncidentStatus = Literal[
     "closed",
 ]
 INCIDENT_STATUSES: tuple[IncidentStatus, ...] = get_args(IncidentStatus)
+OPEN: IncidentStatus = "open"
+CLOSED: IncidentStatus = "closed"
 # mediated_success / mediated_failed: the outcome of a matter diverted to people's mediation
 # (its third outcome, passing the matter on, is `referred` after a mediator was sent).
 EventType = Literal[
@@ -41,6 +47,12 @@ EventType = Literal[
 ]
 INCIDENT_EVENT_TYPES: tuple[EventType, ...] = get_args(EventType)
 MEDIATION_OUTCOMES: tuple[EventType, ...] = ("mediated_success", "mediated_failed")
+DISPATCHED: EventType = "dispatched"
+ARRIVED: EventType = "arrived"
+RESOLVED: EventType = "resolved"
+REFERRED: EventType = "referred"
+MEDIATED_SUCCESS: EventType = "mediated_success"
+MEDIATED_FAILED: EventType = "mediated_failed"
 
 CoverageRunStatus = Literal["running", "done", "failed"]
 COVERAGE_RUN_STATUSES: tuple[CoverageRunStatus, ...] = get_args(CoverageRunStatus)
@@ -65,6 +77,8 @@ ROLES: dict[str, tuple[str, str]] = {
     "volunteer": ("志愿者", "Volunteer"),
     "police_unit": ("巡逻警力", "Police patrol unit"),
 }
+# The role whose dispatch counts an incident as diverted to mediation (KPIs).
+MEDIATOR = "mediator"
 
 # Volunteer patrols and cadres' service posts (gridgis/workflows).
 PatrolTaskStatus = Literal["open", "cancelled"]  # as stored

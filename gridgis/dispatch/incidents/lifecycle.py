@@ -296,29 +296,44 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
             "may have claimed them first.",
             field="responder_id",
         )
-    responders_sql.set_status(db, responder_id, BUSY)
-    audit.record(
+    _set_status(
         db,
-        actor=actor,
-        action="responder.status",
-        entity="responder",
-        entity_id=str(responder_id),
+        responder_id,
+        actor,
         before={"status": AVAILABLE},
         after={"status": BUSY, "incident_id": incident_id},
     )
     return str(row["role"])
 
 
+def _set_status(
+    db: Executor,
+    responder_id: int,
+    actor: str,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """Give a locked responder the status `after` names, with its audit entry."""
+    responders_sql.set_status(db, responder_id, after["status"])
+    audit.record(
+        db,
+        actor=actor,
+        action="responder.status",
+        entity="responder",
+        entity_id=str(responder_id),
+        before=before,
+        after=after,
+    )
+
+
 def _release_responders(db: Executor, incident_id: int, actor: str) -> None:
     """Set the responders this incident still holds back to available (it is closed)."""
     for responder_id in responders_sql.lock_busy_for_incident(db, incident_id):
-        responders_sql.set_status(db, responder_id, AVAILABLE)
-        audit.record(
+        _set_status(
             db,
-            actor=actor,
-            action="responder.status",
-            entity="responder",
-            entity_id=str(responder_id),
+            responder_id,
+            actor,
             before={"status": BUSY, "incident_id": incident_id},
             after={"status": AVAILABLE},
         )

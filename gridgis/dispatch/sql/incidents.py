@@ -9,7 +9,19 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.vocabulary import AREA_LEVELS
+from gridgis.vocabulary import (
+    AREA_LEVELS,
+    ARRIVED,
+    CLOSED,
+    DISPATCHED,
+    MEDIATED_FAILED,
+    MEDIATED_SUCCESS,
+    MEDIATOR,
+    OPEN,
+    REFERRED,
+    RESOLVED,
+    URBAN_GRID_KIND,
+)
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -51,7 +63,7 @@ _INSERT_INCIDENT = text(
                            status, recommendation, source)
     VALUES (:external_id, :category, :description, :reported_at, :input_crs,
             :input_lon, :input_lat, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :generation_id,
-            :grid_code, :grid_kind, 'open', CAST(:recommendation AS jsonb), :source)
+            :grid_code, :grid_kind, :open, CAST(:recommendation AS jsonb), :source)
     ON CONFLICT (external_id) DO NOTHING
     RETURNING id
     """
@@ -60,7 +72,7 @@ _INSERT_INCIDENT = text(
 
 def insert_incident(db: Executor, values: Mapping[str, Any]) -> int | None:
     """Insert one incident; None when its external_id already exists."""
-    row = db.execute(_INSERT_INCIDENT, dict(values)).first()
+    row = db.execute(_INSERT_INCIDENT, {**values, "open": OPEN}).first()
     return None if row is None else int(row[0])
 
 
@@ -229,25 +241,25 @@ _KPIS = text(
     """
     WITH facts AS (
         SELECT i.id, i.grid_code, i.grid_kind, c.police_matter, c.divert_to_mediation,
-               CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = 'arrived')
+               CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = :arrived)
                                         - i.reported_at)) AS float8) AS response_s,
-               COALESCE(BOOL_OR(e.type = 'resolved'), false) AS resolved,
-               COALESCE(BOOL_OR(e.type = 'referred'), false) AS referred,
-               COALESCE(BOOL_OR(e.type = 'dispatched' AND e.responder_role = 'mediator'), false)
+               COALESCE(BOOL_OR(e.type = :resolved), false) AS resolved,
+               COALESCE(BOOL_OR(e.type = :referred), false) AS referred,
+               COALESCE(BOOL_OR(e.type = :dispatched AND e.responder_role = :mediator), false)
                  AS mediator_dispatched,
                -- mediation outcomes: settled, failed, or passed on after a mediator was sent
-               COALESCE(BOOL_OR(e.type = 'mediated_success'), false) AS mediated_success,
-               COALESCE(BOOL_OR(e.type = 'mediated_failed'), false) AS mediated_failed,
-               COALESCE(MIN(e.seq) FILTER (WHERE e.type = 'referred')
-                        > MIN(e.seq) FILTER (WHERE e.type = 'dispatched'
-                                             AND e.responder_role = 'mediator'), false)
+               COALESCE(BOOL_OR(e.type = :mediated_success), false) AS mediated_success,
+               COALESCE(BOOL_OR(e.type = :mediated_failed), false) AS mediated_failed,
+               COALESCE(MIN(e.seq) FILTER (WHERE e.type = :referred)
+                        > MIN(e.seq) FILTER (WHERE e.type = :dispatched
+                                             AND e.responder_role = :mediator), false)
                  AS mediation_referred,
                -- settled on the spot: resolved on site, or settled by a mediator on scene
-               COALESCE(BOOL_OR(e.type = 'resolved'), false)
-                 OR COALESCE(MIN(e.seq) FILTER (WHERE e.type = 'mediated_success')
-                             > MIN(e.seq) FILTER (WHERE e.type = 'arrived'), false)
+               COALESCE(BOOL_OR(e.type = :resolved), false)
+                 OR COALESCE(MIN(e.seq) FILTER (WHERE e.type = :mediated_success)
+                             > MIN(e.seq) FILTER (WHERE e.type = :arrived), false)
                  AS settled_on_spot,
-               i.status = 'closed' AS closed, f.reached AS follow_up_reached,
+               i.status = :closed AS closed, f.reached AS follow_up_reached,
                f.satisfied AS follow_up_satisfied
         FROM incidents i
         JOIN incident_categories c ON c.code = i.category
@@ -262,10 +274,10 @@ _KPIS = text(
         SELECT f.*, lv.level, lv.code
         FROM facts f
         CROSS JOIN LATERAL (VALUES
-            ('city', left(f.grid_code, 4) || '00'),
-            ('county', left(f.grid_code, 6)),
-            ('township', left(f.grid_code, 9)),
-            ('grid', f.grid_code)
+            ((CAST(:levels AS varchar[]))[1], left(f.grid_code, 4) || '00'),
+            ((CAST(:levels AS varchar[]))[2], left(f.grid_code, 6)),
+            ((CAST(:levels AS varchar[]))[3], left(f.grid_code, 9)),
+            ((CAST(:levels AS varchar[]))[4], f.grid_code)
         ) AS lv(level, code)
         WHERE f.grid_code IS NOT NULL
         UNION ALL
@@ -276,8 +288,8 @@ _KPIS = text(
                COUNT(*) AS incidents,
                COUNT(response_s) AS attended,
                COUNT(*) FILTER (WHERE response_s <= :target_s) AS within_target,
-               COUNT(response_s) FILTER (WHERE grid_kind = 'community') AS urban_attended,
-               COUNT(*) FILTER (WHERE grid_kind = 'community' AND response_s <= :target_s)
+               COUNT(response_s) FILTER (WHERE grid_kind = :urban_kind) AS urban_attended,
+               COUNT(*) FILTER (WHERE grid_kind = :urban_kind AND response_s <= :target_s)
                  AS urban_within_target,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY response_s) AS median_response_s,
                percentile_cont(0.9) WITHIN GROUP (ORDER BY response_s) AS p90_response_s,
@@ -367,6 +379,15 @@ def incident_kpis(
             "levels_shown": list(levels),
             "levels_order": [*AREA_LEVELS, "outside"],
             "with_outside": with_outside,
+            "arrived": ARRIVED,
+            "resolved": RESOLVED,
+            "referred": REFERRED,
+            "dispatched": DISPATCHED,
+            "mediator": MEDIATOR,
+            "mediated_success": MEDIATED_SUCCESS,
+            "mediated_failed": MEDIATED_FAILED,
+            "closed": CLOSED,
+            "urban_kind": URBAN_GRID_KIND,
         },
     )
     return [dict(r._mapping) for r in rows]
