@@ -1,7 +1,7 @@
 """Live changes (incidents, responder statuses) from PostgreSQL LISTEN/NOTIFY, fanned out to
 many in-process subscribers through one listening connection.
 
-The notifications come from triggers (migration 0014_console) on channel `gridgis_live`; this
+The notifications come from triggers (migration 0013_console) on channel `gridgis_live`; this
 module only listens. One `LiveHub` per process holds a single LISTEN connection while anyone is
 subscribed, reconnects after a lost connection (telling subscribers with a `reconnected` event,
 since notifications sent meanwhile are gone: they must re-read what they show), and closes it

@@ -5,7 +5,7 @@ Existing databases may hold a revoked key and a newer key of the same name: the 
 are renamed "<name> (revoked #<id>)" before the constraint is added.
 
 Revision ID: 0011_security
-Revises: 0013_role_order
+Revises: 0010_role_order
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_security"
-down_revision = "0013_role_order"
+down_revision = "0010_role_order"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 and the user behind an audit entry.
 
 Revision ID: 0012_users
-Revises: 0013_role_order
+Revises: 0011_security
 Create Date: 2026-12-01 15:00:00
 """
 

@@ -7,7 +7,7 @@ patrol claims may not overlap in time (an exclusion constraint, btree_gist). Wri
 task or post row while they choose a slot (gridgis/workflows/claims.py).
 
 Revision ID: 0016_patrols
-Revises: 0010_lane_integrity
+Revises: 0015_open311
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016_patrols"
-down_revision = "0017_open311"
+down_revision = "0015_open311"
 branch_labels = None
 depends_on = None
 

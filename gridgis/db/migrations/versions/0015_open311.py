@@ -8,8 +8,8 @@
   mediated_failed (the third outcome, passing the matter on, is the existing `referred`), and
   incidents.status the statuses they lead to: mediated and mediation_failed.
 
-Revision ID: 0017_open311
-Revises: 0010_lane_integrity
+Revision ID: 0015_open311
+Revises: 0014_lane_integrity
 Create Date: 2026-12-01 15:10:00
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_open311"
-down_revision = "0010_lane_integrity"
+revision = "0015_open311"
+down_revision = "0014_lane_integrity"
 branch_labels = None
 depends_on = None
 

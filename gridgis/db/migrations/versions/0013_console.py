@@ -7,7 +7,7 @@ notification on channel `gridgis_live` with a small JSON payload
 Live position fixes send nothing: tens of thousands a second would flood the channel, and the
 console polls the responders in view instead.
 
-Revision ID: 0014_console
+Revision ID: 0013_console
 Revises: 0012_users
 Create Date: 2026-12-01 15:00:00
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0014_console"
+revision = "0013_console"
 down_revision = "0012_users"
 branch_labels = None
 depends_on = None

@@ -7,8 +7,8 @@ responders and their live fixes. On responders the composite key replaces the pl
 role (it checks the same thing and more; one check per written row instead of two). Updates of
 a live fix leave role and lane alone, so the key costs ingest nothing there.
 
-Revision ID: 0010_lane_integrity
-Revises: 0012_users
+Revision ID: 0014_lane_integrity
+Revises: 0013_console
 Create Date: 2026-12-01 15:00:00
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010_lane_integrity"
-down_revision = "0014_console"
+revision = "0014_lane_integrity"
+down_revision = "0013_console"
 branch_labels = None
 depends_on = None
 

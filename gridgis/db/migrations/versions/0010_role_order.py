@@ -4,7 +4,7 @@ The seeded roles are numbered in the order the team query spelled: grid worker a
 officer first ("2+N"), then mediator, party cadre, police unit, volunteer. Roles added later
 have no number and are listed after them.
 
-Revision ID: 0013_role_order
+Revision ID: 0010_role_order
 Revises: 0009
 Create Date: 2026-12-01 15:00:00
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_role_order"
+revision = "0010_role_order"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
