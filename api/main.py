@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
+from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, board, health, locate, positions, responders
 from api.routes import auth as auth_routes
@@ -98,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from local files by install_docs_page
+        redoc_url=None,
         openapi_url="/openapi.json",
         # Every route needs an API key with the right role (api/security.py), except health.
         dependencies=[Depends(require_api_key)],
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
     install_console(app, settings.tiles, settings.eta_target_s)
+    install_docs_page(app)
     app.state.permissions = {}
     document_public_routes(app)
     return app

@@ -11,8 +11,14 @@ from typing import Any
 
 from gridgis.db import Executor
 from gridgis.demo import sql as demo_sql
+from gridgis.dispatch.assignments import team_ids_of_grids
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
-from gridgis.dispatch.incidents.recommendation import RECOMMENDATIONS, recommend, recommended
+from gridgis.dispatch.incidents.recommendation import (
+    RECOMMENDATIONS,
+    needs_fallback,
+    recommend,
+    recommended,
+)
 from gridgis.dispatch.incidents.routing import CategoryRoute
 from gridgis.dispatch.nearest import RankedResponder, rank_candidates, shortlist_certified
 from gridgis.dispatch.sql.nearest import Candidate
@@ -58,6 +64,9 @@ def recommend_many(
         )
     shortlist = n + 4
     settings: list[Setting] = [setting_of_kind(g[1] if g else None) for g in grids]
+    # Every row says whether it is on the incident grid's team, preferred or not.
+    members = team_ids_of_grids(db, [g[0] for g in grids if g is not None])
+    grid_team = [members.get(g[0], set()) if g is not None else set() for g in grids]
 
     def tier(
         indices: Sequence[int], roles_of: Callable[[CategoryRoute], tuple[str, ...]]
@@ -96,7 +105,8 @@ def recommend_many(
         for i in indices:
             team_ids = {c.responder_id for c in found.team[i]}
             team = rank_candidates(found.team[i], model, settings[i], team_ids)
-            kept = rank_candidates(found.others[i], model, settings[i], team_ids)[:n]
+            kept = rank_candidates(found.others[i], model, settings[i], team_ids | grid_team[i])
+            kept = kept[:n]
             radius = kept[-1].distance_m if len(kept) == n else math.inf
             lat = points[i][1]
             certified = shortlist_certified(
@@ -110,7 +120,9 @@ def recommend_many(
     short = [
         i
         for i in everyone
-        if (ranked := primary[i]) is not None and len(ranked) < n and routes[i].fallback_roles
+        if (ranked := primary[i]) is not None
+        and routes[i].fallback_roles
+        and needs_fallback(ranked, n)
     ]
     fallback = tier(short, lambda route: route.fallback_roles)
     answers: list[list[dict[str, Any]]] = []
