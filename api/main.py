@@ -22,10 +22,12 @@ from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
+from api.routes import planner as planner_routes
 from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
+from gridgis.coverage.views import RunProgress
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
+    app.state.coverage_progress = RunProgress()
     app.state.in_flight = InFlightCounter()
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     install_error_handlers(app)
@@ -132,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incident_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
+    app.include_router(planner_routes.router, prefix="/v1")
     app.include_router(coverage_routes.router, prefix="/v1")
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -32,6 +33,7 @@ from gridgis import crs as crs_mod
 from gridgis.coverage import runs
 from gridgis.coverage.plan import plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
+from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
 
@@ -75,12 +77,18 @@ def create_run(
     nearest and k-th nearest counted responder and how many reach it within the target; then
     shares, ETAs and responders per 10,000 people for every grid, township, county and the
     city. The summary is the city row."""
-    run = runs.run_coverage(
-        db,
-        request.app.state.eta_model,
-        _request_of(body, body.generation),
-        stale_after_s=settings.stale_after_s,
-    )
+    progress = request.app.state.coverage_progress
+    token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
+    try:
+        run = runs.run_coverage(
+            db,
+            request.app.state.eta_model,
+            _request_of(body, body.generation),
+            stale_after_s=settings.stale_after_s,
+            progress=lambda stage, step, steps: progress.update(token, stage, step, steps),
+        )
+    finally:
+        progress.finish(token)
     return _public(run)
 
 
