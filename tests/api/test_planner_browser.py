@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from gridgis.settings import Settings
+from tests.api import test_console_browser
 from tests.api.test_console_browser import (
     ARTIFACTS,
     PASSWORD,
@@ -29,7 +30,6 @@ from tests.api.test_console_browser import (
     _login,
     _only_expected_errors,
 )
-from tests.api import test_console_browser
 
 # The dispatch console's browser fixture, on this module's server (`console_server` below).
 browser = test_console_browser.browser
