@@ -21,9 +21,9 @@ from gridgis.errors import InvalidInput, NotFound
 from gridgis.vocabulary import AREA_LEVELS
 
 MAX_HEXAGONS = 20_000
-# A web-map zoom minus this is the H3 resolution drawn: a hexagon stays roughly 15-40 pixels
-# across (at zoom 10 one pixel is ~140 m in Zhangzhou; an H3 res-6 cell is ~6.5 km across).
-ZOOM_TO_RESOLUTION = 4
+# A web-map zoom minus this is the H3 resolution drawn: a hexagon stays roughly 10-25 pixels
+# across (at zoom 9 one pixel is ~280 m in Zhangzhou; an H3 res-6 cell is ~6.5 km across).
+ZOOM_TO_RESOLUTION = 3
 MIN_DRAW_RESOLUTION = 5
 AREA_CSV_COLUMNS = (
     "code",
@@ -96,7 +96,8 @@ def hexagons(
     db: Executor, run_id: int, *, bbox: tuple[float, float, float, float], zoom: int
 ) -> dict[str, Any]:
     """The run's cells whose centre lies in `bbox`, aggregated to the resolution drawn at
-    `zoom` (GeoJSON hexagons). A coarser hexagon carries its cells' people summed, the people
+    `zoom` (GeoJSON hexagons), coarser still when the view would hold more than MAX_HEXAGONS.
+    A coarser hexagon carries its cells' people summed, the people
     within target (k responders), the population-weighted ETA (mean when nobody lives there)
     and the fastest and slowest ETA; at the run's own resolution it is one feature per cell."""
     if not 0 <= zoom <= 22:
@@ -104,29 +105,35 @@ def hexagons(
     run = coverage_sql.get_run(db, run_id)
     run_resolution = int(run.parameters["resolution"])
     k = int(run.parameters.get("k", 1))
-    resolution = draw_resolution(zoom, run_resolution)
-    clear, set_bits = _parent_bits(resolution)
     min_lon, min_lat, max_lon, max_lat = bbox
-    rows = db.execute(
-        _HEXAGONS,
-        {
-            "clear": clear,
-            "set": set_bits,
-            "k": k,
-            "run_id": run_id,
-            "min_lon": min_lon,
-            "min_lat": min_lat,
-            "max_lon": max_lon,
-            "max_lat": max_lat,
-            "limit": MAX_HEXAGONS + 1,
-        },
-    ).all()
-    if len(rows) > MAX_HEXAGONS:
-        raise InvalidInput(
-            f"More than {MAX_HEXAGONS} hexagons in this view at zoom {zoom}: "
-            "use a smaller bbox or a lower zoom.",
-            field="bbox",
-        )
+    # A big screen at a close zoom may hold more cells than a browser should draw: then the
+    # next coarser resolution, until the view fits.
+    resolution = draw_resolution(zoom, run_resolution)
+    while True:
+        clear, set_bits = _parent_bits(resolution)
+        rows = db.execute(
+            _HEXAGONS,
+            {
+                "clear": clear,
+                "set": set_bits,
+                "k": k,
+                "run_id": run_id,
+                "min_lon": min_lon,
+                "min_lat": min_lat,
+                "max_lon": max_lon,
+                "max_lat": max_lat,
+                "limit": MAX_HEXAGONS + 1,
+            },
+        ).all()
+        if len(rows) <= MAX_HEXAGONS:
+            break
+        if resolution <= MIN_DRAW_RESOLUTION:
+            raise InvalidInput(
+                f"More than {MAX_HEXAGONS} hexagons in this view even at H3 resolution "
+                f"{resolution}: use a smaller bbox.",
+                field="bbox",
+            )
+        resolution -= 1
     features = []
     for r in rows:
         cell = int(r.cell)

@@ -7,12 +7,15 @@ import { clear } from '../dom.js';
 import { etaColour, etaLegend, shareColour, shareLegend } from './format.js';
 
 const L = window.L;
-const CITY_CENTRE = [24.513, 117.655];
-const CITY_ZOOM = 9;
+// Zhangzhou's extent: every map opens on the whole city.
+const CITY_BOUNDS = [
+  [23.55, 116.9],
+  [25.3, 118.35],
+];
 const MOVE_DELAY_MS = 120;
 
-export function baseMap(node, tiles, zoom = CITY_ZOOM) {
-  const map = L.map(node, { preferCanvas: true }).setView(CITY_CENTRE, zoom);
+export function baseMap(node, tiles) {
+  const map = L.map(node, { preferCanvas: true }).fitBounds(CITY_BOUNDS);
   if (tiles) L.tileLayer(tiles, { maxZoom: 19, attribution: 'Base map' }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
   return map;
