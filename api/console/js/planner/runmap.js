@@ -15,7 +15,8 @@ const CITY_BOUNDS = [
 const MOVE_DELAY_MS = 120;
 
 export function baseMap(node, tiles) {
-  const map = L.map(node, { preferCanvas: true }).fitBounds(CITY_BOUNDS);
+  // Half zoom steps: the whole city fits a short map box at 8.5, drawn as zoom 9.
+  const map = L.map(node, { preferCanvas: true, zoomSnap: 0.5 }).fitBounds(CITY_BOUNDS);
   if (tiles) L.tileLayer(tiles, { maxZoom: 19, attribution: 'Base map' }).addTo(map);
   L.control.scale({ imperial: false }).addTo(map);
   return map;
@@ -110,7 +111,7 @@ export class RunMap {
     if (!this.run || !this.showHexagons) return;
     const sequence = ++this.sequence;
     const started = performance.now();
-    const zoom = this.map.getZoom();
+    const zoom = Math.round(this.map.getZoom());
     this.node.dataset.loading = 'hexagons';
     const data = await api.get(`/v1/coverage/runs/${this.run.id}/hexagons`, {
       bbox: bboxOf(this.map),
