@@ -13,16 +13,30 @@ from gridgis.errors import InvalidInput
 from gridgis.times import rfc3339
 
 MAX_PAGE = 1000
-# The actor when the library is called directly (the API passes its key's name, the CLI "cli").
+
+
+class Actor(str):
+    """An actor's name that also carries the API key's id when a key acted (key names are
+    never reused, and the id pins the entry to one key even across renames)."""
+
+    key_id: int | None
+
+    def __new__(cls, name: str, key_id: int | None = None) -> Actor:
+        actor = super().__new__(cls, name)
+        actor.key_id = key_id
+        return actor
+
+
+# The actor when the library is called directly (the API passes its caller, the CLI "cli").
 LIBRARY_ACTOR = "library"
 # Callers through the API are named with their kind, so a key and a person never read alike.
 KEY_ACTOR_PREFIX = "key:"
 USER_ACTOR_PREFIX = "user:"
 
 
-def key_actor(name: str) -> str:
-    """The actor for an API key named `name`."""
-    return KEY_ACTOR_PREFIX + name
+def key_actor(name: str, key_id: int | None = None) -> Actor:
+    """The actor for the API key named `name` (carrying its id when known)."""
+    return Actor(KEY_ACTOR_PREFIX + name, key_id=key_id)
 
 
 def user_actor(name: str) -> str:
@@ -56,12 +70,14 @@ def record(
 ) -> None:
     """Append one entry, in the caller's transaction (so it commits or rolls back with it).
 
-    A "user:NAME" actor also stores that user's id (actor_user_id)."""
+    A key's actor also stores the key's id (actor_key_id), a "user:NAME" actor the user's id
+    (actor_user_id)."""
     db.execute(
         text(
             """
-            INSERT INTO audit_log (actor, actor_user_id, action, entity, entity_id, before, after)
-            VALUES (CAST(:actor AS varchar),
+            INSERT INTO audit_log
+                (actor, actor_key_id, actor_user_id, action, entity, entity_id, before, after)
+            VALUES (CAST(:actor AS varchar), :actor_key_id,
                     (SELECT id FROM users WHERE CAST(:actor AS varchar) LIKE 'user:%'
                        AND lower(name) = lower(substr(CAST(:actor AS varchar), 6))),
                     :action, :entity, :entity_id,
@@ -69,7 +85,8 @@ def record(
             """
         ),
         {
-            "actor": actor,
+            "actor": str(actor),
+            "actor_key_id": getattr(actor, "key_id", None),
             "action": action,
             "entity": entity,
             "entity_id": entity_id,
@@ -95,7 +112,8 @@ def entries(
     rows = db.execute(
         text(
             """
-            SELECT id, at, actor, actor_user_id, action, entity, entity_id, before, after
+            SELECT id, at, actor, actor_key_id, actor_user_id, action, entity, entity_id,
+                   before, after
             FROM audit_log
             WHERE id > :after_id
               AND (CAST(:entity AS varchar) IS NULL OR entity = :entity)

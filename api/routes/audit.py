@@ -33,6 +33,9 @@ class AuditEntryPublic(BaseModel):
         description='"key:NAME" (an API key), "user:NAME" (a signed-in user), "anonymous" '
         '(a failed sign-in), "cli" or "library".'
     )
+    actor_key_id: int | None = Field(
+        default=None, description="The API key's id when a key acted (names are never reused)."
+    )
     actor_user_id: int | None = Field(
         default=None, description='The user\'s id when the actor is "user:NAME".'
     )

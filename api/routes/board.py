@@ -96,9 +96,9 @@ def area_outlines(
     the whole city or only those meeting `bbox`. Meant for drawing, not for analysis: use
     `/v1/areas` for exact geometry."""
     collection = search.outlines(db, level, zoom, bbox=parse_bbox(bbox))
-    # Boundaries change only when a generation is activated: a short private cache is safe.
     # Built in the documented shape by the library: encoded in one pass, not validated again.
-    return FastJSONResponse(collection, headers={"Cache-Control": "private, max-age=300"})
+    # (The console keeps what it fetched per level and zoom; browsers store no /v1 answer.)
+    return FastJSONResponse(collection)
 
 
 @router.get("/summary", response_model=SummaryPublic, tags=["dispatch board"])

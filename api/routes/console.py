@@ -113,12 +113,8 @@ class Console:
             text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
         return HTMLResponse(
             text,
-            headers={
-                "Content-Security-Policy": self.csp,
-                "Cache-Control": "no-store",
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "same-origin",
-            },
+            # The other security headers come from api/headers.py, as for every response.
+            headers={"Content-Security-Policy": self.csp, "Cache-Control": "no-store"},
         )
 
     async def root(self, request: Request) -> Response:
@@ -150,10 +146,7 @@ class Console:
         return FileResponse(
             path,
             media_type=media_type,
-            headers={
-                "Cache-Control": "public, max-age=31536000, immutable",
-                "X-Content-Type-Options": "nosniff",
-            },
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
         )
 
     async def _has_session(self, request: Request) -> bool:

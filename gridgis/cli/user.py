@@ -145,12 +145,12 @@ def issue_dev_users(conn: Connection, home: Path) -> dict[str, str]:
         users.create_user(conn, name=name, role=role, password=password, actor=CLI_ACTOR)
         created[name] = password
     if created:
+        from gridgis.private_files import read_private, write_private
+
         path = home / "dev-users"
         home.mkdir(parents=True, exist_ok=True)
-        kept = path.read_text().splitlines() if path.exists() else []
+        kept = read_private(path).splitlines() if path.exists() else []
         kept = [line for line in kept if line.split(" ", 1)[0] not in created]
         lines = kept + [f"{name} {password}" for name, password in created.items()]
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text("\n".join(lines) + "\n")
+        write_private(path, "\n".join(lines) + "\n")
     return created

@@ -435,12 +435,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
-        Index(
-            "uq_api_keys_active_name",
-            "name",
-            unique=True,
-            postgresql_where=text("revoked_at IS NULL"),
-        ),
+        # Never reused, revoked keys' names included (the audit trail names keys).
+        UniqueConstraint("name", name="uq_api_keys_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -471,6 +467,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(100))
+    # The API key that acted (no foreign key: the trail outlives the key's row).
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
     # The user behind a "user:NAME" actor (null for keys, the CLI and the library).
     actor_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", name="fk_audit_log_actor_user_id")

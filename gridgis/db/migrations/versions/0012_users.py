@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_users"
-down_revision = "0013_role_order"
+down_revision = "0011_security"
 branch_labels = None
 depends_on = None
 
