@@ -52,9 +52,20 @@ def _ensure_user(url: str) -> None:
         engine.dispose()
 
 
-def _runs(base: str, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _session(base: str) -> dict[str, str]:
+    """Headers of a planner session (the served API's own key is `system`, not a planner): the
+    cookie sent by hand (it is Secure in production and this is loopback HTTP) and CSRF."""
+    response = httpx.post(
+        base + "/v1/auth/login", json={"username": USER, "password": PASSWORD}, timeout=30
+    )
+    response.raise_for_status()
+    token = response.cookies.get("gridgis_session") or ""
+    return {"Cookie": f"gridgis_session={token}", "X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def _runs(base: str, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two res-9 city runs: without the volunteers, then with every role."""
-    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=600) as client:
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
         roles = [r["role"] for r in client.get("/v1/summary").json()["responders"]]
         made = []
         for counted in ([r for r in roles if r != "volunteer"], None):
@@ -88,9 +99,11 @@ def _switch(page: Any, run_id: int) -> tuple[float, float, int, int]:
     )
 
 
-def _floor(base: str, key: str, run_id: int, bbox: str, zoom: int, repeat: int) -> list[float]:
+def _floor(
+    base: str, headers: dict[str, str], run_id: int, bbox: str, zoom: int, repeat: int
+) -> list[float]:
     took = []
-    with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
         for _ in range(repeat):
             started = time.perf_counter()
             response = client.get(
@@ -132,7 +145,8 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {}
     shapes: dict[str, tuple[int, int]] = {}
     with served_api(url, workers=1) as server, sync_playwright() as playwright:
-        a, b = _runs(server.url, server.api_key)
+        session = _session(server.url)
+        a, b = _runs(server.url, session)
         browser = playwright.chromium.launch(
             executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
         )
@@ -165,7 +179,7 @@ def main() -> None:
                 walls.append(wall)
                 inpage.append(drawn)
             bbox, zoom = _view(page)
-            floor = _floor(server.url, server.api_key, b["id"], bbox, zoom, args.switches)
+            floor = _floor(server.url, session, b["id"], bbox, zoom, args.switches)
             results[label] = {"wall": walls, "page": inpage, "floor": floor}
             shapes[label] = (count, resolution)
             print(f"{label}: zoom {zoom}, {count:,} hexagons at H3 res {resolution}", flush=True)
