@@ -217,3 +217,32 @@ def test_dispatchers_may_not_plan(client: TestClient, api_keys: dict[str, str], 
     assert response.status_code == 403
     allowed = client.get(path, headers={"X-API-Key": api_keys["planner"]})
     assert allowed.status_code != 403
+
+
+def test_chart_escapes_names() -> None:
+    from datetime import UTC, datetime
+
+    from gridgis.dispatch.kpi_series import KpiSeries, series_svg
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    point = {"start": at, "end": at, "incidents": 1, "attended": 1, "within_target_rate": 0.5}
+    series = KpiSeries(
+        level="county",
+        bucket="week",
+        start=at,
+        end=at,
+        target_s=300.0,
+        city_promise_share=0.9348,
+        buckets=[at],
+        series=[
+            {
+                "code": '1"><script>',
+                "name": "<script>alert(1)</script>",
+                "level": "county",
+                "points": [point],
+            }
+        ],
+    )
+    svg = series_svg(series, "within_target_rate", title="<b>", promise_label="&")
+    assert "<script" not in svg and "<b>" not in svg
+    assert "&lt;script&gt;alert(1)" in svg and "data-code='1\"&gt;&lt;script&gt;'" in svg

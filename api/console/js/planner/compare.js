@@ -65,9 +65,12 @@ export class CompareView {
         fillOpacity: 0.7,
         fillColor: diffColour(f.properties.population_share_within_target_diff),
       }),
+      // A node, not a string: Leaflet would parse a string as HTML, and names are data.
       onEachFeature: (f, layer) =>
         layer.bindTooltip(
-          `${f.properties.name}: ${signedPct(f.properties.population_share_within_target_diff)}`,
+          el('span', {
+            text: `${f.properties.name}: ${signedPct(f.properties.population_share_within_target_diff)}`,
+          }),
         ),
     }).addTo(this.map);
     const legend = L.control({ position: 'bottomleft' });

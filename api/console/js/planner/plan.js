@@ -95,7 +95,7 @@ export class PlanView {
         fillColor: '#27ae60',
         fillOpacity: 0.9,
       })
-        .bindTooltip(`#${site.rank} +${people(site.population_gained)}`, {
+        .bindTooltip(el('span', { text: `#${site.rank} +${people(site.population_gained)}` }), {
           permanent: true,
           direction: 'top',
           className: 'site-label',
