@@ -21,9 +21,9 @@ from gridgis.errors import InvalidInput, NotFound
 from gridgis.vocabulary import AREA_LEVELS
 
 MAX_HEXAGONS = 20_000
-# A web-map zoom minus this is the H3 resolution drawn: a hexagon stays roughly 10-25 pixels
-# across (at zoom 9 one pixel is ~280 m in Zhangzhou; an H3 res-6 cell is ~6.5 km across).
-ZOOM_TO_RESOLUTION = 3
+# The H3 resolution drawn at a web-map zoom keeps a hexagon about 10-20 pixels across in
+# Zhangzhou (one pixel is ~560 m at zoom 8 and halves with each zoom; an H3 cell's width is
+# ~6.5 km at res 6 and shrinks ~2.6x with each resolution): zoom - 2 up to zoom 9, then - 3.
 MIN_DRAW_RESOLUTION = 5
 AREA_CSV_COLUMNS = (
     "code",
@@ -56,7 +56,8 @@ COMPARED = (
 
 def draw_resolution(zoom: int, run_resolution: int) -> int:
     """The H3 resolution whose hexagons are drawn at a web-map zoom (never finer than the run)."""
-    return max(MIN_DRAW_RESOLUTION, min(run_resolution, zoom - ZOOM_TO_RESOLUTION))
+    wanted = zoom - 2 if zoom <= 9 else zoom - 3
+    return max(MIN_DRAW_RESOLUTION, min(run_resolution, wanted))
 
 
 def _parent_bits(resolution: int) -> tuple[int, int]:

@@ -37,7 +37,7 @@ def test_parent_bits_match_h3(resolution: int) -> None:
 def test_hexagons_gather_cells_by_zoom(client: TestClient) -> None:
     run = _run(client)
     coarse = client.get(
-        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": CITY_BBOX, "zoom": 9}
+        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": CITY_BBOX, "zoom": 8}
     )
     assert coarse.status_code == 200, coarse.text
     body = coarse.json()
@@ -246,3 +246,13 @@ def test_chart_escapes_names() -> None:
     svg = series_svg(series, "within_target_rate", title="<b>", promise_label="&")
     assert "<script" not in svg and "<b>" not in svg
     assert "&lt;script&gt;alert(1)" in svg and "data-code='1\"&gt;&lt;script&gt;'" in svg
+
+
+@pytest.mark.parametrize(
+    ("zoom", "run_resolution", "drawn"),
+    [(3, 9, 5), (8, 9, 6), (9, 9, 7), (10, 9, 7), (11, 9, 8), (12, 9, 9), (16, 9, 9), (16, 7, 7)],
+)
+def test_draw_resolution_follows_the_zoom(zoom: int, run_resolution: int, drawn: int) -> None:
+    from gridgis.coverage.views import draw_resolution
+
+    assert draw_resolution(zoom, run_resolution) == drawn
