@@ -71,8 +71,9 @@ def run_hexagons(
     zoom: Annotated[int, Query(ge=0, le=22, description="The web map's zoom")],
 ) -> dict[str, Any]:
     """The run's cells in a map view as GeoJSON hexagons, gathered to a coarser H3 resolution
-    (zoom - 2 up to zoom 9, then zoom - 3; at least 5, at most the run's; coarser when the view would hold more than 20,000
-    of them): people and people within target summed, the ETA population-weighted."""
+    (zoom - 2 up to zoom 9, then zoom - 3; at least 5, at most the run's; coarser when the
+    view would hold more than 20,000 of them): people and people within target summed, the
+    ETA population-weighted."""
     parsed = runs.parse_bbox(bbox)
     assert parsed is not None
     return views.hexagons(db, run_id, bbox=parsed, zoom=zoom)
