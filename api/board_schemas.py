@@ -3,12 +3,12 @@ responders in view (documented in OpenAPI)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from api.incident_schemas import IncidentCategoryRef, IncidentGrid
+from api.schemas import UtcDatetime
 from gridgis.vocabulary import AreaLevel, IncidentStatus, PositionSource, ResponderStatus
 
 
@@ -73,14 +73,14 @@ class QueueItem(BaseModel):
     external_id: str
     category: IncidentCategoryRef
     description: str
-    reported_at: datetime
-    received_at: datetime
+    reported_at: UtcDatetime
+    received_at: UtcDatetime
     lon: float
     lat: float
     grid: IncidentGrid | None
     status: IncidentStatus
     source: str
-    updated_at: datetime
+    updated_at: UtcDatetime
     top: dict[str, Any] | None = Field(
         description="The first recommended responder of the intake snapshot (null if none)"
     )
@@ -96,7 +96,7 @@ class PlacedPosition(BaseModel):
     lon: float
     lat: float
     source: PositionSource
-    recorded_at: datetime | None
+    recorded_at: UtcDatetime | None
 
 
 class ResponderInView(BaseModel):

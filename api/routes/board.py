@@ -21,12 +21,13 @@ from api.board_schemas import (
 )
 from api.deps import SessionDep, SettingsDep
 from api.responses import FastJSONResponse
+from api.routes.responders import known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.boundaries import search
 from gridgis.dispatch import board
 from gridgis.errors import InvalidInput
 from gridgis.live import LiveHub
-from gridgis.vocabulary import AreaLevel
+from gridgis.vocabulary import RESPONDER_STATUSES, AreaLevel
 
 router = APIRouter()
 
@@ -58,13 +59,6 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         raise InvalidInput("bbox must be four numbers: west,south,east,north.", field="bbox")
     west, south, east, north = numbers
     return west, south, east, north
-
-
-def parse_list(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
 
 
 @router.get("/areas/search", response_model=AreaSearchPublic, tags=["areas"], responses=ERRORS)
@@ -125,6 +119,7 @@ def get_queue(
     responses=ERRORS,
 )
 def responders_in_view(
+    request: Request,
     db: SessionDep,
     settings: SettingsDep,
     bbox: Annotated[
@@ -144,8 +139,8 @@ def responders_in_view(
         board.responders_in_view(
             db,
             box,
-            roles=parse_list(roles),
-            statuses=parse_list(status),
+            roles=parse_list(roles, "roles", known_roles(request, db)),
+            statuses=parse_list(status, "status", set(RESPONDER_STATUSES)),
             limit=limit,
             stale_after_s=settings.stale_after_s,
         )

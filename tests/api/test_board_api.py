@@ -225,6 +225,15 @@ def test_responders_in_view_truncate_and_filter(client: TestClient) -> None:
     bad = client.get("/v1/responders/in-view", params={"bbox": box, "status": "asleep"})
     assert bad.status_code == 422 and bad.json()["field"] == "status"
     assert client.get("/v1/responders/in-view", params={"bbox": "0,0"}).status_code == 422
+    unknown = client.get("/v1/responders/in-view", params={"bbox": box, "roles": "wizard"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "roles"
+
+
+def test_queue_times_are_rfc3339_utc(client: TestClient) -> None:
+    _incident(client, "board-queue-times", 2)
+    item = client.get("/v1/incidents/queue").json()["incidents"][0]
+    for name in ("reported_at", "received_at", "updated_at"):
+        assert item[name].endswith("Z"), item[name]
 
 
 # -- permissions and documentation ---------------------------------------------------------------
