@@ -195,21 +195,22 @@ def run_areas(
     coverage_sql.get_run(db, run_id)
     rows = coverage_sql.area_stats(db, run_id, None if parent else level)
     if parent is not None:
-        if not any(r["code"] == parent for r in rows):
+        parents = {r["code"]: r["parent_code"] for r in rows}
+        if parent not in parents:
             raise NotFound(f"Run {run_id} has no area {parent}.", field="parent")
-        rows = [r for r in rows if r["level"] == level and _under(r["code"], parent, rows)]
+        rows = [r for r in rows if r["level"] == level and _under(r["code"], parent, parents)]
     return [public_area(r) for r in rows]
 
 
-def _under(code: str, parent: str, rows: list[dict[str, Any]]) -> bool:
-    parents = {r["code"]: r["parent_code"] for r in rows}
-    seen = 0
-    current: str | None = parents.get(code)
-    while current is not None and seen < 8:
+def _under(code: str, parent: str, parents: dict[str, str | None]) -> bool:
+    """Whether `parent` is an ancestor of `code` (the hierarchy is at most four deep)."""
+    current = parents.get(code)
+    for _ in range(len(AREA_LEVELS)):
+        if current is None:
+            return False
         if current == parent:
             return True
         current = parents.get(current)
-        seen += 1
     return False
 
 

@@ -249,7 +249,16 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     # English on demand.
     page.click("#lang-toggle")
     page.wait_for_function("() => document.documentElement.lang === 'en'")
+    page.wait_for_function(
+        "() => document.querySelector('#kpi-rows th').textContent === 'Code'"
+        " && document.querySelector('#kpi-charts img').src.includes('lang=en')"
+    )
     assert "KPIs" in (page.text_content(".tab[data-view=kpi]") or "")
+    assert "planner" in (page.text_content("#user-name") or "")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#kpi-charts img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     shot("kpi-english")
     page.click("#lang-toggle")
     _only_expected_errors(browser, [])

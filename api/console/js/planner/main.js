@@ -201,7 +201,10 @@ async function start() {
     throw exc;
   }
   setCsrf(me.csrf_token);
-  $('#user-name').textContent = `${me.user.name} (${t(`userRole.${me.user.role}`)})`;
+  const showUser = () => {
+    $('#user-name').textContent = `${me.user.name} (${t(`userRole.${me.user.role}`)})`;
+  };
+  showUser();
   $('#logout').addEventListener('click', async () => {
     await api.logout().catch(() => null);
     window.location.assign('/console/login');
@@ -209,9 +212,16 @@ async function start() {
   $('#lang-toggle').addEventListener('click', async () => {
     await switchLang(base);
     document.title = t('planner.title');
+    showUser();
+    $('#run-progress').hidden = true;
+    if (!runMap) return;
     fillForm();
     renderRunList();
-    if (state.run) showSummary(state.run);
+    runMap.renderLegend();
+    if (state.run) {
+      showSummary(state.run);
+      await drill.load();
+    }
     if (state.view === 'kpi') await kpi.load();
   });
   if (!me.permissions.includes('planning')) {
