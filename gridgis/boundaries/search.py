@@ -32,6 +32,8 @@ def search_areas(
     q = q.strip()
     if not q:
         raise InvalidInput("q must not be empty.", field="q")
+    if "\x00" in q:
+        raise InvalidInput("q may not contain NUL characters.", field="q")
     if len(q) > MAX_QUERY:
         raise InvalidInput(f"q must be at most {MAX_QUERY} characters.", field="q")
     if level is not None and level not in AREA_LEVELS:

@@ -366,7 +366,7 @@ def test_huge_integers_and_nul_in_every_input_are_422(client: TestClient, conn: 
                 continue  # multipart: its text fields are checked in test_imports_api
             parameters = operation.get("parameters", [])
             required = {
-                p["name"]: REQUIRED_QUERY[p["name"]]
+                p["name"]: REQUIRED_PARAMS[p["name"]]
                 for p in parameters
                 if p["in"] == "query" and p.get("required")
             }
