@@ -32,7 +32,12 @@ from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.coverage.runs import expire_runs
 from gridgis.coverage.views import RunProgress
-from gridgis.db.engine import make_engine, make_session_factory, resolve_app_database_url
+from gridgis.db.engine import (
+    make_engine,
+    make_session_factory,
+    recover_together,
+    resolve_app_database_url,
+)
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -90,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
         )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        recover_together([engine, read_engine])
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)

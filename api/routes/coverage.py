@@ -35,6 +35,7 @@ from gridgis import crs as crs_mod
 from gridgis.coverage import runs
 from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
+from gridgis.db.engine import allow_bulk_statements
 from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
@@ -88,6 +89,14 @@ def create_run(
     nearest and k-th nearest counted responder and how many reach it within the target; then
     shares, ETAs and responders per 10,000 people for every grid, township, county and the
     city. The summary is the city row."""
+    allow_bulk_statements(db, settings)
+    run = runs.run_coverage(
+        db,
+        request.app.state.eta_model,
+        _request_of(body, body.generation),
+        stale_after_s=settings.stale_after_s,
+        release_reads=db.rollback,
+    )
     progress = request.app.state.coverage_progress
     token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
     try:
@@ -222,6 +231,7 @@ def plan(
     run_id = body.run_id
     if run_id is None:
         check_role(db, body.role, body.roles)  # before the city-wide run, not after it
+        allow_bulk_statements(db, settings)
         run_id = runs.run_coverage(
             db,
             model,

@@ -23,6 +23,7 @@ from api.params import INT4_MAX, Text
 from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
+from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import InvalidInput
 
 router = APIRouter(tags=["boundaries"])
@@ -117,6 +118,7 @@ def create_import(
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:
         path = _save_upload(file, folder, request.app.state.settings.max_upload_bytes)
+        allow_bulk_statements(db, request.app.state.settings)
         report = generations.import_file(db, path, options, import_request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
