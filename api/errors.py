@@ -20,6 +20,7 @@ from gridgis.errors import (
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    PayloadTooLarge,
     RateLimited,
     Unauthenticated,
     Unavailable,
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     EmbeddedClusterError: 503,
     Unauthenticated: 401,
     Forbidden: 403,
+    PayloadTooLarge: 413,
     RateLimited: 429,
 }
 # Server-side failures whose own message names server internals (paths, commands): the client

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -14,6 +15,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import body_too_large_response, database_down_response, domain_error_response
+from api.open311_http import MAX_FORM_BYTES
+from api.open311_http import PREFIX as OPEN311_PREFIX
+from api.open311_http import presented_key as open311_key
 from api.security import (
     authorize,
     documented_routes,
@@ -23,7 +27,7 @@ from api.security import (
 )
 from gridgis import auth
 from gridgis.accounts.sessions import SessionInfo
-from gridgis.errors import Forbidden, Unauthenticated
+from gridgis.errors import Forbidden, PayloadTooLarge, Unauthenticated
 
 log = logging.getLogger("gridgis.security")
 
@@ -116,12 +120,25 @@ class Gate:
         if template is None:
             await self.app(scope, receive, send)
             return
-        permission = permission_for(method, template)
+        permission = permission_for(
+            method,
+            template,
+            open311_read_requires_key=app.state.settings.open311_read_requires_key,
+        )
         headers = Headers(scope=scope)
         if permission != "public":
             presented = headers.get("x-api-key")
+            credentials: Mapping[str, str] = headers
+            if presented is None and template.startswith(OPEN311_PREFIX + "/"):
+                # Open311 clients send `api_key` as a query parameter or a form field.
+                try:
+                    presented, receive = await open311_key(scope, receive)
+                except PayloadTooLarge:
+                    await body_too_large_response(MAX_FORM_BYTES)(scope, receive, send)
+                    return
+                credentials = {"x-api-key": presented} if presented else {}
             try:
-                principal = await principal_from_headers(app.state, headers, method)
+                principal = await principal_from_headers(app.state, credentials, method)
                 authorize(principal, permission)
             except (Unauthenticated, Forbidden) as exc:
                 response = domain_error_response(exc)

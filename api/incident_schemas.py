@@ -178,6 +178,38 @@ class KpiRowPublic(BaseModel):
     diverted_share: float | None = Field(description="diverted / non_police")
     resolved_on_site: int = Field(description="Attended incidents resolved on site")
     resolved_on_site_share: float | None = Field(description="resolved_on_site / attended")
+    mediation_outcomes: int = Field(
+        description="Diverted non-police matters with a mediation outcome: mediated_success, "
+        "mediated_failed, or referred after a mediator was dispatched"
+    )
+    mediated_success: int = Field(description="Diverted matters settled by mediation")
+    mediation_success_rate: float | None = Field(
+        description="mediated_success / mediation_outcomes (published: 80 %)"
+    )
+    non_police_attended: int = Field(description="Non-police incidents with an arrival")
+    settled_on_spot: int = Field(
+        description="Attended non-police matters resolved on site or settled by mediation "
+        "after an arrival"
+    )
+    settled_on_spot_rate: float | None = Field(
+        description="settled_on_spot / non_police_attended (published: 93.2 %)"
+    )
+    closed: int = Field(description="Closed incidents")
+    followed_up: int = Field(description="Closed incidents with a follow-up call recorded")
+    follow_up_reached: int = Field(description="Closed incidents whose reporter was reached")
+    follow_up_reach_rate: float | None = Field(
+        description="follow_up_reached / closed (published: every case followed up, 100 %)"
+    )
+    follow_up_answered: int = Field(description="Reached reporters who said if satisfied")
+    follow_up_satisfied: int = Field(description="Reached reporters who were satisfied")
+    follow_up_satisfaction_rate: float | None = Field(
+        description="follow_up_satisfied / follow_up_answered (published: 100 %)"
+    )
+
+
+class PublishedFigurePublic(BaseModel):
+    rate: float = Field(description="The city's published rate (0-1)")
+    source: str = Field(description="Where the figure comes from")
 
 
 class KpiReportPublic(BaseModel):
@@ -189,4 +221,7 @@ class KpiReportPublic(BaseModel):
     areas: list[KpiRowPublic]
     outside_grids: KpiRowPublic | None = Field(
         description="Incidents outside every grid (only when no area is asked for)"
+    )
+    published: dict[str, PublishedFigurePublic] = Field(
+        description="The city's published figures, keyed by the rate they stand beside"
     )

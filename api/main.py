@@ -18,14 +18,22 @@ from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
 from api.gate import Gate
 from api.headers import SecurityHeaders
+from api.open311_http import PREFIX as OPEN311_PREFIX
+from api.open311_http import Open311Errors
 from api.quotas import HeavyQuota
+from api.rate_limit import RateLimiter
 from api.routes import areas, assignments, audit, board, health, locate, positions, responders
 from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
+from api.routes import follow_ups as follow_up_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
+from api.routes import open311 as open311_routes
+from api.routes import patrols as patrol_routes
 from api.routes import planner as planner_routes
+from api.routes import service_posts as service_post_routes
+from api.routes import units as unit_routes
 from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
@@ -47,8 +55,11 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 2,080 community and village grids.
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
-`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
-`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open. People
+`dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest +
+patrol grabs and service-post claims; a unit's system key also reserves its own patrols),
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open, and so
+are the Open311 GeoReport v2 reads under `/open311/v2` (its POST needs a `system` key, sent
+as the `api_key` form field as the specification says). People
 sign in with `POST /v1/auth/login` (a user account from `gridgis user create`): the session
 cookie then acts with the user's role, and writes must send `X-CSRF-Token`.
 
@@ -144,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
+    app.add_middleware(Open311Errors)  # the gate's refusals too, in Open311's error format
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
@@ -153,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
+    app.include_router(follow_up_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
     app.include_router(planner_routes.router, prefix="/v1")
@@ -160,7 +173,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
+    app.include_router(unit_routes.router, prefix="/v1")
+    app.include_router(patrol_routes.router, prefix="/v1")
+    app.include_router(service_post_routes.router, prefix="/v1")
     app.include_router(map_routes.router)
+    app.include_router(open311_routes.router, prefix=OPEN311_PREFIX)
+    app.state.open311_limiter = RateLimiter(settings.open311_requests_per_minute)
     install_docs_page(app)
     install_console(app, settings.tiles, settings.eta_target_s)
     app.state.permissions = {}

@@ -30,6 +30,11 @@ class ErrorPublic(BaseModel):
     field: str | None = Field(default=None, description="The request field at fault, if any.")
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route whose errors are plain ErrorPublic bodies."""
+    return {status: {"model": ErrorPublic} for status in statuses}
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]

@@ -18,7 +18,20 @@ from gridgis import audit, auth
 from gridgis.accounts.sessions import SessionInfo
 from gridgis.errors import Forbidden, Unauthenticated
 
-PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/login")}
+# Open311's requests are open to read, as the specification expects, unless the city sets
+# GRIDGIS_OPEN311_READ_REQUIRES_KEY: then they need the read permission.
+OPEN311_READS = {
+    ("GET", "/open311/v2/requests.{format}"),
+    ("GET", "/open311/v2/requests/{service_request_id}.{format}"),
+}
+PUBLIC = {
+    ("GET", "/v1/health"),
+    ("POST", "/v1/auth/login"),
+    # Open311 clients read the services without a key.
+    ("GET", "/open311/v2/services.{format}"),
+    ("GET", "/open311/v2/services/{service_code}.{format}"),
+    *OPEN311_READS,
+}
 PUBLIC_ROUTE_ANSWERS = {("POST", "/v1/auth/login"): ("401", "403")}
 # Routes about the caller's own sign-in session: a session cookie, never a key.
 SESSION_ROUTES = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}
@@ -42,6 +55,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/incidents/{id}/events"): "dispatch",
     ("GET", "/v1/incidents"): "read",
     ("GET", "/v1/incidents/{id}"): "read",
+    ("POST", "/v1/incidents/{id}/follow-up"): "dispatch",
+    ("GET", "/v1/incidents/{id}/follow-up"): "read",
     ("GET", "/v1/incident-categories"): "read",
     ("GET", "/v1/kpis"): "read",
     ("POST", "/v1/coverage/runs"): "planning",
@@ -60,9 +75,32 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/maps/nearest.html"): "read",
     ("GET", "/v1/audit"): "admin",
     ("POST", "/v1/imports"): "admin",
+    ("POST", "/open311/v2/requests.{format}"): "citizen_reports",
     ("GET", "/v1/generations"): "read",
     ("GET", "/v1/generations/{generation_id}"): "read",
     ("POST", "/v1/generations/{generation_id}/activate"): "admin",
+    # Volunteer patrols and service posts: units' and the volunteers' app's system keys act
+    # through "patrols" (a unit's key for its own unit only, checked by the library).
+    ("POST", "/v1/units"): "admin",
+    ("GET", "/v1/units"): "read",
+    ("GET", "/v1/units/{unit_id}"): "read",
+    ("POST", "/v1/patrols"): "patrols",
+    ("GET", "/v1/patrols"): "read",
+    ("GET", "/v1/patrols/stats"): "read",
+    ("GET", "/v1/patrols/leaderboard"): "read",
+    ("GET", "/v1/patrols/hours.geojson"): "read",
+    ("GET", "/v1/patrols/{task_id}"): "read",
+    ("DELETE", "/v1/patrols/{task_id}"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims"): "patrols",
+    ("DELETE", "/v1/patrols/{task_id}/claims/{responder_id}"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims/{responder_id}/check-in"): "patrols",
+    ("POST", "/v1/patrols/{task_id}/claims/{responder_id}/check-out"): "patrols",
+    ("POST", "/v1/service-posts"): "admin",
+    ("GET", "/v1/service-posts"): "read",
+    ("GET", "/v1/service-posts/coverage"): "read",
+    ("GET", "/v1/service-posts/{post_id}"): "read",
+    ("POST", "/v1/service-posts/{post_id}/claims"): "patrols",
+    ("DELETE", "/v1/service-posts/{post_id}/claims/{responder_id}"): "patrols",
     ("GET", "/v1/areas/search"): "read",
     ("GET", "/v1/areas/outlines"): "read",
     ("GET", "/v1/summary"): "read",
@@ -83,8 +121,10 @@ api_key_header = APIKeyHeader(
 )
 
 
-def permission_for(method: str, path: str) -> str:
+def permission_for(method: str, path: str, *, open311_read_requires_key: bool = False) -> str:
     """The permission a route needs ("admin" when the table does not name it)."""
+    if open311_read_requires_key and (method, path) in OPEN311_READS:
+        return "read"
     if (method, path) in PUBLIC:
         return "public"
     if (method, path) in SESSION_ROUTES:
@@ -109,7 +149,8 @@ def document_public_routes(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()  # cached by FastAPI in app.openapi_schema: edited once, in place
-        for method, path in PUBLIC:
+        closed = OPEN311_READS if app.state.settings.open311_read_requires_key else set()
+        for method, path in PUBLIC - closed:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is not None:
                 operation["security"] = []
@@ -135,7 +176,11 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
     )
     for path in candidates:
         if template_regex(path).match(url_path):
-            return permission_for(method, path)
+            return permission_for(
+                method,
+                path,
+                open311_read_requires_key=app.state.settings.open311_read_requires_key,
+            )
     return "admin"
 
 

@@ -40,7 +40,7 @@ from benchmarks.common import (
     wrk_run,
 )
 from gridgis.boundaries.sql import _ANCESTORS, _TEAM, LOCATE_GRIDS
-from gridgis.dispatch.sql.nearest import _NEAREST_BY_ROLE
+from gridgis.dispatch.sql.nearest import _NEAREST_BY_ROLE, SOURCE_PARAMS
 from gridgis.settings import get_settings
 
 ROLES = "community_police,grid_worker"
@@ -83,6 +83,7 @@ def raw_sql_nearest(
                         "shortlist": 14,
                         "home_shortlist": 28,
                         "generation_id": None,
+                        **SOURCE_PARAMS,
                     },
                 ).fetchall()
                 mine.append(time.perf_counter() - started)
@@ -127,6 +128,7 @@ def pgbench_scripts(stale_after_s: float) -> dict[str, str]:
             "shortlist": "14",
             "home_shortlist": "28",
             "generation_id": "NULL",
+            **{name: f"'{word}'" for name, word in SOURCE_PARAMS.items()},
         },
     )
     grids = _pgbench_statement(LOCATE_GRIDS.text, {**point, "generation_id": "NULL"})

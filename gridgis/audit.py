@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.errors import InvalidInput
 from gridgis.times import rfc3339
+from gridgis.validation import check_limit
 
 MAX_PAGE = 1000
 
@@ -107,8 +107,7 @@ def entries(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Entries in id order, filtered by entity (and id) and time window [since, until)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_limit(limit, MAX_PAGE)
     rows = db.execute(
         text(
             """

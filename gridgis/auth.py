@@ -22,19 +22,24 @@ PERMISSIONS: dict[str, frozenset[KeyRole]] = {
     "read": frozenset({"dispatcher", "system", "planner", "admin"}),
     "dispatch": frozenset({"dispatcher", "system", "admin"}),
     "positions": frozenset({"system", "admin"}),
+    # Citizen reports through Open311 come from the city's app back end (a system key).
+    "citizen_reports": frozenset({"system", "admin"}),
     "planning": frozenset({"planner", "admin"}),
     "staff": frozenset({"admin"}),
+    # Units reserve patrol tasks and the volunteers' app grabs them (gridgis/workflows).
+    "patrols": frozenset({"system", "admin"}),
     "admin": frozenset({"admin"}),
 }
 
 
 @dataclass(frozen=True)
 class ApiKeyInfo:
-    """Who is calling: the key's id, name and role."""
+    """Who is calling: the key's id, name and role (and the unit a unit's key acts for)."""
 
     id: int
     name: str
     role: KeyRole
+    unit_id: int | None = None
 
 
 def hash_key(secret_key: str, presented: str) -> str:
@@ -42,10 +47,20 @@ def hash_key(secret_key: str, presented: str) -> str:
     return hmac.new(secret_key.encode(), presented.encode(), hashlib.sha256).hexdigest()
 
 
-def create_api_key(db: Executor, secret_key: str, *, name: str, role: str) -> tuple[int, str]:
-    """Create a key and return (id, the key itself) — the key is never stored or shown again."""
+def create_api_key(
+    db: Executor, secret_key: str, *, name: str, role: str, unit_id: int | None = None
+) -> tuple[int, str]:
+    """Create a key and return (id, the key itself) — the key is never stored or shown again.
+
+    A `unit_id` scopes a system key to that unit: it may reserve and cancel that unit's
+    patrol tasks only."""
     if role not in KEY_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(KEY_ROLES)}.", field="role")
+    if unit_id is not None:
+        if role != "system":
+            raise InvalidInput("Only a system key can act for a unit.", field="unit")
+        if db.execute(text("SELECT 1 FROM units WHERE id = :id"), {"id": unit_id}).first() is None:
+            raise NotFound(f"No unit with id {unit_id}.", field="unit")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("name must be 1-100 characters.", field="name")
@@ -60,8 +75,8 @@ def create_api_key(db: Executor, secret_key: str, *, name: str, role: str) -> tu
     key_id = db.execute(
         text(
             """
-            INSERT INTO api_keys (name, role, key_hash, key_hint)
-            VALUES (:name, :role, :hash, :hint) RETURNING id
+            INSERT INTO api_keys (name, role, key_hash, key_hint, unit_id)
+            VALUES (:name, :role, :hash, :hint, :unit_id) RETURNING id
             """
         ),
         {
@@ -69,6 +84,7 @@ def create_api_key(db: Executor, secret_key: str, *, name: str, role: str) -> tu
             "role": role,
             "hash": hash_key(secret_key, plaintext),
             "hint": plaintext[: len(KEY_PREFIX) + 4],
+            "unit_id": unit_id,
         },
     ).scalar_one()
     return int(key_id), plaintext
@@ -95,7 +111,7 @@ def list_api_keys(db: Executor) -> list[dict[str, object]]:
     """Every key with its status (never the key itself)."""
     rows = db.execute(
         text(
-            "SELECT id, name, role, key_hint, created_at, revoked_at, last_used_at "
+            "SELECT id, name, role, unit_id, key_hint, created_at, revoked_at, last_used_at "
             "FROM api_keys ORDER BY id"
         )
     )
@@ -109,12 +125,16 @@ def authenticate(db: Executor, secret_key: str, presented: str | None) -> ApiKey
     if len(presented) > 200 or not presented.startswith(KEY_PREFIX):
         raise Unauthenticated("The API key is not valid.", field="X-API-Key")
     row = db.execute(
-        text("SELECT id, name, role FROM api_keys WHERE key_hash = :hash AND revoked_at IS NULL"),
+        text(
+            "SELECT id, name, role, unit_id FROM api_keys "
+            "WHERE key_hash = :hash AND revoked_at IS NULL"
+        ),
         {"hash": hash_key(secret_key, presented)},
     ).first()
     if row is None:
         raise Unauthenticated("The API key is not valid or has been revoked.", field="X-API-Key")
-    return ApiKeyInfo(id=int(row.id), name=row.name, role=row.role)
+    unit_id = None if row.unit_id is None else int(row.unit_id)
+    return ApiKeyInfo(id=int(row.id), name=row.name, role=row.role, unit_id=unit_id)
 
 
 def permissions_of(role: str) -> list[str]:

@@ -38,6 +38,15 @@ class Conflict(GridgisError):
     code = "conflict"
 
 
+class Refused(Conflict):
+    """A rule of the current state refuses the action; `code` says which (e.g. a patrol
+    task that is full or closed, a claim that overlaps another, a check-in outside the area)."""
+
+    def __init__(self, reason: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.code = reason
+
+
 class Unavailable(GridgisError):
     """Something the service needs is missing or down; retrying later may work."""
 
@@ -101,3 +110,9 @@ class CsrfRejected(Forbidden):
     another origin."""
 
     code = "csrf"
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body is larger than the endpoint accepts."""
+
+    code = "payload_too_large"

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).
     expire_positions_every_s: float = Field(default=60.0, ge=0, le=86_400)
+    # Volunteer patrols and service posts (gridgis/workflows).
+    patrol_max_duration_h: float = Field(default=12.0, gt=0, le=168)
+    patrol_max_advance_days: int = Field(default=90, ge=1, le=366)
+    # A volunteer who cancels later than this before the start is counted as a no-show.
+    patrol_cancel_deadline_h: float = Field(default=2.0, ge=0, le=168)
+    patrol_checkin_tolerance_m: float = Field(default=200.0, ge=0, le=10_000)
+    patrol_checkin_tolerance_min: float = Field(default=30.0, ge=0, le=720)
+    service_posts_per_cadre: int = Field(default=3, ge=1, le=100)
     # Request bodies are capped before they are read (api/gate.py): JSON to what the largest
     # legal request needs (a 10,000-fix position batch is ~1.6 MB), boundary uploads to this.
     max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
@@ -63,6 +71,13 @@ class Settings(BaseSettings):
     heavy_per_key_per_minute: int = Field(default=10, ge=1, le=10_000)
     # Coverage runs older than this many days are deleted (0: kept until deleted by hand).
     coverage_retention_days: int = Field(default=90, ge=0, le=36_500)
+
+    # Open311 GeoReport v2 (/open311/v2): the city it serves, whether reading requests needs a
+    # key (the specification lets anyone read), and each key's and each client address's
+    # request budget per minute (an in-process token bucket: per worker process).
+    open311_jurisdiction_id: str = "zhangzhou.gov.cn"
+    open311_read_requires_key: bool = False
+    open311_requests_per_minute: int = Field(default=60, ge=1, le=100_000)
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
     # one is kept in <home>/secret. Changing it invalidates every API key.

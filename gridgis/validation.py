@@ -30,3 +30,10 @@ def check_lon_lat(lon: float, lat: float) -> tuple[float, float]:
                 f"{name} must be between {-limit:g} and {limit:g}, got {number:g}.", field=name
             )
     return float(lon), float(lat)
+
+
+def check_limit(limit: int, maximum: int) -> int:
+    """Return a page size `limit` in 1..`maximum`, or raise InvalidInput naming `limit`."""
+    if not 1 <= limit <= maximum:
+        raise InvalidInput(f"limit must be between 1 and {maximum}.", field="limit")
+    return limit

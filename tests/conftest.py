@@ -67,8 +67,9 @@ def _admin_and_test_urls(settings: Settings) -> tuple[str, str]:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     # No expiry timer: it would delete fixes from the shared test database outside the
-    # rolled-back transactions (expiry itself is tested directly).
-    return get_settings(env="test", expire_positions_every_s=0)
+    # rolled-back transactions (expiry itself is tested directly). Tests drive Open311 far
+    # faster than a citizen would: its rate limit is tested with its own small budget.
+    return get_settings(env="test", expire_positions_every_s=0, open311_requests_per_minute=100_000)
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,13 @@ from api.params import (
     next_link,
     page_position,
 )
-from api.schemas import ErrorPublic, UtcDatetime
+from api.schemas import UtcDatetime, error_responses
 from api.security import actor
 from gridgis.dispatch import assignments
 from gridgis.filters import require_area, require_responder
 
 router = APIRouter(tags=["assignments"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+ERRORS = error_responses(404, 409, 422)
 
 
 class AssignmentCreate(BaseModel):

@@ -29,7 +29,7 @@ from api.params import (
     page_position,
 )
 from api.quotas import RATE_LIMITED, HeavySlot
-from api.schemas import ErrorPublic
+from api.schemas import error_responses
 from api.security import actor
 from gridgis import crs as crs_mod
 from gridgis.coverage import runs
@@ -40,11 +40,7 @@ from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+ERRORS = error_responses(404, 409, 422)
 RunId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 
 

@@ -20,7 +20,7 @@ from api.import_schemas import (
     ImportReportPublic,
 )
 from api.params import INT4_MAX, Text
-from api.schemas import AreaLevel, ErrorPublic
+from api.schemas import AreaLevel, error_responses
 from api.security import actor
 from gridgis.boundaries import generations
 from gridgis.db.engine import allow_bulk_statements
@@ -28,11 +28,7 @@ from gridgis.errors import InvalidInput
 
 router = APIRouter(tags=["boundaries"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+ERRORS = error_responses(404, 409, 422)
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
 _CHUNK = 1 << 20
 

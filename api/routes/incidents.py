@@ -171,7 +171,10 @@ def add_event(
 ) -> IncidentPublic:
     """Append an event to the timeline. Order: open -> dispatched -> on_scene (arrived) ->
     resolved (on site) or referred (alternatives: one of them) -> closed, as the state table
-    in docs/API.md gives it; a 409 says which rule an event breaks.
+    in docs/API.md gives it; a 409 says which rule an event breaks. A matter
+    diverted to people's mediation (a mediator on scene, or referred) records its outcome:
+    `mediated_success` (status `mediated`) or `mediated_failed` (`mediation_failed`), then
+    only `closed`; or, after a mediator's dispatch, `referred`.
 
     `dispatched` claims the responder: they must be `available` and become `busy` (of two
     dispatchers claiming one responder at once, one gets 409). `closed` sets the responders

@@ -20,7 +20,6 @@ from api.params import (
 )
 from api.responses import FastJSONResponse
 from api.schemas import (
-    ErrorPublic,
     IngestPublic,
     NearestPublic,
     PositionIn,
@@ -29,6 +28,7 @@ from api.schemas import (
     ResponderListPublic,
     ResponderPublic,
     ResponderUpdate,
+    error_responses,
 )
 from api.security import actor
 from gridgis.db import Executor
@@ -41,11 +41,7 @@ from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
 router = APIRouter(tags=["responders"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorPublic},
-    409: {"model": ErrorPublic},
-    422: {"model": ErrorPublic},
-}
+ERRORS = error_responses(404, 409, 422)
 ROLES_CACHE_S = 60.0
 ResponderId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 

@@ -9,6 +9,7 @@ from typing import Any
 from gridgis.boundaries import sql
 from gridgis.db import Executor
 from gridgis.errors import InvalidInput
+from gridgis.validation import check_limit
 from gridgis.vocabulary import AREA_LEVELS
 
 MAX_RESULTS = 50
@@ -38,8 +39,7 @@ def search_areas(
         raise InvalidInput(f"q must be at most {MAX_QUERY} characters.", field="q")
     if level is not None and level not in AREA_LEVELS:
         raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
-    if not 1 <= limit <= MAX_RESULTS:
-        raise InvalidInput(f"limit must be between 1 and {MAX_RESULTS}.", field="limit")
+    check_limit(limit, MAX_RESULTS)
     escaped = _like_escape(q)
     rows = sql.search_areas(
         db,

@@ -302,7 +302,7 @@ _SEARCH_AREAS = text(
       AND (CAST(:level AS varchar) IS NULL OR a.level = :level)
       AND (a.code LIKE :prefix ESCAPE '\\' OR a.name LIKE :substring ESCAPE '\\')
     ORDER BY rank,
-             array_position(ARRAY['city','county','township','grid']::varchar[], a.level),
+             array_position(CAST(:levels AS varchar[]), a.level),
              char_length(a.name), a.code
     LIMIT :limit
     """
@@ -344,6 +344,7 @@ def search_areas(
             "substring": substring,
             "level": level,
             "limit": limit,
+            "levels": list(AREA_LEVELS),
         },
     )
     return [dict(r._mapping) for r in rows]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from gridgis.cli import apikey, coverage, db, demo, export, imports, locate, maps, serve, up, user
+from gridgis.cli import (
+    apikey,
+    coverage,
+    db,
+    demo,
+    export,
+    imports,
+    locate,
+    maps,
+    patrols,
+    serve,
+    up,
+    user,
+)
 from gridgis.cli.common import prepare_database
 
 __all__ = ["app", "prepare_database"]
@@ -12,6 +25,7 @@ __all__ = ["app", "prepare_database"]
 app = typer.Typer(help="gridgis: grid management for city social governance, on PostGIS.")
 app.add_typer(db.db_app, name="db")
 app.add_typer(demo.demo_app, name="demo")
+patrols.register(demo.demo_app)
 app.add_typer(export.export_app, name="export")
 app.add_typer(apikey.apikey_app, name="apikey")
 app.add_typer(user.user_app, name="user")

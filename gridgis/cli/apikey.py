@@ -18,6 +18,9 @@ apikey_app = typer.Typer(help="API keys: create (shown once), list, revoke.")
 def apikey_create(
     role: Annotated[str, typer.Option(help="dispatcher, system, planner or admin")],
     name: Annotated[str, typer.Option(help="Who uses it (shown in the audit trail)")],
+    unit: Annotated[
+        int | None, typer.Option(help="A system key acting for this unit (patrol tasks) only")
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once and never stored: copy it now."""
     from gridgis.audit import record
@@ -27,7 +30,9 @@ def apikey_create(
     settings = get_settings()
     with open_engine(settings) as engine, engine.begin() as conn:
         try:
-            key_id, key = create_api_key(conn, resolve_secret_key(settings), name=name, role=role)
+            key_id, key = create_api_key(
+                conn, resolve_secret_key(settings), name=name, role=role, unit_id=unit
+            )
         except GridgisError as exc:
             raise fail(exc.message) from exc
         record(
@@ -36,7 +41,7 @@ def apikey_create(
             action="apikey.create",
             entity="api_key",
             entity_id=str(key_id),
-            after={"name": name, "role": role},
+            after={"name": name, "role": role, "unit_id": unit},
         )
     console.print(f"created {role} key #{key_id} '{name}' (shown once, store it safely):")
     typer.echo(key)

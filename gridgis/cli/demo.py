@@ -114,6 +114,7 @@ def demo_incidents(
     table.add_column("count", justify="right")
     table.add_row("incidents", f"{summary.incidents:,}")
     table.add_row("events", f"{summary.events:,}")
+    table.add_row("follow-up calls", f"{summary.follow_ups:,}")
     table.add_row("outside every grid", f"{summary.outside_grids:,}")
     for state, number in summary.by_status.items():
         table.add_row(f"status: {state}", f"{number:,}")

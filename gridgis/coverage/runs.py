@@ -30,6 +30,7 @@ from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.times import rfc3339
+from gridgis.validation import check_limit
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
@@ -262,15 +263,20 @@ RETENTION_ACTOR = "retention"
 
 def delete_run(db: Executor, run_id: int, *, actor: str) -> None:
     """Delete a run with its cells and statistics (NotFound if it does not exist); audited."""
+    _delete_audited(db, run_id, actor=actor, action="coverage_run.delete")
+
+
+def _delete_audited(db: Executor, run_id: int, *, actor: str, action: str, **noted: Any) -> None:
+    """Delete a run, recording what it was (and `noted`) in the audit trail."""
     run = coverage_sql.get_run(db, run_id)
     coverage_sql.delete_run(db, run_id)
     audit.record(
         db,
         actor=actor,
-        action="coverage_run.delete",
+        action=action,
         entity="coverage_run",
         entity_id=str(run_id),
-        before=_audited(run),
+        before={**_audited(run), **noted},
     )
 
 
@@ -282,15 +288,12 @@ def expire_runs(db: Executor, *, retention_days: int, now: datetime | None = Non
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     ids = coverage_sql.runs_created_before(db, cutoff)
     for run_id in ids:
-        run = coverage_sql.get_run(db, run_id)
-        coverage_sql.delete_run(db, run_id)
-        audit.record(
+        _delete_audited(
             db,
+            run_id,
             actor=RETENTION_ACTOR,
             action="coverage_run.expire",
-            entity="coverage_run",
-            entity_id=str(run_id),
-            before={**_audited(run), "retention_days": retention_days},
+            retention_days=retention_days,
         )
     return ids
 
@@ -312,8 +315,7 @@ def get_run(db: Executor, run_id: int) -> CoverageRun:
 
 def list_runs(db: Executor, *, before: int | None = None, limit: int = 50) -> list[CoverageRun]:
     """Stored runs, newest first."""
-    if not 1 <= limit <= 500:
-        raise InvalidInput("limit must be between 1 and 500.", field="limit")
+    check_limit(limit, 500)
     return coverage_sql.list_runs(db, before=before, limit=limit)
 
 
@@ -371,8 +373,7 @@ def cells_page(
     `h3:grid_code`; per="cell": one feature per H3 cell, id `h3`, people summed, `grid_code`
     the grid holding the centre (when one does) and `grid_codes` every grid with people in it.
     """
-    if not 1 <= limit <= MAX_CELL_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_CELL_PAGE}.", field="limit")
+    check_limit(limit, MAX_CELL_PAGE)
     if after < 0:
         raise InvalidInput("after must be >= 0.", field="after")
     if per not in ("piece", "cell"):

@@ -281,6 +281,16 @@ def area_stats(db: Executor, run_id: int, level: str | None) -> list[dict[str, A
     return [dict(r._mapping) for r in rows]
 
 
+# Cells whose centre lies in a box, or all of them when the box is absent (_bbox_params).
+_IN_BBOX = """(CAST(:min_lon AS float8) IS NULL OR (
+                   lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat))"""
+
+
+def _bbox_params(bbox: tuple[float, float, float, float] | None) -> dict[str, float | None]:
+    min_lon, min_lat, max_lon, max_lat = bbox if bbox is not None else (None, None, None, None)
+    return {"min_lon": min_lon, "min_lat": min_lat, "max_lon": max_lon, "max_lat": max_lat}
+
+
 def cells_page(
     db: Executor,
     run_id: int,
@@ -290,16 +300,14 @@ def cells_page(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Cells of a run whose centre lies in `bbox` (lon/lat), in seq order after `after`."""
-    min_lon, min_lat, max_lon, max_lat = bbox if bbox is not None else (None, None, None, None)
     rows = db.execute(
         text(
-            """
+            f"""
             SELECT seq, h3, grid_code, lon, lat, area_m2, population, eta_s, eta_k_s,
                    responders_within_target
             FROM coverage_cells
             WHERE run_id = :run_id AND seq > :after
-              AND (CAST(:min_lon AS float8) IS NULL OR (
-                   lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat))
+              AND {_IN_BBOX}
             ORDER BY seq
             LIMIT :limit
             """
@@ -308,10 +316,7 @@ def cells_page(
             "run_id": run_id,
             "after": after,
             "limit": limit,
-            "min_lon": min_lon,
-            "min_lat": min_lat,
-            "max_lon": max_lon,
-            "max_lat": max_lat,
+            **_bbox_params(bbox),
         },
     )
     return [dict(r._mapping) for r in rows]
@@ -327,18 +332,16 @@ def cells_page_per_cell(
 ) -> list[dict[str, Any]]:
     """Like `cells_page`, one row per H3 cell: its rows' people summed, `grid_codes` in seq
     order (the grid holding the centre first when one does)."""
-    min_lon, min_lat, max_lon, max_lat = bbox if bbox is not None else (None, None, None, None)
     rows = db.execute(
         text(
-            """
+            f"""
             SELECT min(seq) AS seq, h3, array_agg(grid_code ORDER BY seq) AS grid_codes,
                    sum(population) AS population, min(eta_s) AS eta_s,
                    min(eta_k_s) AS eta_k_s,
                    max(responders_within_target) AS responders_within_target
             FROM coverage_cells
             WHERE run_id = :run_id
-              AND (CAST(:min_lon AS float8) IS NULL OR (
-                   lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat))
+              AND {_IN_BBOX}
             GROUP BY h3
             HAVING min(seq) > :after
             ORDER BY min(seq)
@@ -349,10 +352,7 @@ def cells_page_per_cell(
             "run_id": run_id,
             "after": after,
             "limit": limit,
-            "min_lon": min_lon,
-            "min_lat": min_lat,
-            "max_lon": max_lon,
-            "max_lat": max_lat,
+            **_bbox_params(bbox),
         },
     )
     return [dict(r._mapping) for r in rows]

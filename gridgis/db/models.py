@@ -23,11 +23,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gridgis.vocabulary import (
+    ACTIVE_CLAIM as ACTIVE,
+)
 from gridgis.vocabulary import (
     AREA_KINDS,
     AREA_LEVELS,
@@ -38,7 +42,11 @@ from gridgis.vocabulary import (
     INCIDENT_STATUSES,
     INPUT_CRS,
     KEY_ROLES,
+    PATROL_AREA_KINDS,
+    PATROL_CLAIM_STATUSES,
+    PATROL_TASK_STATUSES,
     RESPONDER_STATUSES,
+    SERVICE_POST_CLAIM_STATUSES,
     USER_ROLES,
 )
 
@@ -368,6 +376,46 @@ class IncidentEvent(Base):
     )
 
 
+class IncidentFollowUp(Base):
+    """The callback to the reporter after an incident is closed (one per incident)."""
+
+    __tablename__ = "incident_follow_ups"
+    __table_args__ = (
+        # Satisfaction is only known from someone who was reached.
+        CheckConstraint("reached OR satisfied IS NULL", name="ck_incident_follow_ups_reached"),
+    )
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    reached: Mapped[bool] = mapped_column(Boolean)
+    satisfied: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recorded_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Open311Request(Base):
+    """An incident reported through Open311 GeoReport v2: its media URL (published) and the
+    reporter's contact details (never published, read only to call the reporter back)."""
+
+    __tablename__ = "open311_requests"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    media_url: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(254))
+    device_id: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 # -- coverage ------------------------------------------------------------------------------------
 
 
@@ -451,6 +499,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
+        # A unit's key acts for that unit only (patrol tasks); only system keys have one.
+        CheckConstraint("unit_id IS NULL OR role = 'system'", name="ck_api_keys_unit_system"),
         # Never reused, revoked keys' names included (the audit trail names keys).
         UniqueConstraint("name", name="uq_api_keys_name"),
     )
@@ -463,6 +513,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
 
 class AuditEntry(Base):
@@ -494,6 +545,158 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+# -- volunteer patrols and service posts ---------------------------------------------------------
+ACTIVE_CLAIM = text(f"status = '{ACTIVE}'")
+
+
+class Unit(Base):
+    """An organisation that reserves patrol tasks (a company, a school, a residents'
+    committee, a volunteer team)."""
+
+    __tablename__ = "units"
+    __table_args__ = (UniqueConstraint("name", name="uq_units_name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    contact: Mapped[str] = mapped_column(String(200))
+    grid_code: Mapped[str] = mapped_column(String(20))
+    # "demo" for the modelled units (replaced by `gridgis demo patrols`).
+    source: Mapped[str] = mapped_column(String(32), server_default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PatrolTask(Base):
+    """A unit's patrol: an area (grids, a drawn polygon or a route), a time window and slots."""
+
+    __tablename__ = "patrol_tasks"
+    __table_args__ = (
+        CheckConstraint("slots BETWEEN 1 AND 100", name="ck_patrol_tasks_slots"),
+        CheckConstraint("ends_at > starts_at", name="ck_patrol_tasks_window"),
+        CheckConstraint(_in("status", PATROL_TASK_STATUSES), name="ck_patrol_tasks_status"),
+        CheckConstraint(_in("area_kind", PATROL_AREA_KINDS), name="ck_patrol_tasks_area_kind"),
+        # Geodesic "near me" searches (ST_DWithin on geography).
+        Index("ix_patrol_tasks_area", text("CAST(area AS geography)"), postgresql_using="gist"),
+        Index("ix_patrol_tasks_starts_at", "starts_at"),
+        Index("ix_patrol_tasks_unit", "unit_id"),
+        Index("ix_patrol_tasks_grid", "grid_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    title: Mapped[str] = mapped_column(String(200), server_default="")
+    area_kind: Mapped[str] = mapped_column(String(16))
+    # The grid the task's figures count in (the first grid named, or the one the area's
+    # centre lies in); grid_codes lists every grid the area touches.
+    grid_code: Mapped[str] = mapped_column(String(20))
+    grid_codes: Mapped[list[str]] = mapped_column(ARRAY(String(20)))
+    area: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slots: Mapped[int] = mapped_column(SmallInteger)
+    required_role: Mapped[str | None] = mapped_column(ForeignKey("roles.code"))
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PatrolClaim(Base):
+    """A volunteer's slot on a patrol task, with check-in and check-out."""
+
+    __tablename__ = "patrol_claims"
+    __table_args__ = (
+        CheckConstraint("slot_no >= 1", name="ck_patrol_claims_slot_no"),
+        CheckConstraint(_in("status", PATROL_CLAIM_STATUSES), name="ck_patrol_claims_status"),
+        CheckConstraint(
+            "checked_out_at IS NULL OR checked_in_at IS NOT NULL", name="ck_patrol_claims_checkout"
+        ),
+        # One active claim per slot, and per volunteer on a task.
+        Index(
+            "uq_patrol_claims_slot",
+            "task_id",
+            "slot_no",
+            unique=True,
+            postgresql_where=ACTIVE_CLAIM,
+        ),
+        Index(
+            "uq_patrol_claims_responder",
+            "task_id",
+            "responder_id",
+            unique=True,
+            postgresql_where=ACTIVE_CLAIM,
+        ),
+        # A volunteer's active claims never overlap in time, whoever writes them.
+        ExcludeConstraint(
+            (literal_column("responder_id"), "="),
+            (literal_column("during"), "&&"),
+            where=ACTIVE_CLAIM,
+            using="gist",
+            name="ex_patrol_claims_overlap",
+        ),
+        Index("ix_patrol_claims_responder", "responder_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("patrol_tasks.id", ondelete="CASCADE"))
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responders.id", ondelete="CASCADE"))
+    slot_no: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    # The task's window, copied so the exclusion constraint can see it.
+    during: Mapped[Any] = mapped_column(TSTZRANGE)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_in_position: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    checked_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    check_out_position: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+
+
+class ServicePost(Base):
+    """A post a party cadre can take in a community or village grid (e.g. elderly visits)."""
+
+    __tablename__ = "service_posts"
+    __table_args__ = (UniqueConstraint("grid_code", "name", name="uq_service_posts_grid_name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    source: Mapped[str] = mapped_column(String(32), server_default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ServicePostClaim(Base):
+    """A cadre holding a service post: one slot per post, so one cadre per post."""
+
+    __tablename__ = "service_post_claims"
+    __table_args__ = (
+        CheckConstraint("slot_no = 1", name="ck_service_post_claims_slot_no"),
+        CheckConstraint(
+            _in("status", SERVICE_POST_CLAIM_STATUSES), name="ck_service_post_claims_status"
+        ),
+        Index(
+            "uq_service_post_claims_slot",
+            "post_id",
+            "slot_no",
+            unique=True,
+            postgresql_where=ACTIVE_CLAIM,
+        ),
+        Index("ix_service_post_claims_responder", "responder_id", postgresql_where=ACTIVE_CLAIM),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("service_posts.id", ondelete="CASCADE"))
+    responder_id: Mapped[int] = mapped_column(ForeignKey("responders.id", ondelete="CASCADE"))
+    slot_no: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 USER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

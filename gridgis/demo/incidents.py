@@ -5,7 +5,10 @@ shares loosely follow the mix of 110 and grid reports in Chinese city statistics
 traffic are the largest groups, drugs the smallest), calls follow a diurnal curve peaking in
 the evening, locations follow grid population. Each incident is dispatched to its top
 recommendation, who arrives after their ETA (from the project's one ETA model) with seeded
-noise; it is then resolved on site or referred, per category, and closed.
+noise; it is then resolved on site or referred, per category, and closed. A dispute sent to a
+mediator is settled on the spot (`mediated_success`) or referred to the mediation committee,
+whose mediation then succeeds or fails; each closed incident's reporter is called back a day
+or so later (follow-up: reached or not, satisfied or not).
 """
 
 from __future__ import annotations
@@ -80,10 +83,24 @@ DIURNAL = np.array([3, 2, 1.5, 1.2, 1.2, 1.8, 3, 4.5, 5.5, 6, 6, 6.2,
                     6, 5.5, 5.5, 5.8, 6, 6.5, 7.5, 8.5, 9, 8.5, 7, 5])
 # fmt: on
 
+# Modelled: of the disputes the committee takes on after a referral, the share it settles.
+MEDIATION_SUCCESS_AFTER_REFERRAL = 0.55
+# Modelled follow-up calls: the share of reporters reached, and of those who answer, the share
+# satisfied; a few reached reporters give no answer.
+FOLLOW_UP_REACHED = 0.95
+FOLLOW_UP_NO_ANSWER = 0.03
+FOLLOW_UP_SATISFIED = 0.96
+DEMO_RECORDER = "demo"
+
 REFERRAL_NOTES = {
     "police": "移交派出所/刑侦部门办理 (referred to the police case team)",
     "mediation": "移交人民调解委员会 (referred to the people's mediation committee)",
     "service": "转相关职能部门处置 (referred to the responsible bureau)",
+}
+MEDIATION_NOTES = {
+    "on_site": "现场调解成功 (settled by the mediator on the spot)",
+    "mediated_success": "调解委员会调解成功 (settled by the mediation committee)",
+    "mediated_failed": "调解未成功，告知诉讼途径 (mediation failed; parties told of the courts)",
 }
 
 
@@ -94,6 +111,7 @@ class IncidentDemoSummary:
     seed: int
     incidents: int
     events: int
+    follow_ups: int
     removed: int
     outside_grids: int
     exact_recommendations: int
@@ -132,6 +150,7 @@ def _timeline(
     delays: Mapping[str, float],
     on_site: bool,
     now: datetime,
+    mediation_succeeds: bool = False,
 ) -> tuple[list[dict[str, Any]], str]:
     """The modelled events of one incident and its resulting status (events after `now` are
     left out: those incidents are still in progress)."""
@@ -143,23 +162,38 @@ def _timeline(
     arrived = dispatched + timedelta(seconds=delays["travel"])
     finished = arrived + timedelta(seconds=delays["handling"])
     closed = finished + timedelta(seconds=delays["closing"])
+    mediation = route.divert_to_mediation and role == "mediator"
     steps: list[tuple[str, int | None, str | None, datetime, str]] = [
         ("dispatched", responder, role, dispatched, ""),
         ("arrived", responder, role, arrived, ""),
-        (
-            ("resolved", responder, role, finished, "现场处置完毕 (resolved on site)")
-            if on_site
-            else ("referred", responder, role, finished, _referral_note(route))
-        ),
-        ("closed", None, None, closed, ""),
     ]
+    if on_site and mediation:
+        steps.append(("mediated_success", None, None, finished, MEDIATION_NOTES["on_site"]))
+    elif on_site:
+        steps.append(("resolved", responder, role, finished, "现场处置完毕 (resolved on site)"))
+    else:
+        steps.append(("referred", responder, role, finished, _referral_note(route)))
+        if route.divert_to_mediation:
+            # The committee reports its outcome shortly before the matter is closed.
+            outcome = "mediated_success" if mediation_succeeds else "mediated_failed"
+            reported_back = finished + (closed - finished) * 0.9
+            steps.append((outcome, None, None, reported_back, MEDIATION_NOTES[outcome]))
+    steps.append(("closed", None, None, closed, ""))
     events: list[dict[str, Any]] = []
     status = "open"
     for type_, responder_id, responder_role, at, note in steps:
         if at > now:
             break
         # The modelled history obeys the same state machine as the API.
-        status = next_status(status, reported_at, events, type_, responder_id, at)
+        status = next_status(
+            status,
+            reported_at,
+            events,
+            type_,
+            responder_id,
+            at,
+            diverts=route.divert_to_mediation,
+        )
         events.append(
             {
                 "seq": len(events) + 1,
@@ -206,7 +240,7 @@ def generate_incidents(
     grids = demo_sql.grids_for_sampling(conn, generation_id)
     if count == 0 or not grids or not routes:
         return IncidentDemoSummary(
-            seed, 0, 0, removed, 0, 0, start, end, {}, {}, time.perf_counter() - clock
+            seed, 0, 0, 0, removed, 0, 0, start, end, {}, {}, time.perf_counter() - clock
         )
 
     step("sampling", 1, total_steps)
@@ -276,9 +310,16 @@ def generate_incidents(
         on_site, _lognormal(rng, 3_600.0, 0.8, count), _lognormal(rng, 36 * 3_600.0, 0.8, count)
     )
 
+    mediation_succeeds = rng.random(count) < MEDIATION_SUCCESS_AFTER_REFERRAL
+    call_after_s = _lognormal(rng, 20 * 3_600.0, 0.5, count)
+    reached = rng.random(count) < FOLLOW_UP_REACHED
+    answered = rng.random(count) >= FOLLOW_UP_NO_ANSWER
+    satisfied = rng.random(count) < FOLLOW_UP_SATISFIED
+
     ids = demo_sql.reserve_incident_ids(conn, count)
     incident_rows: list[tuple[Any, ...]] = []
     event_rows: list[tuple[Any, ...]] = []
+    follow_up_rows: list[tuple[Any, ...]] = []
     statuses: Counter[str] = Counter()
     for i in range(count):
         route = incident_routes[i]
@@ -297,8 +338,22 @@ def generate_incidents(
             },
             bool(on_site[i]),
             now,
+            bool(mediation_succeeds[i]),
         )
         statuses[status] += 1
+        called_at = events[-1]["at"] + timedelta(seconds=float(call_after_s[i])) if events else None
+        if status == "closed" and called_at is not None and called_at <= now:
+            was_reached = bool(reached[i])
+            follow_up_rows.append(
+                (
+                    ids[i],
+                    was_reached,
+                    bool(satisfied[i]) if was_reached and answered[i] else None,
+                    "" if was_reached else "电话未接通 (no answer)",
+                    DEMO_RECORDER,
+                    called_at.isoformat(),
+                )
+            )
         lon, lat = points[i]
         grid = located[i]
         snapshot = {
@@ -371,11 +426,18 @@ def generate_incidents(
         ("incident_id", "seq", "type", "responder_id", "responder_role", "at", "note"),
         event_rows,
     )
+    _copy_rows(
+        conn,
+        "incident_follow_ups",
+        ("incident_id", "reached", "satisfied", "note", "recorded_by", "recorded_at"),
+        follow_up_rows,
+    )
     step("done", total_steps, total_steps)
     return IncidentDemoSummary(
         seed=seed,
         incidents=count,
         events=len(event_rows),
+        follow_ups=len(follow_up_rows),
         removed=removed,
         outside_grids=sum(1 for g in located if g is None),
         exact_recommendations=exact,

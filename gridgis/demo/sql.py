@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.dispatch.sql.nearest import FRESH_FIX_JOIN, Candidate, candidates_from
+from gridgis.dispatch.sql.nearest import (
+    FRESH_FIX_JOIN,
+    PLACED_SOURCE,
+    SOURCE_PARAMS,
+    Candidate,
+    candidates_from,
+)
 
 
 def grids_for_sampling(db: Executor, generation_id: int) -> list[dict[str, Any]]:
@@ -103,14 +109,14 @@ def build_responder_pool(
             f"""
             CREATE TEMP TABLE {table} ON COMMIT DROP AS
             SELECT r.id,
-                   CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS source,
+                   {PLACED_SOURCE} AS source,
                    COALESCE(p.position, r.home) AS geom, p.recorded_at
             FROM responders r
             {FRESH_FIX_JOIN}
             WHERE r.role = :role AND r.status = ANY(CAST(:statuses AS varchar[]))
             """
         ),
-        {"fresh_since": fresh_since, "role": role, "statuses": list(statuses)},
+        {"fresh_since": fresh_since, "role": role, "statuses": list(statuses), **SOURCE_PARAMS},
     )
     db.execute(text(f"CREATE INDEX ON pg_temp.{table} USING gist (geom)"))
     db.execute(text(f"ANALYZE pg_temp.{table}"))
@@ -120,6 +126,15 @@ def build_responder_pool(
 def _pool_candidates(result: Any) -> list[tuple[int, Candidate]]:
     rows = result.all()
     return list(zip((int(r.idx) for r in rows), candidates_from(rows, result.keys()), strict=True))
+
+
+# The call points of a set-wise query, each with the grid whose team it concerns.
+_POINTS = """pts AS (
+                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
+                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
+                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
+                  AS t(idx, lon, lat, grid)
+            )"""
 
 
 def pool_nearest_many(
@@ -137,12 +152,7 @@ def pool_nearest_many(
     rows = db.execute(
         text(
             f"""
-            WITH pts AS (
-                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
-                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
-                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
-                  AS t(idx, lon, lat, grid)
-            )
+            WITH {_POINTS}
             SELECT pts.idx, p.id, p.source, p.recorded_at, p.planar, r.name, r.role, r.status,
                    r.home_grid_code, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
                    ST_Distance(p.geom::geography, pts.geom::geography, true) AS distance_m
@@ -183,12 +193,7 @@ def pool_team_many(
     rows = db.execute(
         text(
             f"""
-            WITH pts AS (
-                SELECT idx, grid, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS geom
-                FROM unnest(CAST(:idx AS int[]), CAST(:lons AS float8[]),
-                            CAST(:lats AS float8[]), CAST(:grids AS varchar[]))
-                  AS t(idx, lon, lat, grid)
-            ),
+            WITH {_POINTS},
             team AS (
                 SELECT DISTINCT pts.idx, a.responder_id AS id
                 FROM pts JOIN assignments a ON a.grid_code = pts.grid

@@ -11,6 +11,7 @@ from gridgis.boundaries import sql as boundaries_sql
 from gridgis.db import Executor
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound
+from gridgis.validation import check_limit
 
 MAX_PAGE = 1000
 
@@ -121,8 +122,7 @@ def list_assignments(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Assignments in id order, filtered by grid and/or responder."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_limit(limit, MAX_PAGE)
     rows = db.execute(
         text(
             """

@@ -10,6 +10,7 @@ from typing import Any
 from gridgis.db import Executor
 from gridgis.dispatch.sql import board as sql
 from gridgis.errors import InvalidInput
+from gridgis.validation import check_limit
 from gridgis.vocabulary import RESPONDER_STATUSES
 
 MAX_QUEUE = 500
@@ -42,8 +43,7 @@ def summary(db: Executor) -> dict[str, Any]:
 def incident_queue(db: Executor, *, limit: int = 200) -> dict[str, Any]:
     """Incidents not yet closed, oldest report first, each with its top recommendation and
     the responders dispatched to it."""
-    if not 1 <= limit <= MAX_QUEUE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_QUEUE}.", field="limit")
+    check_limit(limit, MAX_QUEUE)
     items = []
     for m in sql.open_incidents(db, limit):
         grid = None
@@ -98,8 +98,7 @@ def responders_in_view(
             "bbox must be west,south,east,north in degrees with west < east and south < north.",
             field="bbox",
         )
-    if not 1 <= limit <= MAX_IN_VIEW:
-        raise InvalidInput(f"limit must be between 1 and {MAX_IN_VIEW}.", field="limit")
+    check_limit(limit, MAX_IN_VIEW)
     for status in statuses or ():
         if status not in RESPONDER_STATUSES:
             raise InvalidInput(

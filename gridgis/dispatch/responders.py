@@ -19,7 +19,7 @@ from gridgis import crs as crs_mod
 from gridgis.db.models import Responder
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound, OutsideCoverage
-from gridgis.validation import check_lon_lat
+from gridgis.validation import check_limit, check_lon_lat
 from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
 MAX_PAGE = 1_000
@@ -223,8 +223,7 @@ def list_responders(
     now: datetime | None = None,
 ) -> ResponderPage:
     """A keyset page of responders (id order) with their dispatch position and assignments."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+    check_limit(limit, MAX_PAGE)
     for status in statuses or ():
         _check_status(status)
     fresh_since = (now or datetime.now(UTC)) - timedelta(seconds=stale_after_s)

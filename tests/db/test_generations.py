@@ -21,10 +21,19 @@ from gridgis.boundaries.generations import (
 )
 from gridgis.boundaries.imports import ImportOptions
 from gridgis.boundaries.lookup import locate
+from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import Conflict, OutsideCoverage
+from gridgis.settings import Settings
 
 # A point in 芗城区 with a demo grid (README).
 POINT = (117.65, 24.51)
+
+
+@pytest.fixture(autouse=True)
+def bulk_limit(conn: Connection, settings: Settings) -> None:
+    """Imports are bulk work: the CLI and the API run them under the bulk statement limit, so
+    the tests do too (the API's 10 s limit is for requests)."""
+    allow_bulk_statements(conn, settings)
 
 
 def active_id(conn: Connection) -> int:

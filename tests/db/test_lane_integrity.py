@@ -176,6 +176,7 @@ def test_nearest_walks_the_lane_plane_indexes(conn: Connection) -> None:
             "shortlist": 14,
             "home_shortlist": 14,
             "generation_id": None,
+            **queries.SOURCE_PARAMS,
         },
     )
     assert not re.search(r"Seq Scan on (responders|responder_positions)\b", plan), plan

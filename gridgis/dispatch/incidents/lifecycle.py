@@ -21,13 +21,17 @@ from gridgis.vocabulary import (
     BUSY,
     INCIDENT_EVENT_TYPES,
     INCIDENT_STATUSES,
+    MEDIATION_OUTCOMES,
     EventType,
 )
 
 # status -> event type -> the status after the event. An event missing from a status's row is
 # refused (409). `resolved` (on site) and `referred` (passed on) are alternatives: an incident
-# gets one of them, then `closed`. Per-responder rules come on top: `arrived` needs that
-# responder's dispatch, and nobody is dispatched or arrives twice.
+# gets one of them, then `closed`. A matter diverted to people's mediation — on scene with a
+# mediator, or referred — records its outcome (`mediated_success`, `mediated_failed`; the third
+# outcome is a `referred` after a mediator's dispatch), then `closed`. Rules come on top:
+# `arrived` needs that responder's dispatch, nobody is dispatched or arrives twice, and a
+# mediation outcome needs a category that diverts to mediation (and, on scene, a mediator).
 LIFECYCLE: Final[dict[str, dict[str, str]]] = {
     "open": {"dispatched": "dispatched", "referred": "referred"},
     "dispatched": {"dispatched": "dispatched", "arrived": "on_scene", "referred": "referred"},
@@ -36,9 +40,23 @@ LIFECYCLE: Final[dict[str, dict[str, str]]] = {
         "arrived": "on_scene",
         "resolved": "resolved",
         "referred": "referred",
+        "mediated_success": "mediated",
+        "mediated_failed": "mediation_failed",
     },
     "resolved": {"dispatched": "resolved", "arrived": "resolved", "closed": "closed"},
-    "referred": {"dispatched": "referred", "arrived": "referred", "closed": "closed"},
+    "referred": {
+        "dispatched": "referred",
+        "arrived": "referred",
+        "mediated_success": "mediated",
+        "mediated_failed": "mediation_failed",
+        "closed": "closed",
+    },
+    "mediated": {"dispatched": "mediated", "arrived": "mediated", "closed": "closed"},
+    "mediation_failed": {
+        "dispatched": "mediation_failed",
+        "arrived": "mediation_failed",
+        "closed": "closed",
+    },
     "closed": {},
 }
 STATUSES: Final = INCIDENT_STATUSES
@@ -69,8 +87,22 @@ def refusal(status: str, event_type: str) -> tuple[str, str]:
             f"(allowed now: {allowed}).",
             "type",
         )
+    if event_type in MEDIATION_OUTCOMES and status in ("open", "dispatched", "resolved"):
+        return (
+            f"'{event_type}' needs the matter diverted to mediation first: a mediator on scene "
+            f"or a referral (the incident is {status}; allowed now: {allowed}).",
+            "type",
+        )
+    if status in ("mediated", "mediation_failed") and event_type != "closed":
+        return (
+            f"The mediation outcome is recorded (status {status}); only 'closed' can follow.",
+            "type",
+        )
     if event_type == "closed":
-        return "Closing needs a 'resolved' or 'referred' event first.", "type"
+        return (
+            "Closing needs a 'resolved' or 'referred' event (or a mediation outcome) first.",
+            "type",
+        )
     return f"'{event_type}' cannot follow status '{status}' (allowed now: {allowed}).", "type"
 
 
@@ -106,12 +138,15 @@ def next_status(
     type_: str,
     responder_id: int | None,
     at: datetime,
+    *,
+    diverts: bool = False,
 ) -> str:
     """The incident status after appending an event, or Conflict when the event is out of order.
 
     The order is the state table `LIFECYCLE` (printed in docs/API.md); on top of it a responder
-    arrives only after being dispatched, nobody is dispatched or arrives twice, and time never
-    runs backwards.
+    arrives only after being dispatched, nobody is dispatched or arrives twice, time never
+    runs backwards, and a mediation outcome needs a category that diverts to people's
+    mediation (`diverts`) and, on scene, a mediator among those dispatched.
     """
     if not LIFECYCLE[status]:  # a final status: nothing may follow
         message, field_name = refusal(status, type_)
@@ -150,6 +185,22 @@ def next_status(
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
     if type_ not in INCIDENT_EVENT_TYPES:
         raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
+    if type_ in MEDIATION_OUTCOMES and status_after(status, type_) is not None:
+        if not diverts:
+            raise Conflict(
+                f"'{type_}' is a people's-mediation outcome; this incident's category does not "
+                "divert to mediation.",
+                field="type",
+            )
+        sent_mediator = any(
+            e["type"] == "dispatched" and e["responder_role"] == "mediator" for e in events
+        )
+        if status == "on_scene" and not sent_mediator:
+            raise Conflict(
+                f"'{type_}' needs the matter diverted to mediation first: a mediator on scene "
+                "or a referral (no mediator was dispatched).",
+                field="type",
+            )
     after = status_after(status, type_)
     if after is None:
         message, field_name = refusal(status, type_)
@@ -189,7 +240,13 @@ def add_event(
             raise NotFound(f"No responder with id {responder_id}.", field="responder_id")
     events = incidents_sql.timeline(db, incident_id)
     status = next_status(
-        locked["status"], locked["reported_at"], events, event.type, responder_id, at
+        locked["status"],
+        locked["reported_at"],
+        events,
+        event.type,
+        responder_id,
+        at,
+        diverts=bool(locked["divert_to_mediation"]),
     )
     if event.type == "dispatched" and responder_id is not None:
         role = _claim_responder(db, responder_id, incident_id, actor)
@@ -239,29 +296,44 @@ def _claim_responder(db: Executor, responder_id: int, incident_id: int, actor: s
             "may have claimed them first.",
             field="responder_id",
         )
-    responders_sql.set_status(db, responder_id, BUSY)
-    audit.record(
+    _set_status(
         db,
-        actor=actor,
-        action="responder.status",
-        entity="responder",
-        entity_id=str(responder_id),
+        responder_id,
+        actor,
         before={"status": AVAILABLE},
         after={"status": BUSY, "incident_id": incident_id},
     )
     return str(row["role"])
 
 
+def _set_status(
+    db: Executor,
+    responder_id: int,
+    actor: str,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """Give a locked responder the status `after` names, with its audit entry."""
+    responders_sql.set_status(db, responder_id, after["status"])
+    audit.record(
+        db,
+        actor=actor,
+        action="responder.status",
+        entity="responder",
+        entity_id=str(responder_id),
+        before=before,
+        after=after,
+    )
+
+
 def _release_responders(db: Executor, incident_id: int, actor: str) -> None:
     """Set the responders this incident still holds back to available (it is closed)."""
     for responder_id in responders_sql.lock_busy_for_incident(db, incident_id):
-        responders_sql.set_status(db, responder_id, AVAILABLE)
-        audit.record(
+        _set_status(
             db,
-            actor=actor,
-            action="responder.status",
-            entity="responder",
-            entity_id=str(responder_id),
+            responder_id,
+            actor,
             before={"status": BUSY, "incident_id": incident_id},
             after={"status": AVAILABLE},
         )

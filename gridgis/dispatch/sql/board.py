@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import Row, text
 
 from gridgis.db import Executor
+from gridgis.vocabulary import CLOSED, DISPATCHED, HOME, LIVE
 
 _OPEN_BY_STATUS = text(
-    "SELECT status, count(*) AS n FROM incidents WHERE status <> 'closed' GROUP BY status"
+    "SELECT status, count(*) AS n FROM incidents WHERE status <> :closed GROUP BY status"
 )
 _RESPONDERS_BY_ROLE = text(
     """
@@ -33,16 +34,16 @@ _QUEUE = text(
            i.recommendation -> 'responders' -> 0 AS top,
            COALESCE((SELECT array_agg(DISTINCT e.responder_id)
                      FROM incident_events e
-                     WHERE e.incident_id = i.id AND e.type = 'dispatched'), '{}') AS dispatched
+                     WHERE e.incident_id = i.id AND e.type = :dispatched), '{}') AS dispatched
     FROM incidents i
     JOIN incident_categories c ON c.code = i.category
     LEFT JOIN areas a ON a.generation_id = i.generation_id AND a.code = i.grid_code
-    WHERE i.status <> 'closed'
+    WHERE i.status <> :closed
     ORDER BY i.reported_at, i.id
     LIMIT :limit
     """
 )
-_QUEUE_TOTAL = text("SELECT count(*) FROM incidents WHERE status <> 'closed'")
+_QUEUE_TOTAL = text("SELECT count(*) FROM incidents WHERE status <> :closed")
 
 # Per wanted role, a lane-plane GiST walk (migration 0009) over live fixes and one over home
 # bases, each limited to the view; a home base counts only for responders without a fresh fix.
@@ -56,14 +57,15 @@ _IN_VIEW = text(
         WHERE CAST(:roles AS varchar[]) IS NULL OR code = ANY(CAST(:roles AS varchar[]))
     ),
     placed AS (
-        SELECT p.responder_id AS id, p.position AS geom, 'live' AS source, p.recorded_at
+        SELECT p.responder_id AS id, p.position AS geom, CAST(:live AS text) AS source,
+               p.recorded_at
         FROM wanted w CROSS JOIN view v
         JOIN responder_positions p
           ON gridgis_lane_plane(p.position, p.lane) && ST_Translate(v.box, w.lane * 360, 0)
          AND p.lane = w.lane AND p.recorded_at >= :fresh_since
          AND ST_Intersects(p.position, v.box)
         UNION ALL
-        SELECT r.id, r.home, 'home', NULL::timestamptz
+        SELECT r.id, r.home, CAST(:home AS text), NULL::timestamptz
         FROM wanted w CROSS JOIN view v
         JOIN responders r
           ON gridgis_lane_plane(r.home, r.lane) && ST_Translate(v.box, w.lane * 360, 0)
@@ -84,7 +86,7 @@ _IN_VIEW = text(
 
 def open_by_status(db: Executor) -> Sequence[Row[Any]]:
     """(status, n) for incidents not yet closed."""
-    return db.execute(_OPEN_BY_STATUS).all()
+    return db.execute(_OPEN_BY_STATUS, {"closed": CLOSED}).all()
 
 
 def responders_by_role_and_status(db: Executor) -> Sequence[Row[Any]]:
@@ -96,12 +98,13 @@ def responders_by_role_and_status(db: Executor) -> Sequence[Row[Any]]:
 def open_incidents(db: Executor, limit: int) -> list[dict[str, Any]]:
     """Incidents not yet closed, oldest report first, with their top recommendation and the
     responders dispatched to them."""
-    return [dict(r._mapping) for r in db.execute(_QUEUE, {"limit": limit})]
+    params = {"limit": limit, "closed": CLOSED, "dispatched": DISPATCHED}
+    return [dict(r._mapping) for r in db.execute(_QUEUE, params)]
 
 
 def open_total(db: Executor) -> int:
     """How many incidents are not yet closed."""
-    return int(db.execute(_QUEUE_TOTAL).scalar_one())
+    return int(db.execute(_QUEUE_TOTAL, {"closed": CLOSED}).scalar_one())
 
 
 def responders_in_box(
@@ -126,5 +129,7 @@ def responders_in_box(
             "statuses": list(statuses) if statuses else None,
             "fresh_since": fresh_since,
             "limit": limit,
+            "live": LIVE,
+            "home": HOME,
         },
     ).all()

@@ -9,7 +9,19 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.vocabulary import AREA_LEVELS
+from gridgis.vocabulary import (
+    AREA_LEVELS,
+    ARRIVED,
+    CLOSED,
+    DISPATCHED,
+    MEDIATED_FAILED,
+    MEDIATED_SUCCESS,
+    MEDIATOR,
+    OPEN,
+    REFERRED,
+    RESOLVED,
+    URBAN_GRID_KIND,
+)
 
 # -- categories ----------------------------------------------------------------------------------
 _CATEGORY_COLUMNS = (
@@ -51,7 +63,7 @@ _INSERT_INCIDENT = text(
                            status, recommendation, source)
     VALUES (:external_id, :category, :description, :reported_at, :input_crs,
             :input_lon, :input_lat, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :generation_id,
-            :grid_code, :grid_kind, 'open', CAST(:recommendation AS jsonb), :source)
+            :grid_code, :grid_kind, :open, CAST(:recommendation AS jsonb), :source)
     ON CONFLICT (external_id) DO NOTHING
     RETURNING id
     """
@@ -60,7 +72,7 @@ _INSERT_INCIDENT = text(
 
 def insert_incident(db: Executor, values: Mapping[str, Any]) -> int | None:
     """Insert one incident; None when its external_id already exists."""
-    row = db.execute(_INSERT_INCIDENT, dict(values)).first()
+    row = db.execute(_INSERT_INCIDENT, {**values, "open": OPEN}).first()
     return None if row is None else int(row[0])
 
 
@@ -98,12 +110,19 @@ def incident_by_external_id(db: Executor, external_id: str) -> dict[str, Any] | 
 
 # -- timeline ------------------------------------------------------------------------------------
 def lock_incident(db: Executor, incident_id: int) -> dict[str, Any] | None:
-    """Lock the incident row until the transaction ends; returns its status and report time.
+    """Lock the incident row until the transaction ends; returns its status, report time and
+    whether its category diverts to people's mediation.
 
     Every event append takes this lock first, so concurrent appends to one incident run one
     after the other and each sees the timeline the previous one left."""
     row = db.execute(
-        text("SELECT id, status, reported_at FROM incidents WHERE id = :id FOR UPDATE"),
+        text(
+            """
+            SELECT i.id, i.status, i.reported_at, c.divert_to_mediation
+            FROM incidents i JOIN incident_categories c ON c.code = i.category
+            WHERE i.id = :id FOR UPDATE OF i
+            """
+        ),
         {"id": incident_id},
     ).first()
     return None if row is None else dict(row._mapping)
@@ -222,28 +241,43 @@ _KPIS = text(
     """
     WITH facts AS (
         SELECT i.id, i.grid_code, i.grid_kind, c.police_matter, c.divert_to_mediation,
-               CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = 'arrived')
+               CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = :arrived)
                                         - i.reported_at)) AS float8) AS response_s,
-               COALESCE(BOOL_OR(e.type = 'resolved'), false) AS resolved,
-               COALESCE(BOOL_OR(e.type = 'referred'), false) AS referred,
-               COALESCE(BOOL_OR(e.type = 'dispatched' AND e.responder_role = 'mediator'), false)
-                 AS mediator_dispatched
+               COALESCE(BOOL_OR(e.type = :resolved), false) AS resolved,
+               COALESCE(BOOL_OR(e.type = :referred), false) AS referred,
+               COALESCE(BOOL_OR(e.type = :dispatched AND e.responder_role = :mediator), false)
+                 AS mediator_dispatched,
+               -- mediation outcomes: settled, failed, or passed on after a mediator was sent
+               COALESCE(BOOL_OR(e.type = :mediated_success), false) AS mediated_success,
+               COALESCE(BOOL_OR(e.type = :mediated_failed), false) AS mediated_failed,
+               COALESCE(MIN(e.seq) FILTER (WHERE e.type = :referred)
+                        > MIN(e.seq) FILTER (WHERE e.type = :dispatched
+                                             AND e.responder_role = :mediator), false)
+                 AS mediation_referred,
+               -- settled on the spot: resolved on site, or settled by a mediator on scene
+               COALESCE(BOOL_OR(e.type = :resolved), false)
+                 OR COALESCE(MIN(e.seq) FILTER (WHERE e.type = :mediated_success)
+                             > MIN(e.seq) FILTER (WHERE e.type = :arrived), false)
+                 AS settled_on_spot,
+               i.status = :closed AS closed, f.reached AS follow_up_reached,
+               f.satisfied AS follow_up_satisfied
         FROM incidents i
         JOIN incident_categories c ON c.code = i.category
         LEFT JOIN incident_events e ON e.incident_id = i.id
+        LEFT JOIN incident_follow_ups f ON f.incident_id = i.id
         WHERE i.reported_at >= :start AND i.reported_at < :end
           AND (CAST(:prefix AS varchar) IS NULL
                OR i.grid_code LIKE CAST(:prefix AS varchar) || '%')
-        GROUP BY i.id, c.police_matter, c.divert_to_mediation
+        GROUP BY i.id, c.police_matter, c.divert_to_mediation, f.reached, f.satisfied
     ),
     tagged AS (
         SELECT f.*, lv.level, lv.code
         FROM facts f
         CROSS JOIN LATERAL (VALUES
-            ('city', left(f.grid_code, 4) || '00'),
-            ('county', left(f.grid_code, 6)),
-            ('township', left(f.grid_code, 9)),
-            ('grid', f.grid_code)
+            ((CAST(:levels AS varchar[]))[1], left(f.grid_code, 4) || '00'),
+            ((CAST(:levels AS varchar[]))[2], left(f.grid_code, 6)),
+            ((CAST(:levels AS varchar[]))[3], left(f.grid_code, 9)),
+            ((CAST(:levels AS varchar[]))[4], f.grid_code)
         ) AS lv(level, code)
         WHERE f.grid_code IS NOT NULL
         UNION ALL
@@ -254,15 +288,29 @@ _KPIS = text(
                COUNT(*) AS incidents,
                COUNT(response_s) AS attended,
                COUNT(*) FILTER (WHERE response_s <= :target_s) AS within_target,
-               COUNT(response_s) FILTER (WHERE grid_kind = 'community') AS urban_attended,
-               COUNT(*) FILTER (WHERE grid_kind = 'community' AND response_s <= :target_s)
+               COUNT(response_s) FILTER (WHERE grid_kind = :urban_kind) AS urban_attended,
+               COUNT(*) FILTER (WHERE grid_kind = :urban_kind AND response_s <= :target_s)
                  AS urban_within_target,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY response_s) AS median_response_s,
                percentile_cont(0.9) WITHIN GROUP (ORDER BY response_s) AS p90_response_s,
                COUNT(*) FILTER (WHERE NOT police_matter) AS non_police,
                COUNT(*) FILTER (WHERE NOT police_matter AND divert_to_mediation
                                   AND (mediator_dispatched OR referred)) AS diverted,
-               COUNT(*) FILTER (WHERE resolved AND response_s IS NOT NULL) AS resolved_on_site
+               COUNT(*) FILTER (WHERE resolved AND response_s IS NOT NULL) AS resolved_on_site,
+               COUNT(*) FILTER (WHERE NOT police_matter AND divert_to_mediation
+                                  AND (mediated_success OR mediated_failed
+                                       OR mediation_referred)) AS mediation_outcomes,
+               COUNT(*) FILTER (WHERE NOT police_matter AND divert_to_mediation
+                                  AND mediated_success) AS mediated_success,
+               COUNT(response_s) FILTER (WHERE NOT police_matter) AS non_police_attended,
+               COUNT(*) FILTER (WHERE NOT police_matter AND response_s IS NOT NULL
+                                  AND settled_on_spot) AS settled_on_spot,
+               COUNT(*) FILTER (WHERE closed) AS closed,
+               COUNT(*) FILTER (WHERE closed AND follow_up_reached IS NOT NULL)
+                 AS followed_up,
+               COUNT(*) FILTER (WHERE closed AND follow_up_reached) AS follow_up_reached,
+               COUNT(follow_up_satisfied) FILTER (WHERE closed) AS follow_up_answered,
+               COUNT(*) FILTER (WHERE closed AND follow_up_satisfied) AS follow_up_satisfied
         FROM tagged
         GROUP BY level, code
     ),
@@ -288,7 +336,16 @@ _KPIS = text(
            g.median_response_s, g.p90_response_s,
            COALESCE(g.non_police, 0) AS non_police,
            COALESCE(g.diverted, 0) AS diverted,
-           COALESCE(g.resolved_on_site, 0) AS resolved_on_site
+           COALESCE(g.resolved_on_site, 0) AS resolved_on_site,
+           COALESCE(g.mediation_outcomes, 0) AS mediation_outcomes,
+           COALESCE(g.mediated_success, 0) AS mediated_success,
+           COALESCE(g.non_police_attended, 0) AS non_police_attended,
+           COALESCE(g.settled_on_spot, 0) AS settled_on_spot,
+           COALESCE(g.closed, 0) AS closed,
+           COALESCE(g.followed_up, 0) AS followed_up,
+           COALESCE(g.follow_up_reached, 0) AS follow_up_reached,
+           COALESCE(g.follow_up_answered, 0) AS follow_up_answered,
+           COALESCE(g.follow_up_satisfied, 0) AS follow_up_satisfied
     FROM wanted w
     LEFT JOIN agg g ON g.level = w.level AND g.code IS NOT DISTINCT FROM w.code
     ORDER BY array_position(CAST(:levels_order AS varchar[]), w.level::varchar), w.code
@@ -322,6 +379,15 @@ def incident_kpis(
             "levels_shown": list(levels),
             "levels_order": [*AREA_LEVELS, "outside"],
             "with_outside": with_outside,
+            "arrived": ARRIVED,
+            "resolved": RESOLVED,
+            "referred": REFERRED,
+            "dispatched": DISPATCHED,
+            "mediator": MEDIATOR,
+            "mediated_success": MEDIATED_SUCCESS,
+            "mediated_failed": MEDIATED_FAILED,
+            "closed": CLOSED,
+            "urban_kind": URBAN_GRID_KIND,
         },
     )
     return [dict(r._mapping) for r in rows]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from gridgis.boundaries.sql import LOCATE_GRIDS
 from gridgis.db import Executor
 from gridgis.db.models import LANE_PLANE
+from gridgis.vocabulary import HOME, LIVE
 
 # Where dispatch places a responder: at their live fix when it is fresh, else at home. Live
 # fixes live in their own narrow table (responder_positions) so that a stream of fixes
@@ -20,6 +21,11 @@ from gridgis.db.models import LANE_PLANE
 FRESH_FIX_JOIN = (
     "LEFT JOIN responder_positions p ON p.responder_id = r.id AND p.recorded_at >= :fresh_since"
 )
+# The source of a responder so placed; the statement needs SOURCE_PARAMS among its parameters.
+PLACED_SOURCE = (
+    "CASE WHEN p.responder_id IS NULL THEN CAST(:home AS text) ELSE CAST(:live AS text) END"
+)
+SOURCE_PARAMS = {"live": LIVE, "home": HOME}
 
 
 def _by_lane_distance(point: str, lane: str) -> str:
@@ -44,7 +50,7 @@ def _by_lane_distance(point: str, lane: str) -> str:
 # marks them `superseded`: their home row only bounds the distance of the home-placed
 # responders it left out.
 _LIVE_BRANCH = f"""
-            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, CAST(:live AS text) AS source,
                    p.recorded_at, p.position AS geom,
                    p.position <-> (SELECT geom FROM pt) AS planar
             FROM responder_positions p JOIN responders r ON r.id = p.responder_id
@@ -56,7 +62,7 @@ _LIVE_BRANCH = f"""
             LIMIT :shortlist
 """
 _HOME_BRANCH = f"""
-            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'home' AS source,
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code, CAST(:home AS text) AS source,
                    NULL::timestamptz AS recorded_at, r.home AS geom,
                    r.home <-> (SELECT geom FROM pt) AS planar
             FROM responders r
@@ -97,7 +103,7 @@ _NEAREST_BY_ROLE = text(
         -- as a hash of every fresh fix).
         LEFT JOIN LATERAL (
             SELECT true AS live FROM responder_positions p
-            WHERE s.source = 'home' AND p.responder_id = s.id AND p.recorded_at >= :fresh_since
+            WHERE s.source = :home AND p.responder_id = s.id AND p.recorded_at >= :fresh_since
             LIMIT 1
         ) f ON true
     ),
@@ -142,7 +148,7 @@ _TEAM_CANDIDATES = text(
     ),
     placed AS (
         SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
-               CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS source,
+               {PLACED_SOURCE} AS source,
                COALESCE(p.position, r.home) AS geom, p.recorded_at
         FROM team JOIN responders r ON r.id = team.id
         {FRESH_FIX_JOIN}
@@ -247,6 +253,7 @@ def nearest_shortlist(
             "shortlist": shortlist,
             "home_shortlist": home_shortlist or shortlist,
             "generation_id": None,
+            **SOURCE_PARAMS,
         },
     )
     rows = result.all()
@@ -284,6 +291,7 @@ def team_candidates(
             "roles": list(roles) if roles else None,
             "statuses": list(statuses),
             "fresh_since": fresh_since,
+            **SOURCE_PARAMS,
         },
     )
     return candidates_from(rows, rows.keys())

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.db import Executor
-from gridgis.dispatch.sql.nearest import FRESH_FIX_JOIN
-from gridgis.vocabulary import BUSY
+from gridgis.dispatch.sql.nearest import FRESH_FIX_JOIN, PLACED_SOURCE, SOURCE_PARAMS
+from gridgis.vocabulary import BUSY, DISPATCHED
 
 # Where dispatch would place each responder right now (live fix if fresh, else home), keyset-paged.
 _RESPONDERS_PAGE = text(
     f"""
     SELECT r.id, r.ref, r.name, r.role, r.status, r.skills, r.home_grid_code, r.station_code,
-           CASE WHEN p.responder_id IS NULL THEN 'home' ELSE 'live' END AS position_source,
+           {PLACED_SOURCE} AS position_source,
            p.recorded_at,
            ST_X(COALESCE(p.position, r.home)) AS lon, ST_Y(COALESCE(p.position, r.home)) AS lat,
            ST_X(r.home) AS home_lon, ST_Y(r.home) AS home_lat
@@ -56,6 +56,7 @@ def responders_page(
             "statuses": list(statuses) if statuses else None,
             "grid": grid,
             "ids": list(ids) if ids else None,
+            **SOURCE_PARAMS,
         },
     )
     return [dict(r._mapping) for r in rows]
@@ -137,6 +138,6 @@ def lock_busy_for_incident(db: Executor, incident_id: int) -> list[int]:
             FOR UPDATE OF r
             """
         ),
-        {"incident": incident_id, "busy": BUSY, "dispatched": "dispatched"},
+        {"incident": incident_id, "busy": BUSY, "dispatched": DISPATCHED},
     )
     return [int(r[0]) for r in rows]

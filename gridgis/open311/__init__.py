@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: incident categories as services, citizen reports as service requests."""

@@ -1,0 +1,1 @@
+"""Volunteer work: units' patrol tasks that volunteers grab, and cadres' service posts."""
