@@ -31,6 +31,7 @@ from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
 from api.routes import open311 as open311_routes
 from api.routes import patrols as patrol_routes
+from api.routes import planner as planner_routes
 from api.routes import service_posts as service_post_routes
 from api.routes import units as unit_routes
 from api.routes.console import install_console
@@ -38,6 +39,7 @@ from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.coverage.runs import expire_runs
+from gridgis.coverage.views import RunProgress
 from gridgis.db.engine import (
     make_engine,
     make_session_factory,
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
+    app.state.coverage_progress = RunProgress()
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
@@ -165,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(follow_up_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
+    app.include_router(planner_routes.router, prefix="/v1")
     app.include_router(coverage_routes.router, prefix="/v1")
     app.include_router(import_routes.router, prefix="/v1")
     app.include_router(audit.router, prefix="/v1")

@@ -61,7 +61,7 @@ def _version(files: dict[str, Path]) -> str:
             digest.update(path.read_bytes())
         except OSError:
             digest.update(b"missing")
-    for page in ("index.html", "login.html"):
+    for page in ("index.html", "login.html", "planner.html"):
         digest.update((CONSOLE_DIR / page).read_bytes())
     return digest.hexdigest()[:12]
 
@@ -125,6 +125,11 @@ class Console:
             return RedirectResponse("/console/login", status_code=303)
         return self._page("index.html")
 
+    async def planner(self, request: Request) -> Response:
+        if not await self._has_session(request):
+            return RedirectResponse("/console/login", status_code=303)
+        return self._page("planner.html")
+
     async def login(self, request: Request) -> Response:
         return self._page("login.html")
 
@@ -172,6 +177,7 @@ def install_console(app: Starlette, tiles: str, eta_target_s: float) -> None:
             Route("/console", console.root, methods=["GET"], include_in_schema=False),
             Route("/console/", console.index, methods=["GET"], include_in_schema=False),
             Route("/console/login", console.login, methods=["GET"], include_in_schema=False),
+            Route("/console/planner", console.planner, methods=["GET"], include_in_schema=False),
             Route(
                 "/console/static/{version}/{path:path}",
                 console.static,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -35,6 +36,7 @@ from gridgis.coverage import runs
 from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
 from gridgis.db.engine import allow_bulk_statements
+from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
 
@@ -91,6 +93,19 @@ def create_run(
         stale_after_s=settings.stale_after_s,
         release_reads=db.rollback,
     )
+    progress = request.app.state.coverage_progress
+    token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
+    try:
+        run = runs.run_coverage(
+            db,
+            request.app.state.eta_model,
+            _request_of(body, body.generation),
+            stale_after_s=settings.stale_after_s,
+            release_reads=db.rollback,
+            progress=lambda stage, step, steps: progress.update(token, stage, step, steps),
+        )
+    finally:
+        progress.finish(token)
     return _public(run)
 
 

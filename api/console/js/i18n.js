@@ -14,6 +14,12 @@ export async function loadLang(base, wanted) {
   lang = LANGS.includes(stored) ? stored : 'zh-CN';
   const response = await fetch(`${base}/i18n/${lang}.json`, { credentials: 'same-origin' });
   messages = await response.json();
+  // A page may add its own catalogue (data-i18n-extra="planner" -> i18n/planner-<lang>.json).
+  const extra = document.body && document.body.dataset.i18nExtra;
+  if (extra) {
+    const more = await fetch(`${base}/i18n/${extra}-${lang}.json`, { credentials: 'same-origin' });
+    Object.assign(messages, await more.json());
+  }
   document.documentElement.lang = lang;
   return lang;
 }

@@ -123,6 +123,7 @@ async function start() {
   document.body.classList.toggle('read-only', !state.canDispatch);
   $('#user-name').textContent = `${me.user.name} (${t(`userRole.${me.user.role}`)})`;
   $('#call-pane').hidden = !state.canDispatch;
+  $('#planner-link').hidden = !me.permissions.includes('planning');
 
   const targetS = Number(document.body.dataset.target) || 300;
   const chime = new Chime();

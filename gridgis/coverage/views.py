@@ -1,0 +1,351 @@
+"""What the planners' console reads from stored runs: hexagons aggregated to the map's zoom,
+per-area tables (JSON, CSV, GeoJSON) under a parent, and the comparison of two runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+
+from gridgis.coverage import cells as cells_mod
+from gridgis.coverage import sql as coverage_sql
+from gridgis.coverage.runs import public_area
+from gridgis.db import Executor
+from gridgis.errors import InvalidInput, NotFound
+from gridgis.vocabulary import AREA_LEVELS
+
+MAX_HEXAGONS = 20_000
+# The H3 resolution drawn at a web-map zoom keeps a hexagon about 10-20 pixels across in
+# Zhangzhou (one pixel is ~560 m at zoom 8 and halves with each zoom; an H3 cell's width is
+# ~6.5 km at res 6 and shrinks ~2.6x with each resolution): zoom - 2 up to zoom 9, then - 3.
+MIN_DRAW_RESOLUTION = 5
+AREA_CSV_COLUMNS = (
+    "code",
+    "level",
+    "name",
+    "parent_code",
+    "population",
+    "population_within_target",
+    "population_share_within_target",
+    "area_km2",
+    "area_share_within_target",
+    "eta_mean_s",
+    "eta_p90_s",
+    "eta_k_mean_s",
+    "eta_k_p90_s",
+    "responders",
+    "responders_per_10k",
+    "cells",
+)
+COMPARED = (
+    "population_share_within_target",
+    "population_within_target",
+    "area_share_within_target",
+    "eta_mean_s",
+    "eta_p90_s",
+    "responders",
+    "responders_per_10k",
+)
+
+
+def draw_resolution(zoom: int, run_resolution: int) -> int:
+    """The H3 resolution whose hexagons are drawn at a web-map zoom (never finer than the run)."""
+    wanted = zoom - 2 if zoom <= 9 else zoom - 3
+    return max(MIN_DRAW_RESOLUTION, min(run_resolution, wanted))
+
+
+def _parent_bits(resolution: int) -> tuple[int, int]:
+    """(mask clearing the resolution field, bits to OR in) that turn any finer H3 cell index
+    into its parent at `resolution`: the resolution field set and the finer digits set to 7
+    (unused), exactly what h3's cell_to_parent does."""
+    clear = ~(0xF << 52) & ((1 << 63) - 1)
+    unused = 0
+    for r in range(resolution + 1, 16):
+        unused |= 7 << ((15 - r) * 3)
+    return clear, (resolution << 52) | unused
+
+
+_HEXAGONS = text(
+    """
+    SELECT (h3 & :clear) | :set AS cell,
+           sum(population) AS population,
+           sum(population) FILTER (WHERE responders_within_target >= :k) AS covered,
+           sum(population * eta_s) FILTER (WHERE eta_s IS NOT NULL)
+             / NULLIF(sum(population) FILTER (WHERE eta_s IS NOT NULL), 0) AS eta_weighted,
+           avg(eta_s) AS eta_mean,
+           min(eta_s) AS eta_min,
+           max(eta_s) AS eta_max,
+           min(grid_code) AS grid_code,
+           count(DISTINCT h3) AS cells
+    FROM coverage_cells
+    WHERE run_id = :run_id
+      AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat
+    GROUP BY 1
+    ORDER BY 1
+    LIMIT :limit
+    """
+)
+
+
+def hexagons(
+    db: Executor, run_id: int, *, bbox: tuple[float, float, float, float], zoom: int
+) -> dict[str, Any]:
+    """The run's cells whose centre lies in `bbox`, aggregated to the resolution drawn at
+    `zoom` (GeoJSON hexagons), coarser still when the view would hold more than MAX_HEXAGONS.
+    A coarser hexagon carries its cells' people summed, the people
+    within target (k responders), the population-weighted ETA (mean when nobody lives there)
+    and the fastest and slowest ETA; at the run's own resolution it is one feature per cell."""
+    if not 0 <= zoom <= 22:
+        raise InvalidInput("zoom must be between 0 and 22.", field="zoom")
+    run = coverage_sql.get_run(db, run_id)
+    run_resolution = int(run.parameters["resolution"])
+    k = int(run.parameters.get("k", 1))
+    min_lon, min_lat, max_lon, max_lat = bbox
+    # A big screen at a close zoom may hold more cells than a browser should draw: then the
+    # next coarser resolution, until the view fits.
+    resolution = draw_resolution(zoom, run_resolution)
+    while True:
+        clear, set_bits = _parent_bits(resolution)
+        rows = db.execute(
+            _HEXAGONS,
+            {
+                "clear": clear,
+                "set": set_bits,
+                "k": k,
+                "run_id": run_id,
+                "min_lon": min_lon,
+                "min_lat": min_lat,
+                "max_lon": max_lon,
+                "max_lat": max_lat,
+                "limit": MAX_HEXAGONS + 1,
+            },
+        ).all()
+        if len(rows) <= MAX_HEXAGONS:
+            break
+        if resolution <= MIN_DRAW_RESOLUTION:
+            raise InvalidInput(
+                f"More than {MAX_HEXAGONS} hexagons in this view even at H3 resolution "
+                f"{resolution}: use a smaller bbox.",
+                field="bbox",
+            )
+        resolution -= 1
+    features = []
+    for r in rows:
+        cell = int(r.cell)
+        population = float(r.population or 0.0)
+        eta = r.eta_weighted if r.eta_weighted is not None else r.eta_mean
+        features.append(
+            {
+                "type": "Feature",
+                "id": cells_mod.cell_token(cell),
+                "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(cell)]},
+                "properties": {
+                    "h3": cells_mod.cell_token(cell),
+                    "resolution": resolution,
+                    "cells": int(r.cells),
+                    "grid_code": r.grid_code if resolution == run_resolution else None,
+                    "population": round(population, 2),
+                    "population_within_target": round(float(r.covered or 0.0), 2),
+                    "eta_s": None if eta is None else round(float(eta), 1),
+                    "eta_min_s": None if r.eta_min is None else round(float(r.eta_min), 1),
+                    "eta_max_s": None if r.eta_max is None else round(float(r.eta_max), 1),
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "run": run_id,
+        "zoom": zoom,
+        "resolution": resolution,
+        "run_resolution": run_resolution,
+        "target_s": float(run.parameters["target_s"]),
+        "features": features,
+    }
+
+
+# -- per-area tables ------------------------------------------------------------------------------
+_AREA_GEOMETRY = text(
+    """
+    SELECT code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tolerance), 6) AS geometry
+    FROM areas
+    WHERE generation_id = :generation_id AND code = ANY(:codes)
+    """
+)
+# About 10 m: enough for a choropleth, a fraction of the full outline's size.
+SIMPLIFY_DEGREES = 0.0001
+
+
+def _check_level(level: str) -> None:
+    if level not in AREA_LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
+
+
+def run_areas(
+    db: Executor, run_id: int, level: str, parent: str | None = None
+) -> list[dict[str, Any]]:
+    """A run's statistics for every area of `level` (only the children of `parent` when given;
+    NotFound when the run holds no area with that code)."""
+    _check_level(level)
+    coverage_sql.get_run(db, run_id)
+    rows = coverage_sql.area_stats(db, run_id, None if parent else level)
+    if parent is not None:
+        parents = {r["code"]: r["parent_code"] for r in rows}
+        if parent not in parents:
+            raise NotFound(f"Run {run_id} has no area {parent}.", field="parent")
+        rows = [r for r in rows if r["level"] == level and _under(r["code"], parent, parents)]
+    return [public_area(r) for r in rows]
+
+
+def _under(code: str, parent: str, parents: dict[str, str | None]) -> bool:
+    """Whether `parent` is an ancestor of `code` (the hierarchy is at most four deep)."""
+    current = parents.get(code)
+    for _ in range(len(AREA_LEVELS)):
+        if current is None:
+            return False
+        if current == parent:
+            return True
+        current = parents.get(current)
+    return False
+
+
+def areas_csv(areas: list[dict[str, Any]]) -> str:
+    """Areas as CSV (UTF-8, header row, the columns of AREA_CSV_COLUMNS)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(AREA_CSV_COLUMNS)
+    for area in areas:
+        writer.writerow(
+            ["" if area.get(c) is None else _csv_safe(area[c]) for c in AREA_CSV_COLUMNS]
+        )
+    return out.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula in a spreadsheet: quote it as text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
+def areas_geojson(db: Executor, generation_id: int, areas: list[dict[str, Any]]) -> dict[str, Any]:
+    """Areas as a GeoJSON FeatureCollection with their (simplified) outlines."""
+    geometries = {
+        r.code: json.loads(r.geometry)
+        for r in db.execute(
+            _AREA_GEOMETRY,
+            {
+                "generation_id": generation_id,
+                "codes": [a["code"] for a in areas],
+                "tolerance": SIMPLIFY_DEGREES,
+            },
+        )
+        if r.geometry is not None
+    }
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": a["code"],
+                "geometry": geometries.get(a["code"]),
+                "properties": a,
+            }
+            for a in areas
+        ],
+    }
+
+
+# -- comparing two runs ---------------------------------------------------------------------------
+def compare_runs(
+    db: Executor, run_a: int, run_b: int, level: str, parent: str | None = None
+) -> dict[str, Any]:
+    """Per-area differences (b - a) of two runs at one level: each compared figure as a, b and
+    difference; areas present in only one run have the other side null."""
+    _check_level(level)
+    a = {r["code"]: r for r in run_areas(db, run_a, level, parent)}
+    b = {r["code"]: r for r in run_areas(db, run_b, level, parent)}
+    rows = []
+    for code in sorted(a.keys() | b.keys()):
+        left, right = a.get(code), b.get(code)
+        base = left or right
+        assert base is not None
+        row: dict[str, Any] = {
+            "code": code,
+            "level": base["level"],
+            "name": base["name"],
+            "parent_code": base["parent_code"],
+            "population": base["population"],
+        }
+        for name in COMPARED:
+            va = None if left is None else left[name]
+            vb = None if right is None else right[name]
+            row[f"{name}_a"] = va
+            row[f"{name}_b"] = vb
+            row[f"{name}_diff"] = (
+                None if va is None or vb is None else round(float(vb) - float(va), 6)
+            )
+        rows.append(row)
+    return {"a": run_a, "b": run_b, "level": level, "parent": parent, "areas": rows}
+
+
+# -- runs in progress -----------------------------------------------------------------------------
+@dataclass
+class _Progress:
+    token: int
+    started: float
+    started_at: str
+    parameters: dict[str, Any]
+    stage: str = "queued"
+    step: int = 0
+    steps: int = 1
+
+
+class RunProgress:
+    """Coverage runs being computed by this process, with their stage (for the console to poll
+    while a run is under way; a run is stored only when it is complete)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, _Progress] = {}
+        self._next = 0
+
+    def start(self, started_at: str, parameters: dict[str, Any]) -> int:
+        with self._lock:
+            self._next += 1
+            self._running[self._next] = _Progress(
+                self._next, time.monotonic(), started_at, parameters
+            )
+            return self._next
+
+    def update(self, token: int, stage: str, step: int, steps: int) -> None:
+        with self._lock:
+            found = self._running.get(token)
+            if found is not None:
+                found.stage, found.step, found.steps = stage, step, max(steps, 1)
+
+    def finish(self, token: int) -> None:
+        with self._lock:
+            self._running.pop(token, None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        with self._lock:
+            return [
+                {
+                    "token": p.token,
+                    "started_at": p.started_at,
+                    "elapsed_s": round(now - p.started, 1),
+                    "stage": p.stage,
+                    "step": p.step,
+                    "steps": p.steps,
+                    "fraction": round(p.step / p.steps, 3),
+                    "parameters": p.parameters,
+                }
+                for p in sorted(self._running.values(), key=lambda p: p.token)
+            ]

@@ -1,0 +1,210 @@
+"""Incident KPIs per area by week (or day) as time series, and a small SVG line chart of one
+of them with the city's own promise line (93.48 % on scene within 5 minutes)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from gridgis.db import Executor
+from gridgis.dispatch.kpis import KpiRow, incident_kpis
+from gridgis.errors import InvalidInput
+from gridgis.vocabulary import AREA_LEVELS
+
+# The share of incidents the city promises to reach within the target (its own 2025 figure).
+CITY_PROMISE_SHARE = 0.9348
+BUCKETS = {"week": timedelta(days=7), "day": timedelta(days=1)}
+MAX_BUCKETS = 60
+DEFAULT_WEEKS = 12
+METRICS = (
+    "within_target_rate",
+    "urban_within_target_rate",
+    "median_response_s",
+    "p90_response_s",
+    "diverted_share",
+    "resolved_on_site_share",
+)
+SHARE_METRICS = {
+    "within_target_rate",
+    "urban_within_target_rate",
+    "diverted_share",
+    "resolved_on_site_share",
+}
+POINT_FIELDS = ("incidents", "attended", *METRICS)
+
+
+@dataclass(frozen=True)
+class KpiSeries:
+    """One line per area of `level` (and the city), one point per bucket."""
+
+    level: str
+    bucket: str
+    start: datetime
+    end: datetime
+    target_s: float
+    city_promise_share: float
+    buckets: list[datetime]
+    series: list[dict[str, Any]]
+
+
+def _point(row: KpiRow) -> dict[str, Any]:
+    values = asdict(row)
+    return {name: values[name] for name in POINT_FIELDS}
+
+
+def kpi_series(
+    db: Executor,
+    *,
+    level: str = "county",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: str = "week",
+    area: str | None = None,
+    target_s: float = 300.0,
+) -> KpiSeries:
+    """KPIs of every area of `level` (and the city) for each bucket in [start, end).
+
+    Buckets start at `start` (default: DEFAULT_WEEKS buckets before `end`, which defaults to
+    now); the last one may be shorter. At most MAX_BUCKETS buckets."""
+    if level not in AREA_LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(AREA_LEVELS)}.", field="level")
+    if bucket not in BUCKETS:
+        raise InvalidInput(f"bucket must be one of {', '.join(BUCKETS)}.", field="bucket")
+    step = BUCKETS[bucket]
+    end = end or datetime.now(UTC)
+    if end.tzinfo is None:
+        raise InvalidInput("to must be a timestamp with a time zone.", field="to")
+    start = start or end - DEFAULT_WEEKS * step
+    if start.tzinfo is None:
+        raise InvalidInput("from must be a timestamp with a time zone.", field="from")
+    if end <= start:
+        raise InvalidInput("to must be later than from.", field="to")
+    if (end - start) / step > MAX_BUCKETS:
+        raise InvalidInput(
+            f"from..to spans more than {MAX_BUCKETS} {bucket}s; choose a shorter range.",
+            field="from",
+        )
+    levels = ["city"] if level == "city" else ["city", level]
+    buckets: list[datetime] = []
+    lines: dict[str, dict[str, Any]] = {}
+    at = start
+    while at < end:
+        upto = min(at + step, end)
+        report = incident_kpis(db, start=at, end=upto, area=area, target_s=target_s, levels=levels)
+        buckets.append(at)
+        for row in report.areas:
+            key = row.code or ""
+            line = lines.setdefault(
+                key,
+                {"code": row.code, "name": row.name, "level": row.level, "points": []},
+            )
+            line["points"].append({"start": at, "end": upto, **_point(row)})
+        at = upto
+    return KpiSeries(
+        level=level,
+        bucket=bucket,
+        start=start,
+        end=end,
+        target_s=target_s,
+        city_promise_share=CITY_PROMISE_SHARE,
+        buckets=buckets,
+        series=sorted(lines.values(), key=lambda s: (s["level"] != "city", s["code"] or "")),
+    )
+
+
+# -- the chart ------------------------------------------------------------------------------------
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+)
+WIDTH, HEIGHT = 760, 320
+LEFT, RIGHT, TOP, BOTTOM = 56, 190, 24, 40
+
+
+def series_svg(series: KpiSeries, metric: str, *, title: str = "", promise_label: str = "") -> str:
+    """A line chart of `metric` (one line per area, the city thicker) as a standalone SVG
+    document; share metrics get a dashed line at the city's promise. Every text is escaped."""
+    if metric not in METRICS:
+        raise InvalidInput(f"metric must be one of {', '.join(METRICS)}.", field="metric")
+    share = metric in SHARE_METRICS
+    values = [p[metric] for line in series.series for p in line["points"] if p[metric] is not None]
+    if share:
+        low = min([*values, series.city_promise_share, 1.0]) if values else 0.0
+        low = max(0.0, min(low, series.city_promise_share) - 0.05)
+        high = 1.0
+    else:
+        low, high = 0.0, (max(values) * 1.1 if values else 1.0) or 1.0
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    n = max(len(series.buckets), 1)
+
+    def x(i: int) -> float:
+        return LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(v: float) -> float:
+        return TOP + plot_h * (1 - (v - low) / (high - low if high > low else 1))
+
+    def label(v: float) -> str:
+        return f"{v * 100:.0f}%" if share else f"{v:.0f}s"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
+        f'<text x="{LEFT}" y="15" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
+    for i in range(5):
+        v = low + (high - low) * i / 4
+        parts.append(
+            f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+            'stroke="#e3e3e3"/>'
+            f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{label(v)}</text>'
+        )
+    every = max(1, n // 8)
+    for i, at in enumerate(series.buckets):
+        if i % every == 0:
+            parts.append(
+                f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+                f"{at:%m-%d}</text>"
+            )
+    if share:
+        py = y(series.city_promise_share)
+        parts.append(
+            f'<line class="promise" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{py:.1f}" y2="{py:.1f}" '
+            'stroke="#c00" stroke-dasharray="6 4" stroke-width="1.5"/>'
+            f'<text x="{LEFT + plot_w - 4}" y="{py - 5:.1f}" text-anchor="end" fill="#c00">'
+            f"{escape(promise_label)} {series.city_promise_share * 100:.2f}%</text>"
+        )
+    for index, line in enumerate(series.series):
+        colour = "#000" if line["level"] == "city" else PALETTE[index % len(PALETTE)]
+        width = 3 if line["level"] == "city" else 1.5
+        points = [
+            f"{x(i):.1f},{y(p[metric]):.1f}"
+            for i, p in enumerate(line["points"])
+            if p[metric] is not None
+        ]
+        name = line["name"] or line["code"] or ""
+        if points:
+            parts.append(
+                f'<polyline data-code={quoteattr(line["code"] or "")} fill="none" '
+                f'stroke="{colour}" stroke-width="{width}" points="{" ".join(points)}"/>'
+            )
+        ly = TOP + 14 * index + 8
+        parts.append(
+            f'<line x1="{WIDTH - RIGHT + 12}" x2="{WIDTH - RIGHT + 30}" y1="{ly - 4}" '
+            f'y2="{ly - 4}" stroke="{colour}" stroke-width="{width}"/>'
+            f'<text x="{WIDTH - RIGHT + 34}" y="{ly}">{escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

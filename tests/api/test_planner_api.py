@@ -1,0 +1,258 @@
+"""The planners' API pieces: hexagons gathered by zoom, area tables with CSV/GeoJSON export,
+run comparison, runs in progress, KPI series and their SVG chart, and who may call them."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import h3
+import pytest
+from fastapi.testclient import TestClient
+
+from gridgis.coverage.views import _parent_bits
+
+CITY_BBOX = "116.9,23.5,118.4,25.3"
+
+
+def _run(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post(
+        "/v1/coverage/runs", json={"roles": ["community_police"], "resolution": 8, **body}
+    )
+    assert response.status_code == 201, response.text
+    run: dict[str, Any] = response.json()
+    return run
+
+
+@pytest.mark.parametrize("resolution", [5, 6, 7, 8])
+def test_parent_bits_match_h3(resolution: int) -> None:
+    cell = h3.latlng_to_cell(24.51, 117.65, 9)
+    clear, bits = _parent_bits(resolution)
+    assert (h3.str_to_int(cell) & clear) | bits == h3.str_to_int(
+        h3.cell_to_parent(cell, resolution)
+    )
+
+
+def test_hexagons_gather_cells_by_zoom(client: TestClient) -> None:
+    run = _run(client)
+    coarse = client.get(
+        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": CITY_BBOX, "zoom": 8}
+    )
+    assert coarse.status_code == 200, coarse.text
+    body = coarse.json()
+    assert body["resolution"] == 6 and body["run_resolution"] == 8
+    features = body["features"]
+    assert features and all(h3.get_resolution(f["id"]) == 6 for f in features)
+    # cell_count counts (cell, grid) pieces; a hexagon counts distinct cells.
+    distinct = sum(f["properties"]["cells"] for f in features)
+    lowest = run["cell_count"] - 2 * run["summary"]["grids_without_cells"]
+    assert lowest <= distinct < run["cell_count"]
+    people = sum(f["properties"]["population"] for f in features)
+    assert people == pytest.approx(run["summary"]["population"], rel=1e-4)
+    covered = sum(f["properties"]["population_within_target"] for f in features)
+    assert covered == pytest.approx(run["summary"]["population_within_target"], rel=1e-4)
+
+    # 20,493 cells at res 8 would be too many for one view: the next coarser resolution.
+    crowded = client.get(
+        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": CITY_BBOX, "zoom": 14}
+    ).json()
+    assert crowded["resolution"] == 7 and len(crowded["features"]) <= 20_000
+    view = {"bbox": "117.55,24.4,117.75,24.6"}
+    fine = client.get(f"/v1/coverage/runs/{run['id']}/hexagons", params={**view, "zoom": 14})
+    assert fine.status_code == 200, fine.text
+    assert fine.json()["resolution"] == 8
+    mid = client.get(f"/v1/coverage/runs/{run['id']}/hexagons", params={**view, "zoom": 10})
+    assert mid.json()["resolution"] == 7
+    assert len(fine.json()["features"]) == sum(
+        f["properties"]["cells"] for f in mid.json()["features"]
+    )
+    assert all(f["properties"]["grid_code"] for f in fine.json()["features"])
+
+
+def test_hexagons_refuse_bad_views(client: TestClient) -> None:
+    run = _run(client)
+    url = f"/v1/coverage/runs/{run['id']}/hexagons"
+    bad = client.get(url, params={"bbox": "1,2,3", "zoom": 10})
+    assert bad.status_code == 422 and bad.json()["field"] == "bbox"
+    assert client.get(url, params={"bbox": CITY_BBOX}).status_code == 422
+    missing = client.get("/v1/coverage/runs/999999/hexagons", params={"bbox": CITY_BBOX, "zoom": 9})
+    assert missing.status_code == 404
+
+
+def test_area_drill_down_and_exports(client: TestClient) -> None:
+    run = _run(client)
+    url = f"/v1/coverage/runs/{run['id']}/areas"
+    counties = client.get(url, params={"level": "county"}).json()["areas"]
+    assert len(counties) == 11
+    county = counties[0]["code"]
+    townships = client.get(url, params={"level": "township", "parent": county}).json()["areas"]
+    assert townships and all(t["parent_code"] == county for t in townships)
+    township = townships[0]["code"]
+    grids = client.get(url, params={"level": "grid", "parent": township}).json()["areas"]
+    assert grids and all(g["parent_code"] == township for g in grids)
+    in_county = client.get(url, params={"level": "grid", "parent": county}).json()["areas"]
+    assert {g["code"] for g in grids} <= {g["code"] for g in in_county}
+    assert sum(g["population"] for g in in_county) == pytest.approx(
+        counties[0]["population"], abs=1
+    )
+
+    exported = client.get(url, params={"level": "township", "parent": county, "format": "csv"})
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert "attachment" in exported.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["code"] for r in rows] == [t["code"] for t in townships]
+    assert float(rows[0]["population"]) == pytest.approx(townships[0]["population"])
+
+    geo = client.get(url, params={"level": "grid", "parent": township, "format": "geojson"})
+    assert geo.status_code == 200 and geo.headers["content-type"] == "application/geo+json"
+    features = geo.json()["features"]
+    assert [f["id"] for f in features] == [g["code"] for g in grids]
+    assert features[0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+    unknown = client.get(url, params={"level": "grid", "parent": "999999999"})
+    assert unknown.status_code == 404 and unknown.json()["field"] == "parent"
+    bad = client.get(url, params={"level": "street"})
+    assert bad.status_code == 422 and bad.json()["field"] == "level"
+
+
+def test_compare_two_runs(client: TestClient) -> None:
+    before = _run(client)
+    after = _run(client, roles=["community_police", "volunteer"])
+    url = f"/v1/coverage/runs/{before['id']}/compare/{after['id']}"
+    body = client.get(url, params={"level": "county"}).json()
+    assert body["a"] == before["id"] and body["b"] == after["id"]
+    areas = body["areas"]
+    assert len(areas) == 11
+    for area in areas:
+        a, b = area["population_share_within_target_a"], area["population_share_within_target_b"]
+        assert area["population_share_within_target_diff"] == pytest.approx(b - a, abs=1e-6)
+        assert b >= a  # more responders never cover fewer people
+    assert any(a["population_share_within_target_diff"] > 0 for a in areas)
+    city = client.get(url, params={"level": "city"}).json()["areas"][0]
+    assert city["responders_diff"] > 0
+
+    geo = client.get(url, params={"level": "county", "format": "geojson"})
+    assert geo.status_code == 200
+    assert len(geo.json()["features"]) == 11
+    assert client.get(f"/v1/coverage/runs/{before['id']}/compare/999999").status_code == 404
+
+
+def test_progress_is_empty_when_nothing_runs(client: TestClient) -> None:
+    response = client.get("/v1/coverage/progress")
+    assert response.status_code == 200 and response.json() == {"runs": []}
+
+
+def test_run_reports_its_stages_while_it_computes(client: TestClient) -> None:
+    from gridgis.coverage.views import RunProgress
+
+    progress = RunProgress()
+    token = progress.start("2026-01-01T00:00:00Z", {"k": 1})
+    progress.update(token, "distances", 3, 6)
+    [running] = progress.snapshot()
+    assert running["stage"] == "distances" and running["fraction"] == 0.5
+    progress.finish(token)
+    assert progress.snapshot() == []
+
+
+def test_kpi_series_by_week(client: TestClient) -> None:
+    response = client.get(
+        "/v1/kpis/series",
+        params={"level": "county", "from": "2026-01-05T00:00:00Z", "to": "2026-02-02T00:00:00Z"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["city_promise_share"] == 0.9348
+    assert len(body["buckets"]) == 4 and body["buckets"][0] == "2026-01-05T00:00:00Z"
+    assert body["series"][0]["level"] == "city"
+    counties = [s for s in body["series"] if s["level"] == "county"]
+    assert len(counties) == 11
+    assert all(len(s["points"]) == 4 for s in body["series"])
+    whole = client.get(
+        "/v1/kpis",
+        params={"level": "city", "from": "2026-01-05T00:00:00Z", "to": "2026-01-12T00:00:00Z"},
+    ).json()["areas"][0]
+    first = body["series"][0]["points"][0]
+    assert first["incidents"] == whole["incidents"]
+    assert first["within_target_rate"] == whole["within_target_rate"]
+
+
+def test_kpi_series_chart_is_escaped_svg(client: TestClient) -> None:
+    response = client.get(
+        "/v1/kpis/series", params={"format": "svg", "metric": "within_target_rate", "lang": "en"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert response.text.startswith("<svg") and 'class="promise"' in response.text
+    assert "93.48%" in response.text
+    median = client.get("/v1/kpis/series", params={"format": "svg", "metric": "median_response_s"})
+    assert 'class="promise"' not in median.text
+
+
+def test_kpi_series_refuses_bad_ranges(client: TestClient) -> None:
+    long = client.get(
+        "/v1/kpis/series", params={"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    )
+    assert long.status_code == 422 and long.json()["field"] == "from"
+    backwards = client.get(
+        "/v1/kpis/series", params={"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    )
+    assert backwards.status_code == 422 and backwards.json()["field"] == "to"
+    assert client.get("/v1/kpis/series", params={"bucket": "year"}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/coverage/progress",
+        "/v1/coverage/runs/1/hexagons?bbox=117,24,118,25&zoom=10",
+        "/v1/coverage/runs/1/areas?level=county",
+        "/v1/coverage/runs/1/compare/2",
+        "/v1/kpis/series",
+    ],
+)
+def test_dispatchers_may_not_plan(client: TestClient, api_keys: dict[str, str], path: str) -> None:
+    response = client.get(path, headers={"X-API-Key": api_keys["dispatcher"]})
+    assert response.status_code == 403
+    allowed = client.get(path, headers={"X-API-Key": api_keys["planner"]})
+    assert allowed.status_code != 403
+
+
+def test_chart_escapes_names() -> None:
+    from datetime import UTC, datetime
+
+    from gridgis.dispatch.kpi_series import KpiSeries, series_svg
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    point = {"start": at, "end": at, "incidents": 1, "attended": 1, "within_target_rate": 0.5}
+    series = KpiSeries(
+        level="county",
+        bucket="week",
+        start=at,
+        end=at,
+        target_s=300.0,
+        city_promise_share=0.9348,
+        buckets=[at],
+        series=[
+            {
+                "code": '1"><script>',
+                "name": "<script>alert(1)</script>",
+                "level": "county",
+                "points": [point],
+            }
+        ],
+    )
+    svg = series_svg(series, "within_target_rate", title="<b>", promise_label="&")
+    assert "<script" not in svg and "<b>" not in svg
+    assert "&lt;script&gt;alert(1)" in svg and "data-code='1\"&gt;&lt;script&gt;'" in svg
+
+
+@pytest.mark.parametrize(
+    ("zoom", "run_resolution", "drawn"),
+    [(3, 9, 5), (8, 9, 6), (9, 9, 7), (10, 9, 7), (11, 9, 8), (12, 9, 9), (16, 9, 9), (16, 7, 7)],
+)
+def test_draw_resolution_follows_the_zoom(zoom: int, run_resolution: int, drawn: int) -> None:
+    from gridgis.coverage.views import draw_resolution
+
+    assert draw_resolution(zoom, run_resolution) == drawn
