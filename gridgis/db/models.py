@@ -186,7 +186,8 @@ class Responder(Base):
         ),
         Index("ix_responders_role_status", "role", "status"),
         Index("ix_responders_home_grid", "home_grid_code"),
-        # The lane the KNN walks filter on is always the row's role's (migration 0014_lane_integrity).
+        # The lane the KNN walks filter on is always the row's role's
+        # (migration 0014_lane_integrity).
         ForeignKeyConstraint(
             ["role", "lane"],
             ["roles.code", "roles.lane"],
