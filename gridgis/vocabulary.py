@@ -47,3 +47,10 @@ ROLES: dict[str, tuple[str, str]] = {
     "volunteer": ("志愿者", "Volunteer"),
     "police_unit": ("巡逻警力", "Police patrol unit"),
 }
+
+# Road networks (gridgis/roads): the travel profiles a network is built for, and what set an
+# edge's speed (its maxspeed tag, the speed table, or the table's fallback for an unknown class).
+RoadProfile = Literal["car", "motorcycle", "foot"]
+ROAD_PROFILES: tuple[RoadProfile, ...] = get_args(RoadProfile)
+SpeedSource = Literal["maxspeed", "table", "fallback"]
+SPEED_SOURCES: tuple[SpeedSource, ...] = get_args(SpeedSource)

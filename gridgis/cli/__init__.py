@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from gridgis.cli import apikey, coverage, db, demo, export, imports, locate, maps, serve, up
+from gridgis.cli import apikey, coverage, db, demo, export, imports, locate, maps, roads, serve, up
 from gridgis.cli.common import prepare_database
 
 __all__ = ["app", "prepare_database"]
@@ -17,6 +17,8 @@ app.add_typer(apikey.apikey_app, name="apikey")
 app.command("locate")(locate.locate_command)
 app.add_typer(imports.import_app, name="import")
 app.add_typer(imports.generations_app, name="generations")
+imports.import_app.command("roads")(roads.import_roads)
+app.add_typer(roads.roads_app, name="roads")
 app.command("serve")(serve.serve)
 app.command("up")(up.up)
 app.add_typer(coverage.coverage_app, name="coverage")

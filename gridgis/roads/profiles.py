@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-ProfileName = Literal["car", "motorcycle", "foot"]
-PROFILES: tuple[ProfileName, ...] = ("car", "motorcycle", "foot")
+from gridgis.vocabulary import ROAD_PROFILES as PROFILES
+from gridgis.vocabulary import RoadProfile as ProfileName
+
+__all__ = ["PROFILES", "ProfileName", "WayAccess", "way_access"]
 
 MOTOR_CLASSES = frozenset(
     {
