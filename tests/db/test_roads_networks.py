@@ -195,3 +195,26 @@ def test_partial_overlap_is_an_error(conn: Connection) -> None:
         text("SELECT report FROM road_networks WHERE id = :n"), {"n": report["network_id"]}
     ).scalar_one()
     assert json.loads(json.dumps(stored))["errors"] == report["errors"]
+
+
+def test_engine_loaded_from_the_database_routes_like_the_graph(conn: Connection) -> None:
+    import numpy as np
+
+    from gridgis.roads.engine import engine_from_graph, load_engine
+    from gridgis.roads.graph import edge_speeds
+
+    report = import_network(conn, helsinki_pbf(), RoadImport(profile="car"))
+    stored = load_engine(conn, report["network_id"])
+    graph = read_graph(helsinki_pbf(), "car")
+    speeds = edge_speeds(graph, load_speed_table(), np.zeros(graph.edge_count, dtype=np.bool_))
+    memory = engine_from_graph(
+        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
+    )
+    assert stored.top_speed_kmh == memory.top_speed_kmh
+    rng = np.random.default_rng(5)
+    lons, lats = rng.uniform(24.936, 24.953, 30), rng.uniform(60.165, 60.178, 30)
+    a, b = stored.snap(lons, lats, 500.0), memory.snap(lons, lats, 500.0)
+    assert (a.edge == b.edge).all() and np.allclose(a.fraction, b.fraction)
+    assert np.allclose(stored.travel_s(a, a), memory.travel_s(b, b))
+    with pytest.raises(NotFound):
+        load_engine(conn, 999_999)
