@@ -26,6 +26,7 @@ from gridgis import __version__
 from gridgis.db.engine import make_engine, make_session_factory
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
+from gridgis.roads.provider import EtaProvider
 from gridgis.settings import Settings, get_settings, resolve_secret_key
 
 DESCRIPTION = """
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
+    app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     install_error_handlers(app)

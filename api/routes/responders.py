@@ -102,7 +102,7 @@ async def nearest(
             role_list = parse_list(roles, "roles", known_roles(request, conn))
             status_list = parse_list(status, "status", STATUS_SET) or [AVAILABLE]
             wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
-            model = request.app.state.eta_model
+            model = request.app.state.eta_provider.model(conn)
             answer = nearest_responders(
                 conn,
                 wgs_lon,
@@ -151,6 +151,7 @@ async def nearest(
                         },
                         "grid_code": r.grid_code,
                         "team": r.team,
+                        "priced_by": r.priced_by,
                     }
                     for r in answer.results
                 ],

@@ -1,0 +1,71 @@
+"""HTTP with the road model in force: answers say which model priced each result, and a newly
+activated network is picked up by the worker."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, text
+
+from gridgis.roads.networks import RoadImport, activate_network, import_network
+from gridgis.roads.provider import EtaProvider
+from gridgis.settings import Settings
+from tests.roads_data import helsinki_pbf
+
+ROLE = "zz_road_api"
+
+
+def add_responders(conn: Connection) -> None:
+    conn.execute(
+        text("INSERT INTO roles (code, name_zh, name_en) VALUES (:c, '测试', 'test')"),
+        {"c": ROLE},
+    )
+    places = [(24.9405, 60.1690), (24.9470, 60.1720), (24.9500, 60.1760), (24.9200, 60.1500)]
+    for k, (lon, lat) in enumerate(places):
+        conn.execute(
+            text(
+                "INSERT INTO responders (ref, name, role, skills, status, home) VALUES "
+                "(:ref, :ref, :role, '{}', 'available', ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+            ),
+            {"ref": f"road-api-{k}", "role": ROLE, "x": lon, "y": lat},
+        )
+
+
+def test_nearest_by_road_through_the_api(
+    client: TestClient, conn: Connection, settings: Settings
+) -> None:
+    add_responders(conn)
+    params = {"lon": 24.9445, "lat": 60.1700, "n": 4, "roles": ROLE}
+    # The straight-line model is in force by default.
+    before = client.get("/v1/responders/nearest", params=params).json()
+    assert {r["priced_by"] for r in before["results"]} == {"straight_line_v1"}
+    client.app.state.eta_provider = EtaProvider(  # type: ignore[attr-defined]
+        settings.model_copy(update={"eta_model": "road", "road_max_snap_m": 200.0})
+    )
+    # No active network yet: still the straight-line model.
+    same = client.get("/v1/responders/nearest", params=params).json()
+    assert same["query"]["eta_model"]["name"] == "straight_line_v1"
+    first = import_network(
+        conn, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True)
+    )
+    body = client.get("/v1/responders/nearest", params=params).json()
+    assert body["query"]["eta_model"]["name"] == "road_v1"
+    assert body["query"]["eta_model"]["network_id"] == first["network_id"]
+    priced = {r["responder_id"]: r["priced_by"] for r in body["results"]}
+    assert sorted(priced.values()).count("road_v1") == 3  # the fourth is at sea: fallback
+    assert "straight_line_v1" in priced.values()
+    etas = [r["eta_s"] for r in body["results"]]
+    assert etas == sorted(etas)
+    # A new network activated elsewhere is loaded on the next answer.
+    second = import_network(
+        conn, helsinki_pbf(), RoadImport(profile="foot", label="walk", activate=True, force=True)
+    )
+    walk = client.get("/v1/responders/nearest", params=params).json()
+    assert walk["query"]["eta_model"]["network_id"] == second["network_id"]
+    assert walk["query"]["eta_model"]["profile"] == "foot"
+    walked = {r["responder_id"]: r["eta_s"] for r in walk["results"]}
+    driven = {r["responder_id"]: r["eta_s"] for r in body["results"]}
+    # Walking ignores one-way streets but moves at 5 km/h: the answers differ.
+    assert any(walked[i] != driven[i] for i in driven if priced[i] == "road_v1")
+    activate_network(conn, first["network_id"], actor="test", force=True)
+    back = client.get("/v1/responders/nearest", params=params).json()
+    assert back["query"]["eta_model"]["network_id"] == first["network_id"]
