@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
 from api.errors import install_error_handlers
-from api.routes import areas, assignments, audit, health, locate, positions, responders
+from api.routes import areas, assignments, audit, health, locate, positions, responders, roads
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
+    app.include_router(roads.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
     app.include_router(coverage_routes.router, prefix="/v1")
     app.include_router(import_routes.router, prefix="/v1")

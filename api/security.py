@@ -26,6 +26,8 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/responders/nearest"): "read",
     ("GET", "/v1/responders"): "read",
     ("GET", "/v1/responders/{responder_id}"): "read",
+    ("GET", "/v1/responders/{responder_id}/service-area"): "read",
+    ("GET", "/v1/isochrones"): "read",
     ("POST", "/v1/responders"): "staff",
     ("PATCH", "/v1/responders/{responder_id}"): "staff",
     ("PUT", "/v1/responders/{responder_id}/position"): "positions",

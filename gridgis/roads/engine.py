@@ -104,6 +104,16 @@ class RoadEngine:
         return len(self.edge_source)
 
     @property
+    def projected_lines(self) -> Any:
+        """Every edge as a LineString in the engine's metric projection (metres)."""
+        return self._lines
+
+    def to_wgs84(self, x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Metric projection -> lon/lat."""
+        lon, lat = self._to_metres.transform(x, y, direction="INVERSE")
+        return np.asarray(lon), np.asarray(lat)
+
+    @property
     def top_speed_ms(self) -> float:
         return self.top_speed_kmh / 3.6
 

@@ -32,13 +32,20 @@ class EtaProvider:
         """The model for an answer read through `db`."""
         if not self.use_roads:
             return self.straight_line
+        engine = self.active_engine(db)
+        if engine is None:
+            return self.straight_line
+        return RoadEta(engine, self.straight_line, max_snap_m=self.max_snap_m)
+
+    def active_engine(self, db: Executor) -> RoadEngine | None:
+        """The active network's engine (loaded once per network), None when none is active."""
         active = roads_sql.active_network_id(db)
         if active is None:
-            return self.straight_line
+            return None
         engine = self._engine
         if engine is None or engine.network_id != active:
             with self._lock:
                 engine = self._engine
                 if engine is None or engine.network_id != active:
                     engine = self._engine = load_engine(db, active)
-        return RoadEta(engine, self.straight_line, max_snap_m=self.max_snap_m)
+        return engine

@@ -69,3 +69,43 @@ def test_nearest_by_road_through_the_api(
     activate_network(conn, first["network_id"], actor="test", force=True)
     back = client.get("/v1/responders/nearest", params=params).json()
     assert back["query"]["eta_model"]["network_id"] == first["network_id"]
+
+
+def test_isochrones_and_service_areas(client: TestClient, conn: Connection) -> None:
+    import shapely
+    from shapely.geometry import shape
+
+    params = {"lon": 24.9445, "lat": 60.1700, "minutes": "1,3,2"}
+    none = client.get("/v1/isochrones", params=params)
+    assert none.status_code == 409 and none.json()["field"] == "network"
+    network = import_network(
+        conn, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True)
+    )
+    body = client.get("/v1/isochrones", params=params).json()
+    assert body["type"] == "FeatureCollection"
+    assert body["query"]["network_id"] == network["network_id"]
+    polygons = [shape(f["geometry"]) for f in body["features"]]
+    assert [f["properties"]["minutes"] for f in body["features"]] == [1, 2, 3]
+    assert all(p.is_valid and not p.is_empty for p in polygons)
+    assert polygons[0].difference(polygons[1]).area < 1e-10
+    assert polygons[1].difference(polygons[2]).area < 1e-10
+    assert shapely.area(polygons[2]) > shapely.area(polygons[0])
+    for bad, field in (({"minutes": "5,x"}, "minutes"), ({"minutes": "500"}, "minutes")):
+        answer = client.get("/v1/isochrones", params={**params, **bad})
+        assert answer.status_code == 422 and answer.json()["field"] == field
+    at_sea = client.get("/v1/isochrones", params={"lon": 24.90, "lat": 60.14})
+    assert at_sea.status_code == 404
+    add_responders(conn)
+    rid = conn.execute(text("SELECT id FROM responders WHERE ref = 'road-api-0'")).scalar_one()
+    area = client.get(f"/v1/responders/{rid}/service-area", params={"minutes": "2,4"}).json()
+    sizes = [shape(f["geometry"]).area for f in area["features"]]
+    assert area["query"]["responder_id"] == rid and sizes[0] < sizes[1]
+    # Turnout (60 s) comes first: a responder's 2-minute area is smaller than the point's.
+    point = client.get(
+        "/v1/isochrones", params={"lon": 24.9405, "lat": 60.1690, "minutes": "2"}
+    ).json()
+    assert sizes[0] < shape(point["features"][0]["geometry"]).area
+    missing = client.get("/v1/responders/999999999/service-area")
+    assert missing.status_code == 404
+    planner = client.get("/v1/isochrones", params=params, headers={"X-API-Key": "nonsense"})
+    assert planner.status_code == 401
