@@ -67,7 +67,7 @@ def create_run(
     city. The summary is the city row."""
     run = runs.run_coverage(
         db,
-        request.app.state.eta_model,
+        request.app.state.eta_provider.coverage_model(db, body.eta_model),
         _request_of(body, body.generation),
         stale_after_s=settings.stale_after_s,
     )

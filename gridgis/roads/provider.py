@@ -12,6 +12,7 @@ import threading
 
 from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, StraightLineEta, eta_model_from_settings
+from gridgis.errors import Conflict, InvalidInput
 from gridgis.roads import sql as roads_sql
 from gridgis.roads.engine import RoadEngine, load_engine
 from gridgis.roads.model import RoadEta
@@ -35,6 +36,20 @@ class EtaProvider:
         engine = self.active_engine(db)
         if engine is None:
             return self.straight_line
+        return RoadEta(engine, self.straight_line, max_snap_m=self.max_snap_m)
+
+    def coverage_model(self, db: Executor, eta_model: str | None) -> StraightLineEta | RoadEta:
+        """The model a coverage run asks for (None: the one in force); road needs a network."""
+        if eta_model not in (None, "straight_line", "road"):
+            raise InvalidInput("eta_model must be straight_line or road.", field="eta_model")
+        if (eta_model or ("road" if self.use_roads else "straight_line")) == "straight_line":
+            return self.straight_line
+        engine = self.active_engine(db)
+        if engine is None:
+            raise Conflict(
+                "Coverage by road needs an active road network (gridgis import roads).",
+                field="eta_model",
+            )
         return RoadEta(engine, self.straight_line, max_snap_m=self.max_snap_m)
 
     def active_engine(self, db: Executor) -> RoadEngine | None:

@@ -3,6 +3,7 @@ activated network is picked up by the worker."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, text
 
@@ -109,3 +110,54 @@ def test_isochrones_and_service_areas(client: TestClient, conn: Connection) -> N
     assert missing.status_code == 404
     planner = client.get("/v1/isochrones", params=params, headers={"X-API-Key": "nonsense"})
     assert planner.status_code == 401
+
+
+def test_coverage_run_by_road(client: TestClient, conn: Connection) -> None:
+    import numpy as np
+
+    from gridgis.roads.model import RoadEta
+    from tests.db.test_roads_networks import helsinki_generation
+
+    body = {"roles": [ROLE], "eta_model": "road", "k": 2, "resolution": 10}
+    add_responders(conn)
+    refused = client.post("/v1/coverage/runs", json=body)
+    assert refused.status_code == 409 and refused.json()["field"] == "eta_model"
+    bad = client.post("/v1/coverage/runs", json={**body, "eta_model": "crow"})
+    assert bad.status_code == 422
+    generation = helsinki_generation(conn)
+    network = import_network(conn, helsinki_pbf(), RoadImport(profile="car", activate=True))
+    assert network["errors"] == []
+    created = client.post("/v1/coverage/runs", json={**body, "generation": generation})
+    assert created.status_code == 201, created.text
+    run = created.json()
+    parameters = conn.execute(
+        text("SELECT parameters FROM coverage_runs WHERE id = :r"), {"r": run["id"]}
+    ).scalar_one()
+    assert parameters["eta_model"]["name"] == "road_v1"
+    assert parameters["eta_model"]["network_id"] == network["network_id"]
+    cells = conn.execute(
+        text(
+            "SELECT lon, lat, eta_s, eta_k_s, responders_within_target FROM coverage_cells "
+            "WHERE run_id = :r ORDER BY seq"
+        ),
+        {"r": run["id"]},
+    ).all()
+    assert len(cells) > 20
+    model = client.app.state.eta_provider.coverage_model(conn, "road")  # type: ignore[attr-defined]
+    assert isinstance(model, RoadEta)
+    roster = conn.execute(
+        text("SELECT ST_X(home), ST_Y(home) FROM responders WHERE role = :r ORDER BY id"),
+        {"r": ROLE},
+    ).all()
+    lons = np.array([r[0] for r in roster])
+    lats = np.array([r[1] for r in roster])
+    for lon, lat, eta, eta_k, within in cells[::5]:
+        # The stored centre is rounded to 1e-7 degrees; the grids are community (urban).
+        priced = np.sort(model.etas_to(lon, lat, lons, lats, "urban").eta_s)
+        assert eta == pytest.approx(priced[0], abs=0.05)
+        assert eta_k == pytest.approx(priced[1], abs=0.05)
+        assert within == int((priced <= 300).sum())
+    straight = client.post(
+        "/v1/coverage/runs", json={**body, "generation": generation, "eta_model": "straight_line"}
+    ).json()
+    assert straight["id"] != run["id"]
