@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import BigId, BodyCrs, SmallId, Text, TextList
+from api.schemas import JsonObject, UtcDatetime
 from gridgis.vocabulary import AVAILABLE, AreaLevel, CoverageRunStatus
 from gridgis.vocabulary import ResponderStatus as Status
 
@@ -16,7 +17,7 @@ class CoverageRunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    roles: list[str] | None = Field(
+    roles: TextList | None = Field(
         default=None,
         max_length=32,
         description="Roles counted (e.g. community_police); omitted or null: every role.",
@@ -47,8 +48,8 @@ class CoverageRunCreate(BaseModel):
     resolution: int = Field(
         default=9, ge=5, le=10, description="H3 resolution: 9 ≈ 0.1 km² cells, 8 for quick looks."
     )
-    generation: int | None = Field(
-        default=None, ge=1, description="Boundary generation (default: the active one)."
+    generation: SmallId | None = Field(
+        default=None, description="Boundary generation (default: the active one)."
     )
 
 
@@ -92,16 +93,16 @@ class CoverageRunPublic(BaseModel):
     """A stored coverage run."""
 
     id: int
-    created_at: datetime
+    created_at: UtcDatetime
     status: CoverageRunStatus
     generation: int
     duration_s: float | None
     cell_count: int
-    parameters: dict[str, Any] = Field(
+    parameters: JsonObject = Field(
         description="Everything the run used, including the ETA model's parameters, the "
         "population model and how ETAs are aggregated."
     )
-    summary: dict[str, Any] = Field(description="The city row (see AreaCoverage) and run facts.")
+    summary: JsonObject = Field(description="The city row (see AreaCoverage) and run facts.")
 
 
 class CoverageRunList(BaseModel):
@@ -117,7 +118,11 @@ class CoverageAreas(BaseModel):
 
 class CellProperties(BaseModel):
     h3: str = Field(description="H3 index (hex)")
-    grid_code: str
+    grid_code: str = Field(
+        description="The grid holding the cell's centre (per=cell), or the "
+        "grid of this piece (per=piece)"
+    )
+    grid_codes: list[str] = Field(description="Every grid whose people are in this feature")
     eta_s: float | None = Field(description="ETA of the nearest counted responder (s)")
     eta_k_s: float | None = Field(description="ETA of the k-th nearest counted responder (s)")
     responders_within_target: int
@@ -142,22 +147,22 @@ class PlanCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: int | None = Field(
+    run_id: BigId | None = Field(
         default=None,
-        ge=1,
         description="Plan against this stored run; when omitted a new run is computed from "
         "roles/statuses/target_s/k/resolution first.",
     )
     add: int = Field(ge=1, le=200, description="How many new posts to place.")
-    role: str = Field(default="volunteer", min_length=1, max_length=32)
+    role: Text = Field(default="volunteer", min_length=1, max_length=32)
     candidates: list[list[float]] | None = Field(
         default=None,
         max_length=10_000,
-        description="Candidate sites as [lon, lat] (WGS84); default: every grid's "
+        description="Candidate sites as [lon, lat] in `crs`; default: every grid's "
         "point-on-surface.",
     )
+    crs: BodyCrs = "wgs84"
     time_limit_s: float = Field(default=20.0, gt=0, le=600, allow_inf_nan=False)
-    roles: list[str] | None = Field(default=None, max_length=32)
+    roles: TextList | None = Field(default=None, max_length=32)
     statuses: list[Status] = Field(default=[AVAILABLE], min_length=1, max_length=3)
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     k: int = Field(default=1, ge=1, le=10)

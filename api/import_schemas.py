@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import AreaLevel
+from api.schemas import AreaLevel, JsonObject, UtcDatetime
 
 Check = Literal[
     "invalid",
@@ -71,8 +70,8 @@ class GenerationPublic(BaseModel):
     label: str
     source: str
     status: Literal["staged", "active", "retired"]
-    created_at: datetime
-    activated_at: datetime | None
+    created_at: UtcDatetime
+    activated_at: UtcDatetime | None
     imported_level: str | None
     errors: int
     warnings: int
@@ -84,7 +83,7 @@ class GenerationListPublic(BaseModel):
 
 
 class GenerationDetailPublic(GenerationPublic):
-    report: dict[str, Any] | None = Field(description="The stored QA report (null for the demo)")
+    report: JsonObject | None = Field(description="The stored QA report (null for the demo)")
 
 
 class ActivationPublic(BaseModel):

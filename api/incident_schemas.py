@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gridgis.vocabulary import AreaLevel, EventType, IncidentStatus
-from gridgis.vocabulary import CrsName as InputCrs
+from api.params import BigId, BodyCrs, Text
+from api.schemas import UtcDatetime
+from gridgis.vocabulary import AreaLevel, CrsName, EventType, IncidentStatus
 
 
 class IncidentCreate(BaseModel):
@@ -16,7 +16,7 @@ class IncidentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(
+    external_id: Text = Field(
         min_length=1,
         max_length=100,
         pattern=r"^\S(.*\S)?$",
@@ -25,23 +25,19 @@ class IncidentCreate(BaseModel):
         "content is a 409.",
         examples=["110-20261126-000123"],
     )
-    category: str = Field(
+    category: Text = Field(
         min_length=1,
         max_length=32,
         description="A code from GET /v1/incident-categories, e.g. neighbour_dispute.",
     )
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`")
-    crs: InputCrs = Field(
-        default="wgs84",
-        description="The coordinate system of lon/lat: wgs84 (GPS), gcj02 (Amap/Tencent) or "
-        "bd09 (Baidu). The point is converted and stored as WGS84.",
-    )
+    crs: BodyCrs = "wgs84"
     reported_at: AwareDatetime = Field(
         description="When the incident was reported, with a time zone; at most 5 minutes ahead "
         "of the server clock."
     )
-    description: str = Field(default="", max_length=4000)
+    description: Text = Field(default="", max_length=4000)
 
 
 class EventCreate(BaseModel):
@@ -57,8 +53,8 @@ class EventCreate(BaseModel):
         description="When it happened, with a time zone: not before the incident was reported "
         "nor before the previous event."
     )
-    responder_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    note: str = Field(default="", max_length=2000)
+    responder_id: BigId | None = None
+    note: Text = Field(default="", max_length=2000)
 
 
 class CategoryPublic(BaseModel):
@@ -90,7 +86,7 @@ class IncidentGrid(BaseModel):
 
 
 class InputPoint(BaseModel):
-    crs: InputCrs
+    crs: CrsName
     lon: float
     lat: float
 
@@ -101,7 +97,8 @@ class RecommendedResponder(BaseModel):
     name: str
     role: str
     tier: Literal["primary", "fallback"] = Field(
-        description="primary: the category's primary roles; fallback: its fallback roles"
+        description="primary: the category's primary roles; fallback: its fallback roles, "
+        "offered when the primary ones are fewer than asked or none meets the ETA target"
     )
     team: bool = Field(description="Member of the incident grid's 2+N team")
     distance_m: float
@@ -116,7 +113,7 @@ class RecommendedResponder(BaseModel):
 class RecommendationPublic(BaseModel):
     """What was recommended at intake (a snapshot, never recomputed)."""
 
-    at: str | None = None
+    at: UtcDatetime | None = None
     eta_model: str | None = None
     target_s: float | None = None
     setting: str | None = None
@@ -128,9 +125,9 @@ class EventPublic(BaseModel):
     type: EventType
     responder_id: int | None
     responder_role: str | None
-    at: datetime
+    at: UtcDatetime
     note: str
-    recorded_at: datetime
+    recorded_at: UtcDatetime
 
 
 class IncidentSummary(BaseModel):
@@ -138,8 +135,8 @@ class IncidentSummary(BaseModel):
     external_id: str
     category: IncidentCategoryRef
     description: str
-    reported_at: datetime
-    received_at: datetime
+    reported_at: UtcDatetime
+    received_at: UtcDatetime
     lon: float = Field(description="WGS84 longitude (converted from `input` at intake)")
     lat: float = Field(description="WGS84 latitude (converted from `input` at intake)")
     input: InputPoint = Field(description="The coordinates exactly as sent")
@@ -147,7 +144,7 @@ class IncidentSummary(BaseModel):
     generation: int | None
     status: IncidentStatus
     source: str
-    updated_at: datetime
+    updated_at: UtcDatetime
 
 
 class IncidentPublic(IncidentSummary):
@@ -187,8 +184,8 @@ class KpiRowPublic(BaseModel):
 
 
 class KpiReportPublic(BaseModel):
-    start: datetime = Field(serialization_alias="from")
-    end: datetime = Field(serialization_alias="to")
+    start: UtcDatetime = Field(serialization_alias="from")
+    end: UtcDatetime = Field(serialization_alias="to")
     target_s: float
     area: str | None
     generation: int

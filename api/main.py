@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CountInFlight, InFlightCounter
+from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
 from api.routes import areas, assignments, audit, health, locate, positions, responders, roads
 from api.routes import coverage as coverage_routes
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from local files by install_docs_page
+        redoc_url=None,
         openapi_url="/openapi.json",
         # Every route needs an API key with the right role (api/security.py), except health.
         dependencies=[Depends(require_api_key)],
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router, prefix="/v1")
     app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
+    install_docs_page(app)
     app.state.permissions = {}
     document_public_routes(app)
     return app

@@ -9,9 +9,13 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from gridgis.times import rfc3339
+
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"cannot serialise {type(value).__name__}")
 

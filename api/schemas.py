@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from api.params import BodyCrs, Text, TextList
+from gridgis.times import normalise_times, rfc3339
 from gridgis.vocabulary import AVAILABLE, AreaLevel, PositionSource
-from gridgis.vocabulary import CrsName as CrsParam
 from gridgis.vocabulary import ResponderStatus as StatusName
+
+# Every time in every answer: RFC 3339 in UTC with `Z` (one serializer for every response model).
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+# Free-form JSON that may hold times (stored reports, audit values): the same format inside.
+JsonObject = Annotated[dict[str, Any], PlainSerializer(normalise_times)]
 
 
 class ErrorPublic(BaseModel):
@@ -56,7 +66,9 @@ class TeamMember(BaseModel):
 class LocatePublic(BaseModel):
     """The grid containing a point, its ancestors (city first) and its "2+N" team."""
 
-    query: dict[str, float]
+    query: dict[str, Any] = Field(
+        description="The point in WGS84 (lon, lat, crs) and the CRS it was sent in (received_crs)"
+    )
     generation: int
     grid: GridRef
     hierarchy: list[HierarchyItem]
@@ -106,7 +118,7 @@ class PositionPublic(BaseModel):
 
     lon: float
     lat: float
-    recorded_at: datetime | None = Field(description="Time of the live fix; null for home base")
+    recorded_at: UtcDatetime | None = Field(description="Time of the live fix; null for home base")
     source: PositionSource
 
 
@@ -119,7 +131,10 @@ class NearestResult(BaseModel):
     eta_s: float = Field(description="Estimated time of arrival, seconds (the project ETA model)")
     within_target: bool = Field(description="eta_s <= the target (default 300 s)")
     position: PositionPublic
-    grid_code: str | None = Field(description="The responder's home grid")
+    home_grid_code: str | None = Field(description="The responder's home grid")
+    grid_code: str | None = Field(
+        deprecated=True, description="Deprecated alias of home_grid_code (one more release)"
+    )
     team: bool = Field(description="True when the responder belongs to the call grid's team")
 
 
@@ -130,9 +145,10 @@ class NearestGrid(BaseModel):
 
 
 class NearestPublic(BaseModel):
-    """The call's grid and the nearest responders, sorted by eta_s, distance_m, responder_id.
+    """The call's grid and at most `n` responders, sorted by eta_s, distance_m, responder_id.
 
-    With prefer=team the grid's own team comes first (team=true), then the nearest others."""
+    With prefer=team the grid's own team comes first (team=true, in that order), then the
+    nearest others (in that order); `n` caps the whole answer."""
 
     query: dict[str, Any]
     grid: NearestGrid | None = Field(description="Null when the call is outside every grid")
@@ -147,7 +163,7 @@ class PositionIn(BaseModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
     recorded_at: AwareDatetime
-    crs: CrsParam = "wgs84"
+    crs: BodyCrs = "wgs84"
 
 
 class PositionBatchIn(BaseModel):
@@ -180,21 +196,21 @@ class HomeIn(BaseModel):
 
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    crs: CrsParam = "wgs84"
+    crs: BodyCrs = "wgs84"
 
 
 class ResponderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    role: str = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
+    name: Text = Field(min_length=1, max_length=200)
+    role: Text = Field(min_length=1, max_length=32, description="A role code, e.g. volunteer")
     home: HomeIn
-    skills: list[str] = Field(default_factory=list, max_length=32)
+    skills: TextList = Field(default_factory=list, max_length=32)
     status: StatusName = AVAILABLE
-    ref: str | None = Field(
+    ref: Text | None = Field(
         default=None, min_length=1, max_length=64, description="Your stable reference"
     )
-    station_code: str | None = Field(default=None, max_length=32)
+    station_code: Text | None = Field(default=None, max_length=32)
 
 
 class ResponderUpdate(BaseModel):
@@ -202,12 +218,12 @@ class ResponderUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    role: str | None = Field(default=None, min_length=1, max_length=32)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    role: Text | None = Field(default=None, min_length=1, max_length=32)
     status: StatusName | None = None
-    skills: list[str] | None = Field(default=None, max_length=32)
+    skills: TextList | None = Field(default=None, max_length=32)
     home: HomeIn | None = None
-    station_code: str | None = Field(default=None, max_length=32)
+    station_code: Text | None = Field(default=None, max_length=32)
 
 
 class AssignmentPublic(BaseModel):
@@ -240,7 +256,7 @@ class ResponderFeatureProperties(BaseModel):
     role: str
     status: StatusName
     position_source: PositionSource
-    recorded_at: datetime | None
+    recorded_at: UtcDatetime | None
     home_grid_code: str | None
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from gridgis.db import Executor
 from gridgis.errors import InvalidInput
+from gridgis.times import rfc3339
 
 MAX_PAGE = 1000
 # The actor when the library is called directly (the API passes its key's name, the CLI "cli").
@@ -21,7 +22,9 @@ def _jsonable(value: Any) -> str | None:
         return None
 
     def default(item: Any) -> Any:
-        if isinstance(item, datetime | date):
+        if isinstance(item, datetime):
+            return rfc3339(item)
+        if isinstance(item, date):
             return item.isoformat()
         return str(item)
 

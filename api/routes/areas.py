@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from api.deps import SessionDep
+from api.params import Generation
 from api.schemas import (
     AreaDetailPublic,
     AreaFeatureCollection,
@@ -16,10 +17,9 @@ from api.schemas import (
 )
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.boundaries.export import areas_feature_collection, areas_geopackage, feature_of
+from gridgis.filters import require_area
 
 router = APIRouter(tags=["areas"])
-
-Generation = Annotated[int | None, Query(ge=1, description="Boundary generation (default: active)")]
 
 
 @router.get(
@@ -49,6 +49,8 @@ def list_areas(
     """Areas of the hierarchy (WGS84). Properties: code, name, level, parent_code, kind,
     population, generation."""
     generation_id = boundaries_sql.resolve_generation_id(db, generation)
+    if parent is not None:
+        require_area(db, parent, field="parent", generation_id=generation_id)
     if format == "gpkg":
         return Response(
             areas_geopackage(db, generation_id, level=level, parent_code=parent),

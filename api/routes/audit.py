@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
-from api.schemas import ErrorPublic
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    QueryTime,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
+from api.schemas import ErrorPublic, JsonObject, UtcDatetime
 from gridgis import audit
 
 router = APIRouter(tags=["audit"])
@@ -21,13 +28,13 @@ class AuditEntryPublic(BaseModel):
     """One change: who made it, when, and the values before and after."""
 
     id: int
-    at: datetime = Field(description="When the change was committed (its transaction's time).")
+    at: UtcDatetime = Field(description="When the change was committed (its transaction's time).")
     actor: str = Field(description='The API key\'s name, "cli" or "library".')
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")
     entity_id: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
+    before: JsonObject | None
+    after: JsonObject | None
 
 
 class AuditPagePublic(BaseModel):
@@ -52,11 +59,15 @@ def list_audit(
         Query(max_length=64, pattern=NAME_PATTERN, description="Only this entity's entries"),
     ] = None,
     from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="At or after (with time zone)")
+        QueryTime | None, Query(alias="from", description="At or after (RFC 3339, zone or Z)")
     ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="Before (with time zone)")] = None,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    to: Annotated[QueryTime | None, Query(description="Before (RFC 3339, zone or Z)")] = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> AuditPagePublic:
     """Audit entries in the order they were written, oldest first; follow `next`."""
     filters: dict[str, Any] = {
@@ -65,8 +76,8 @@ def list_audit(
         "since": from_,
         "until": to,
     }
-    rows = audit.entries(db, after_id=after, limit=limit, **filters)
+    rows = audit.entries(db, after_id=page_position(cursor, after), limit=limit, **filters)
     next_url = None
     if len(rows) == limit and audit.entries(db, after_id=rows[-1]["id"], limit=1, **filters):
-        next_url = str(request.url.include_query_params(after=rows[-1]["id"]))
+        next_url = next_link(request, encode_id_cursor(rows[-1]["id"]))
     return AuditPagePublic.model_validate({"entries": rows, "next": next_url})

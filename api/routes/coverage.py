@@ -18,7 +18,17 @@ from api.coverage_schemas import (
     PlanPublic,
 )
 from api.deps import SessionDep, SettingsDep
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    Text,
+    decode_id_cursor,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.schemas import ErrorPublic
+from gridgis import crs as crs_mod
 from gridgis.coverage import runs
 from gridgis.coverage.plan import plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
@@ -30,7 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorPublic},
     422: {"model": ErrorPublic},
 }
-RunId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+RunId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 
 
 def _public(run: CoverageRun) -> dict[str, Any]:
@@ -79,14 +89,19 @@ def list_runs(
     request: Request,
     db: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="Only runs older than this id")] = None,
+    before: Annotated[
+        int | None,
+        Query(ge=1, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Stored runs, newest first."""
-    found = runs.list_runs(db, before=before, limit=limit)
+    """Stored runs, newest first; follow `next`."""
+    start = decode_id_cursor(cursor) if cursor is not None else before
+    found = runs.list_runs(db, before=start, limit=limit)
     more = len(found) == limit and found[-1].id > 1
     return {
         "runs": [_public(r) for r in found],
-        "next": str(request.url.include_query_params(before=found[-1].id)) if more else None,
+        "next": next_link(request, encode_id_cursor(found[-1].id)) if more else None,
     }
 
 
@@ -112,24 +127,60 @@ def run_cells(
     db: SessionDep,
     run_id: RunId,
     bbox: Annotated[
-        str | None,
+        Text | None,
         Query(
             max_length=200,
             description="minlon,minlat,maxlon,maxlat (WGS84): cells whose centre is inside",
         ),
     ] = None,
     format: Annotated[Literal["geojson"], Query(description="Only geojson")] = "geojson",
+    per: Annotated[
+        Literal["piece", "cell"],
+        Query(
+            description="piece: one feature per (cell, grid) row, as stored; cell: one feature "
+            "per H3 cell with its people summed over the grids in it"
+        ),
+    ] = "piece",
     limit: Annotated[int, Query(ge=1, le=runs.MAX_CELL_PAGE)] = 1_000,
-    after: Annotated[int, Query(ge=0, description="Cursor from the previous page's next")] = 0,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null."""
-    page = runs.cells_page(db, run_id, bbox=runs.parse_bbox(bbox), after=after, limit=limit)
+    """The run's H3 cells as GeoJSON hexagons, paged: follow `next` until it is null.
+
+    A cell's people belong to the grid holding its centre. A grid too small to hold any cell
+    centre keeps its people in the cell under its point-on-surface, so that cell also carries
+    them: by default (`per=piece`) it is one feature per (cell, grid), id `h3:grid_code`;
+    `per=cell` gives one feature per H3 cell (id `h3`) with the people summed, `grid_code`
+    the grid holding the centre and `grid_codes` every grid with people in it."""
+    page = runs.cells_page(
+        db,
+        run_id,
+        bbox=runs.parse_bbox(bbox),
+        after=page_position(cursor, after),
+        limit=limit,
+        per=per,
+    )
     next_url = (
-        str(request.url.include_query_params(after=page.next_after))
+        next_link(request, encode_id_cursor(page.next_after))
         if page.next_after is not None
         else None
     )
     return {"type": "FeatureCollection", "features": page.features, "next": next_url}
+
+
+def _candidates_wgs84(body: PlanCreate) -> list[list[float]] | None:
+    if body.candidates is None or body.crs == "wgs84":
+        return body.candidates
+    converted = []
+    for site in body.candidates:
+        if len(site) != 2:
+            return body.candidates  # the planner names the bad site
+        lon, lat = crs_mod.to_wgs84(site[0], site[1], body.crs)
+        converted.append([float(lon), float(lat)])
+    return converted
 
 
 @router.post("/coverage/plan", response_model=PlanPublic, responses=ERRORS)
@@ -151,7 +202,7 @@ def plan(
         run_id=run_id,
         add=body.add,
         role=body.role,
-        candidates=body.candidates,
+        candidates=_candidates_wgs84(body),
         time_limit_s=body.time_limit_s,
     )
     return dataclasses.asdict(result)

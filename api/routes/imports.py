@@ -19,6 +19,7 @@ from api.import_schemas import (
     GenerationListPublic,
     ImportReportPublic,
 )
+from api.params import INT4_MAX, Text
 from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
@@ -35,7 +36,7 @@ UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
 MAX_UPLOAD_BYTES = 200_000_000
 _CHUNK = 1 << 20
 
-FieldName = Annotated[str | None, Form(max_length=64)]
+FieldName = Annotated[Text | None, Form(max_length=64)]
 
 
 def _save_upload(upload: UploadFile, folder: FilePath) -> FilePath:
@@ -79,13 +80,15 @@ def create_import(
     kind_field: FieldName = None,
     population_field: FieldName = None,
     crs: Annotated[
-        str | None, Form(max_length=32, description="EPSG:nnnn, wgs84, gcj02 or bd09")
+        Text | None, Form(max_length=32, description="EPSG:nnnn, wgs84, gcj02 or bd09")
     ] = None,
-    encoding: Annotated[str | None, Form(max_length=32)] = None,
+    encoding: Annotated[Text | None, Form(max_length=32)] = None,
     activate: Annotated[bool, Form()] = False,
     force: Annotated[bool, Form(description="Activate even with QA errors")] = False,
-    base: Annotated[int | None, Form(ge=0, description="Copy other levels from (0: none)")] = None,
-    label: Annotated[str | None, Form(max_length=200)] = None,
+    base: Annotated[
+        int | None, Form(ge=0, le=INT4_MAX, description="Copy other levels from (0: none)")
+    ] = None,
+    label: Annotated[Text | None, Form(max_length=200)] = None,
     tolerance_m2: Annotated[float, Form(gt=0, le=1e9)] = 1.0,
     sliver_width_m: Annotated[float, Form(ge=0, le=1e6)] = 2.0,
 ) -> Any:
@@ -133,7 +136,7 @@ def list_generations(db: SessionDep) -> GenerationListPublic:
     return GenerationListPublic.model_validate({"generations": generations.list_generations(db)})
 
 
-GenerationId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+GenerationId = Annotated[int, Path(ge=1, le=INT4_MAX)]
 
 
 @router.get("/generations/{generation_id}", response_model=GenerationDetailPublic, responses=ERRORS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
@@ -18,6 +17,7 @@ from api.incident_schemas import (
     IncidentStatus,
     KpiReportPublic,
 )
+from api.params import INT8_MAX, Cursor, QueryTime, Text, next_link
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
@@ -25,7 +25,7 @@ from gridgis.vocabulary import AREA_LEVELS, AreaLevel
 
 router = APIRouter()
 
-IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The incident's id")]
+IncidentId = Annotated[int, Path(ge=1, le=INT8_MAX, description="The incident's id")]
 AreaCode = Annotated[
     str | None,
     Query(
@@ -37,9 +37,12 @@ AreaCode = Annotated[
     ),
 ]
 From = Annotated[
-    datetime | None, Query(alias="from", description="Reported at or after (with time zone)")
+    QueryTime | None,
+    Query(alias="from", description="Reported at or after (RFC 3339 with a zone or Z)"),
 ]
-To = Annotated[datetime | None, Query(alias="to", description="Reported before (with time zone)")]
+To = Annotated[
+    QueryTime | None, Query(alias="to", description="Reported before (RFC 3339 with a zone or Z)")
+]
 
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorPublic, "description": "An incident, responder or area does not exist"},
@@ -115,9 +118,9 @@ def list_incidents(
     to: To = None,
     area: AreaCode = None,
     status_: Annotated[IncidentStatus | None, Query(alias="status")] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[Text | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=incidents.MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200, description="From `next`")] = None,
+    cursor: Cursor = None,
 ) -> IncidentListPublic:
     """Incidents newest first, filtered by report time, area, status and category; paged by a
     cursor (follow `next`)."""
@@ -133,7 +136,7 @@ def list_incidents(
     )
     next_url = None
     if page.next_cursor is not None:
-        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+        next_url = next_link(request, page.next_cursor)
     return IncidentListPublic.model_validate({"incidents": page.items, "next": next_url})
 
 
@@ -166,7 +169,8 @@ def add_event(
     request: Request, db: SessionDep, id: IncidentId, body: EventCreate
 ) -> IncidentPublic:
     """Append an event to the timeline. Order: open -> dispatched -> on_scene (arrived) ->
-    resolved (on site) or referred -> closed; a 409 says which rule an event breaks.
+    resolved (on site) or referred (alternatives: one of them) -> closed, as the state table
+    in docs/API.md gives it; a 409 says which rule an event breaks.
 
     `dispatched` claims the responder: they must be `available` and become `busy` (of two
     dispatchers claiming one responder at once, one gets 409). `closed` sets the responders

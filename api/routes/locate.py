@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from api.deps import ReaderDep, in_dispatch_thread
+from api.params import Generation, PointQuery
 from api.responses import FastJSONResponse
 from api.schemas import ErrorPublic, LocatePublic
 from gridgis.boundaries.lookup import locate as locate_point
 
 router = APIRouter(tags=["lookup"])
-
-Longitude = Annotated[
-    float, Query(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude, degrees")
-]
-Latitude = Annotated[
-    float, Query(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude, degrees")
-]
 
 
 @router.get(
@@ -32,18 +24,18 @@ Latitude = Annotated[
 async def locate(
     request: Request,
     db: ReaderDep,
-    lon: Longitude,
-    lat: Latitude,
-    generation: Annotated[int | None, Query(ge=1, description="Boundary generation")] = None,
+    point: PointQuery,
+    generation: Generation = None,
 ) -> FastJSONResponse:
-    """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team?"""
+    """Which grid is (lon, lat) in, what is above it, and who is its "2+N" team? The point may
+    be sent in WGS84, GCJ-02 or BD-09 (`crs`); `query` echoes it converted to WGS84."""
 
     def work() -> FastJSONResponse:
         with db() as conn:
-            result = locate_point(conn, lon, lat, generation=generation)
+            result = locate_point(conn, point.wgs_lon, point.wgs_lat, generation=generation)
         return FastJSONResponse(
             {
-                "query": {"lon": lon, "lat": lat},
+                "query": point.echo(),
                 "generation": result.generation,
                 "grid": result.grid,
                 "hierarchy": result.hierarchy,

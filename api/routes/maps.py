@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
+from api.params import INT8_MAX, PointQuery, Text
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
@@ -45,11 +46,11 @@ def coverage_map(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    run_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    run_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
     plan_add: Annotated[
         int, Query(ge=0, le=MAX_ADD, description="Also show N planned posts (0: none)")
     ] = 0,
-    plan_role: Annotated[str, Query(min_length=1, max_length=32)] = "volunteer",
+    plan_role: Annotated[Text, Query(min_length=1, max_length=32)] = "volunteer",
 ) -> HTMLResponse:
     """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
     population share within target, responders by role, police stations, incident density,
@@ -73,19 +74,19 @@ def nearest_map(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
-    roles: Annotated[str | None, Query(max_length=500, description="Comma-separated")] = None,
-    status: Annotated[str, Query(max_length=100, description="Comma-separated")] = AVAILABLE,
+    roles: Annotated[Text | None, Query(max_length=500, description="Comma-separated")] = None,
+    status: Annotated[Text, Query(max_length=100, description="Comma-separated")] = AVAILABLE,
 ) -> HTMLResponse:
-    """The call location, its grid outlined and the nearest responders with their ETAs."""
+    """The call location, its grid outlined and the nearest responders with their ETAs. The
+    point may be sent in WGS84, GCJ-02 or BD-09 (`crs`); the map is drawn in WGS84."""
     from gridgis.mapping.dispatch_map import dispatch_map_html
 
     page = dispatch_map_html(
         db,
-        lon,
-        lat,
+        point.wgs_lon,
+        point.wgs_lat,
         request.app.state.eta_model,
         tiles=settings.tiles,
         n=n,

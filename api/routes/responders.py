@@ -9,9 +9,17 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ReaderDep, SessionDep, SettingsDep, in_dispatch_thread
+from api.params import (
+    INT8_MAX,
+    Cursor,
+    PointQuery,
+    Text,
+    encode_id_cursor,
+    next_link,
+    page_position,
+)
 from api.responses import FastJSONResponse
 from api.schemas import (
-    CrsParam,
     ErrorPublic,
     IngestPublic,
     NearestPublic,
@@ -23,12 +31,12 @@ from api.schemas import (
     ResponderUpdate,
 )
 from api.security import actor
-from gridgis import crs as crs_mod
 from gridgis.db import Executor
 from gridgis.dispatch import positions, responders
 from gridgis.dispatch.nearest import MAX_RESULTS, nearest_responders
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput
+from gridgis.filters import require_area
 from gridgis.vocabulary import AVAILABLE, RESPONDER_STATUSES
 
 router = APIRouter(tags=["responders"])
@@ -39,7 +47,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorPublic},
 }
 ROLES_CACHE_S = 60.0
-ResponderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ResponderId = Annotated[int, Path(ge=1, le=INT8_MAX)]
 
 
 def parse_list(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
@@ -76,23 +84,22 @@ async def nearest(
     request: Request,
     db: ReaderDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    point: PointQuery,
     n: Annotated[int, Query(ge=1, le=MAX_RESULTS)] = 5,
     roles: Annotated[
-        str | None, Query(max_length=500, description="Comma-separated roles (default: all)")
+        Text | None, Query(max_length=500, description="Comma-separated roles (default: all)")
     ] = None,
     status: Annotated[
-        str, Query(max_length=100, description="Comma-separated statuses counted")
+        Text, Query(max_length=100, description="Comma-separated statuses counted")
     ] = AVAILABLE,
     max_eta_s: Annotated[float | None, Query(gt=0, le=86_400, allow_inf_nan=False)] = None,
     prefer: Annotated[
         Literal["nearest", "team"],
-        Query(description="team: the call grid's own team first, then the nearest others"),
+        Query(
+            description="team: the call grid's own team first, then the nearest others; "
+            "`n` caps the whole answer"
+        ),
     ] = "nearest",
-    crs: Annotated[
-        CrsParam, Query(description="CRS of lon/lat: wgs84, gcj02 (Amap), bd09 (Baidu)")
-    ] = "wgs84",
 ) -> FastJSONResponse:
     """Who can reach (lon, lat) soonest? Distances are geodesic (WGS84 ellipsoid); ETAs come
     from the project's one ETA model. Responses are in WGS84 whatever `crs` the query used."""
@@ -101,7 +108,7 @@ async def nearest(
         with db() as conn:
             role_list = parse_list(roles, "roles", known_roles(request, conn))
             status_list = parse_list(status, "status", STATUS_SET) or [AVAILABLE]
-            wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+            wgs_lon, wgs_lat = point.wgs_lon, point.wgs_lat
             model = request.app.state.eta_provider.model(conn)
             answer = nearest_responders(
                 conn,
@@ -118,10 +125,7 @@ async def nearest(
         return FastJSONResponse(
             {
                 "query": {
-                    "lon": round(wgs_lon, 7),
-                    "lat": round(wgs_lat, 7),
-                    "crs": "wgs84",
-                    "received_crs": crs,
+                    **point.echo(),
                     "n": n,
                     "roles": role_list,
                     "status": status_list,
@@ -149,6 +153,7 @@ async def nearest(
                             "recorded_at": r.recorded_at,
                             "source": r.source,
                         },
+                        "home_grid_code": r.grid_code,
                         "grid_code": r.grid_code,
                         "team": r.team,
                         "priced_by": r.priced_by,
@@ -208,9 +213,9 @@ def list_responders(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    role: Annotated[str | None, Query(max_length=500, description="Comma-separated roles")] = None,
+    role: Annotated[Text | None, Query(max_length=500, description="Comma-separated roles")] = None,
     status: Annotated[
-        str | None, Query(max_length=100, description="Comma-separated statuses")
+        Text | None, Query(max_length=100, description="Comma-separated statuses")
     ] = None,
     grid: Annotated[
         str | None,
@@ -218,21 +223,27 @@ def list_responders(
     ] = None,
     format: Annotated[Literal["geojson", "json"], Query()] = "geojson",
     limit: Annotated[int, Query(ge=1, le=responders.MAX_PAGE)] = 100,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: last id seen")] = 0,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=INT8_MAX, deprecated=True, description="Deprecated: use `cursor`"),
+    ] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Responders in id order, paged (follow `next`). Each geometry is the position dispatch
     would use right now: the live fix when fresh, else the home base (WGS84)."""
+    if grid is not None:
+        require_area(db, grid, field="grid", level="grid")
     page = responders.list_responders(
         db,
         roles=parse_list(role, "role", known_roles(request, db)),
         statuses=parse_list(status, "status", STATUS_SET),
         grid=grid,
-        after=after,
+        after=page_position(cursor, after),
         limit=limit,
         stale_after_s=settings.stale_after_s,
     )
     next_url = (
-        str(request.url.include_query_params(after=page.next_after))
+        next_link(request, encode_id_cursor(page.next_after))
         if page.next_after is not None
         else None
     )

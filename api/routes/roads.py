@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.schemas import CrsParam, ErrorPublic
-from gridgis import crs as crs_mod
+from api.params import INT8_MAX, PointQuery, Text
+from api.schemas import ErrorPublic
 from gridgis.dispatch.responders import get_responder
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.roads.engine import RoadEngine
@@ -27,7 +27,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorPublic, "description": "Invalid coordinates or minutes"},
 }
 Minutes = Annotated[
-    str, Query(description="Comma-separated minutes, e.g. 5,10,15 (each in (0, 120])")
+    Text, Query(description="Comma-separated minutes, e.g. 5,10,15 (each in (0, 120])")
 ]
 
 
@@ -73,15 +73,13 @@ def get_isochrones(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
-    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    point: PointQuery,
     minutes: Minutes = "5,10,15",
-    crs: Annotated[CrsParam, Query(description="CRS of lon/lat")] = "wgs84",
 ) -> JSONResponse:
     """What can be reached from (lon, lat) by road within each number of minutes: polygons
     of the reached streets (buffered 50 m), nested by time, in WGS84."""
     engine = _engine(request, db)
-    wgs_lon, wgs_lat = (float(v) for v in crs_mod.to_wgs84(lon, lat, crs))
+    wgs_lon, wgs_lat = point.wgs_lon, point.wgs_lat
     bands = isochrones(
         engine,
         wgs_lon,
@@ -90,7 +88,7 @@ def get_isochrones(
         request.app.state.eta_provider.straight_line,
         max_snap_m=settings.road_max_snap_m,
     )
-    query = {"lon": round(wgs_lon, 7), "lat": round(wgs_lat, 7), "crs": "wgs84"}
+    query = point.echo()
     return _feature_collection(engine, bands, query)
 
 
@@ -99,7 +97,7 @@ def get_service_area(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    responder_id: int,
+    responder_id: Annotated[int, Path(ge=1, le=INT8_MAX)],
     minutes: Minutes = "5",
 ) -> JSONResponse:
     """Where a responder can be within each number of minutes of dispatch (turnout included),

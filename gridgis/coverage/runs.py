@@ -29,6 +29,7 @@ from gridgis.dispatch.eta import DistanceEtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
 from gridgis.roads.model import RoadEta
+from gridgis.times import rfc3339
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
 
 Progress = Callable[[str, int, int], None]
@@ -39,7 +40,8 @@ MAX_TARGET_S = 86_400.0
 MAX_CELL_PAGE = 5_000
 POPULATION_MODEL = (
     "each grid's population spread uniformly over its area: H3 cells are assigned to the grid "
-    "holding their centre and get population in proportion to their area"
+    "holding their centre and get population in proportion to their area; a grid holding no "
+    "cell centre keeps its population in the cell under its point-on-surface"
 )
 ETA_AGGREGATION = (
     "population-weighted (area-weighted where an area has no population); p90 is the smallest "
@@ -185,7 +187,7 @@ def run_coverage(
         "resolution": request.resolution,
         "generation_id": request.generation_id,
         "stale_after_s": stale_after_s,
-        "as_of": now.isoformat(),
+        "as_of": rfc3339(now),
         "eta_model": model.parameters(),
         "population_model": POPULATION_MODEL,
         "eta_aggregation": ETA_AGGREGATION,
@@ -312,30 +314,48 @@ def cells_page(
     bbox: tuple[float, float, float, float] | None = None,
     after: int = 0,
     limit: int = 1_000,
+    per: str = "piece",
 ) -> CellPage:
-    """Cells whose centre lies in `bbox`, as GeoJSON features with the hexagon as geometry."""
+    """Cells whose centre lies in `bbox`, as GeoJSON features with the hexagon as geometry.
+
+    A cell's people belong to the grid holding its centre; a grid holding no cell centre
+    keeps its people in the cell under its point-on-surface (gridgis.coverage.cells), so that
+    cell carries people of several grids. per="piece": one feature per (cell, grid) row, id
+    `h3:grid_code`; per="cell": one feature per H3 cell, id `h3`, people summed, `grid_code`
+    the grid holding the centre (when one does) and `grid_codes` every grid with people in it.
+    """
     if not 1 <= limit <= MAX_CELL_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_CELL_PAGE}.", field="limit")
     if after < 0:
         raise InvalidInput("after must be >= 0.", field="after")
+    if per not in ("piece", "cell"):
+        raise InvalidInput("per must be piece or cell.", field="per")
     coverage_sql.get_run(db, run_id)
-    rows = coverage_sql.cells_page(db, run_id, bbox=bbox, after=after, limit=limit + 1)
+    query = coverage_sql.cells_page_per_cell if per == "cell" else coverage_sql.cells_page
+    rows = query(db, run_id, bbox=bbox, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    features = [
-        {
-            "type": "Feature",
-            "id": f"{cells_mod.cell_token(int(r['h3']))}:{r['grid_code']}",
-            "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(int(r["h3"]))]},
-            "properties": {
-                "h3": cells_mod.cell_token(int(r["h3"])),
-                "grid_code": r["grid_code"],
-                "eta_s": _rounded(r["eta_s"], 1),
-                "eta_k_s": _rounded(r["eta_k_s"], 1),
-                "responders_within_target": int(r["responders_within_target"]),
-                "population": _rounded(r["population"], 2),
-            },
-        }
-        for r in rows
-    ]
+    features = []
+    for r in rows:
+        token = cells_mod.cell_token(int(r["h3"]))
+        grid_codes = r["grid_codes"] if per == "cell" else [r["grid_code"]]
+        features.append(
+            {
+                "type": "Feature",
+                "id": token if per == "cell" else f"{token}:{r['grid_code']}",
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [cells_mod.cell_boundary(int(r["h3"]))],
+                },
+                "properties": {
+                    "h3": token,
+                    "grid_code": grid_codes[0],
+                    "grid_codes": list(grid_codes),
+                    "eta_s": _rounded(r["eta_s"], 1),
+                    "eta_k_s": _rounded(r["eta_k_s"], 1),
+                    "responders_within_target": int(r["responders_within_target"]),
+                    "population": _rounded(r["population"], 2),
+                },
+            }
+        )
     return CellPage(features=features, next_after=int(rows[-1]["seq"]) if more else None)

@@ -317,6 +317,47 @@ def cells_page(
     return [dict(r._mapping) for r in rows]
 
 
+def cells_page_per_cell(
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float] | None,
+    after: int,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Like `cells_page`, one row per H3 cell: its rows' people summed, `grid_codes` in seq
+    order (the grid holding the centre first when one does)."""
+    min_lon, min_lat, max_lon, max_lat = bbox if bbox is not None else (None, None, None, None)
+    rows = db.execute(
+        text(
+            """
+            SELECT min(seq) AS seq, h3, array_agg(grid_code ORDER BY seq) AS grid_codes,
+                   sum(population) AS population, min(eta_s) AS eta_s,
+                   min(eta_k_s) AS eta_k_s,
+                   max(responders_within_target) AS responders_within_target
+            FROM coverage_cells
+            WHERE run_id = :run_id
+              AND (CAST(:min_lon AS float8) IS NULL OR (
+                   lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat))
+            GROUP BY h3
+            HAVING min(seq) > :after
+            ORDER BY min(seq)
+            LIMIT :limit
+            """
+        ),
+        {
+            "run_id": run_id,
+            "after": after,
+            "limit": limit,
+            "min_lon": min_lon,
+            "min_lat": min_lat,
+            "max_lon": max_lon,
+            "max_lat": max_lat,
+        },
+    )
+    return [dict(r._mapping) for r in rows]
+
+
 def run_cells(db: Executor, run_id: int) -> dict[str, npt.NDArray[Any]]:
     """Every cell of a run as column arrays (seq order), with the grid's kind for its setting."""
     raw = _raw_connection(db)

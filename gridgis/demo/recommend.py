@@ -11,8 +11,14 @@ from typing import Any
 
 from gridgis.db import Executor
 from gridgis.demo import sql as demo_sql
+from gridgis.dispatch.assignments import team_ids_of_grids
 from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
-from gridgis.dispatch.incidents.recommendation import RECOMMENDATIONS, recommend, recommended
+from gridgis.dispatch.incidents.recommendation import (
+    RECOMMENDATIONS,
+    needs_fallback,
+    recommend,
+    recommended,
+)
 from gridgis.dispatch.incidents.routing import CategoryRoute
 from gridgis.dispatch.nearest import (
     RankedResponder,
@@ -63,6 +69,9 @@ def recommend_many(
         )
     shortlist = n + 4
     settings: list[Setting] = [setting_of_kind(g[1] if g else None) for g in grids]
+    # Every row says whether it is on the incident grid's team, preferred or not.
+    members = team_ids_of_grids(db, [g[0] for g in grids if g is not None])
+    grid_team = [members.get(g[0], set()) if g is not None else set() for g in grids]
 
     def tier(
         indices: Sequence[int], roles_of: Callable[[CategoryRoute], tuple[str, ...]]
@@ -101,7 +110,10 @@ def recommend_many(
         for i in indices:
             team_ids = {c.responder_id for c in found.team[i]}
             team = rank_candidates(found.team[i], model, settings[i], team_ids, points[i])
-            kept = rank_candidates(found.others[i], model, settings[i], team_ids, points[i], n)[:n]
+            kept = rank_candidates(
+                found.others[i], model, settings[i], team_ids | grid_team[i], points[i], n
+            )
+            kept = kept[:n]
             radius = certify_radius_m(kept, n, model, settings[i], math.inf)
             lat = points[i][1]
             certified = shortlist_certified(
@@ -115,7 +127,9 @@ def recommend_many(
     short = [
         i
         for i in everyone
-        if (ranked := primary[i]) is not None and len(ranked) < n and routes[i].fallback_roles
+        if (ranked := primary[i]) is not None
+        and routes[i].fallback_roles
+        and needs_fallback(ranked, n)
     ]
     fallback = tier(short, lambda route: route.fallback_roles)
     answers: list[list[dict[str, Any]]] = []

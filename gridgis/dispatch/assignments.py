@@ -25,6 +25,21 @@ def _row(db: Executor, assignment_id: int) -> dict[str, Any] | None:
     return None if row is None else dict(row._mapping)
 
 
+def team_ids_of_grids(db: Executor, grid_codes: list[str]) -> dict[str, set[int]]:
+    """The responders on each grid's team, by grid code (grids without a team are left out)."""
+    rows = db.execute(
+        text(
+            "SELECT grid_code, responder_id FROM assignments "
+            "WHERE grid_code = ANY(CAST(:codes AS varchar[]))"
+        ),
+        {"codes": sorted(set(grid_codes))},
+    )
+    members: dict[str, set[int]] = {}
+    for grid_code, responder_id in rows:
+        members.setdefault(grid_code, set()).add(int(responder_id))
+    return members
+
+
 def create_assignment(
     db: Executor,
     *,

@@ -170,8 +170,9 @@ def nearest_responders(
 
     The result equals a brute-force ranking by exact geodesic distance over every matching
     responder: the KNN shortlist is widened until no responder outside it can be nearer than
-    the last one kept (or within `max_eta_s`). With `prefer_team`, the call's grid team comes
-    first (marked `team`), then the `n` nearest others.
+    the last one kept (or within `max_eta_s`). `team` marks members of the call grid's team.
+    With `prefer_team`, those members come first (in the same order), then the nearest
+    others; `n` caps the whole answer either way.
     """
     lon, lat = check_lon_lat(lon, lat)
     if not 1 <= n <= MAX_RESULTS:
@@ -208,6 +209,19 @@ def nearest_responders(
         team = rank_candidates(members, model, setting, team_ids, (lon, lat))
         if max_eta_s is not None:
             team = [t for t in team if t.eta_s <= max_eta_s]
+        team = team[:n]
+    wanted = n - len(team)
+    if wanted == 0:  # the team alone fills the answer
+        return NearestAnswer(
+            lon=lon,
+            lat=lat,
+            grid=grid,
+            setting=setting,
+            results=team,
+            eta_model=model.name,
+            target_s=model.target_s,
+            shortlist_rounds=0,
+        )
 
     # Small first lists keep the common case cheap; certification widens them when needed.
     shortlist = 2 * (n + len(team_ids)) + 4
@@ -233,11 +247,13 @@ def nearest_responders(
             model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
         others = [c for c in found.candidates if c.responder_id not in team_ids]
-        ranked = rank_candidates(others, model, setting, team_ids, (lon, lat), need=n)
+        ranked = rank_candidates(
+            others, model, setting, team_ids | found.team_ids, (lon, lat), need=wanted
+        )
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
-        kept = ranked[:n]
-        radius = certify_radius_m(kept, n, model, setting, max_distance)
+        kept = ranked[:wanted]
+        radius = certify_radius_m(kept, wanted, model, setting, max_distance)
         walks = (
             (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
         )

@@ -1,4 +1,5 @@
-"""Offline map assets: pinned npm packages fetched at setup time, inlined into every map."""
+"""Offline assets: pinned npm packages fetched at setup time, inlined into every map and served
+for the API documentation page."""
 
 from __future__ import annotations
 
@@ -80,6 +81,15 @@ PACKAGES: tuple[NpmPackage, ...] = (
         licence="BSD-2-Clause",
         licence_file="LICENSE",
         files=("dist/leaflet-heat.js",),
+    ),
+    # The API's /docs page (Swagger UI), served from these files: city intranets have no CDN.
+    NpmPackage(
+        name="swagger-ui-dist",
+        version="5.18.2",
+        integrity="sha512-J+y4mCw/zXh1FOj5wGJvnAajq6XgHOyywsa9yITmwxIlJbMqITq3gYRZHaeqLVH/eV/HOPphE6NjF+nbSNC5Zw==",
+        licence="Apache-2.0",
+        licence_file="LICENSE",
+        files=("swagger-ui-bundle.js", "swagger-ui.css"),
     ),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import Connection, text
 
+from gridgis.times import RFC3339_UTC
+
 # Cases per operation and mode: about 40 operations x 2 modes stay well under a minute.
 EXAMPLES = int(os.environ.get("GRIDGIS_FUZZ_EXAMPLES", "6"))
 # A coverage run computes the whole city (about a second each): fewer of those.
@@ -30,6 +33,31 @@ SLOW = {"POST /v1/coverage/runs": 2}
 # schema rules out is accepted on purpose: unknown query parameters are ignored, and pydantic's
 # lax mode reads `true` as 1 and a number as a Unix time; neither reaches SQL as anything else.
 EXCLUDED_CHECKS = [positive_data_acceptance, negative_data_rejection]
+
+
+LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+FREE_TEXT = {"description", "note", "external_id", "name", "label", "message", "ref", "source"}
+
+
+def _times(value: Any, key: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _times(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _times(v, key)
+    elif isinstance(value, str) and key not in FREE_TEXT and LOOKS_LIKE_TIME.match(value):
+        yield value
+
+
+@schemathesis.check
+def times_are_rfc3339_utc(ctx: Any, response: Any, case: Any) -> None:
+    """Every time in a JSON answer is RFC 3339 in UTC with Z."""
+    if "json" not in response.headers.get("content-type", [""])[0]:
+        return
+    bad = [t for t in _times(response.json()) if not RFC3339_UTC.match(t)]
+    if bad:
+        raise AssertionError(f"times not in RFC 3339 UTC with Z: {bad[:5]}")
 
 
 def _fuzz(operation: Any, mode: GenerationMode, key: str) -> None:
@@ -43,7 +71,11 @@ def _fuzz(operation: Any, mode: GenerationMode, key: str) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers={"X-API-Key": key}, excluded_checks=EXCLUDED_CHECKS)
+        case.call_and_validate(
+            headers={"X-API-Key": key},
+            excluded_checks=EXCLUDED_CHECKS,
+            additional_checks=[times_are_rfc3339_utc],
+        )
 
     run()
 
@@ -231,3 +263,93 @@ def test_a_fix_with_a_far_time_zone_offset_is_not_a_500(client: TestClient) -> N
     )
     # Found by schemathesis: offsets of 16 h or more once reached PostgreSQL as text.
     assert response.status_code in (200, 404, 422), response.text
+
+
+# -- out-of-range integers and NUL in text, in every input -----------------------------------
+HUGE = 10**20  # beyond bigint: can name no row
+NUL_TEXT = "a\x00b"
+
+
+def _with_numbers(value: Any, replacement: Any) -> Iterator[Any]:
+    """Copies of `value` with one of its numbers (not booleans) replaced, for each number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        yield replacement
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            for changed in _with_numbers(item, replacement):
+                yield {**value, key: changed}
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for changed in _with_numbers(item, replacement):
+                yield [*value[:i], changed, *value[i + 1 :]]
+
+
+def _is_integer(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "integer" or any(
+        s.get("type") == "integer" for s in schema.get("anyOf", [])
+    )
+
+
+def test_huge_integers_and_nul_in_every_input_are_422(client: TestClient, conn: Connection) -> None:
+    responder = conn.execute(text("SELECT MIN(id) FROM responders")).scalar_one()
+    incident = client.post(
+        "/v1/incidents",
+        json={**_bodies(0)[("POST", "/v1/incidents")], "external_id": "nul-target"},
+    ).json()["id"]
+    path_ids = {"id": incident, "responder_id": responder, "run_id": 1, "generation_id": 1}
+    bodies = _bodies(incident)
+    bodies[("POST", "/v1/assignments")] = {
+        "responder_id": responder,
+        "grid_code": "350602002005",
+        "duty": "volunteer",
+    }
+    requests: list[tuple[str, str, str, dict[str, Any]]] = []
+    for path, operations in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        for method, operation in operations.items():
+            method = method.upper()
+            if (method, path) == ("POST", "/v1/imports"):
+                continue  # multipart: its text fields are checked in test_imports_api
+            parameters = operation.get("parameters", [])
+            required = {
+                p["name"]: REQUIRED_QUERY[p["name"]]
+                for p in parameters
+                if p["in"] == "query" and p.get("required")
+            }
+            concrete = path
+            for name, value in path_ids.items():
+                concrete = concrete.replace("{" + name + "}", str(value))
+            for p in parameters:
+                where, name = p["in"], p["name"]
+                for kind, bad in (("int", HUGE), ("text", NUL_TEXT)):
+                    if (kind == "int") != _is_integer(p["schema"]):
+                        continue
+                    if kind == "text" and not _is_text(p["schema"]):
+                        continue
+                    if where == "path":
+                        url = path.replace("{" + name + "}", quote(str(bad), safe=""))
+                        for other, value in path_ids.items():
+                            url = url.replace("{" + other + "}", str(value))
+                        requests.append((kind, method, url, {"params": required}))
+                    elif where == "query":
+                        params = {**required, name: bad}
+                        requests.append((kind, method, concrete, {"params": params}))
+            body = bodies.get((method, path))
+            for changed in _with_payload(body, NUL_TEXT):
+                requests.append(("text", method, concrete, {"params": required, "json": changed}))
+            for replacement in (HUGE, 10**400):
+                for changed in _with_numbers(body, replacement):
+                    requests.append(
+                        ("int", method, concrete, {"params": required, "json": changed})
+                    )
+    kinds = Counter(kind for kind, *_ in requests)
+    assert kinds["int"] >= 40 and kinds["text"] >= 40, kinds
+    failures = []
+    for _, method, url, kwargs in requests:
+        response = client.request(method, url, **kwargs)
+        if url == "/v1/positions/batch" and response.status_code == 200:
+            if not response.json()["rejected"]:  # the batch refuses the item itself
+                failures.append((method, url, kwargs, response.text[:200]))
+            continue
+        if response.status_code != 422 or not response.json().get("field"):
+            failures.append((method, url, kwargs, response.status_code, response.text[:200]))
+    assert not failures, "\n".join(map(repr, failures))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from gridgis.boundaries.lookup import locate
 from gridgis.crs import wgs84_to_gcj02
 from gridgis.demo.incidents import generate_incidents
 from gridgis.demo.recommend import recommend_many
@@ -280,7 +281,9 @@ def test_theft_recommends_police(conn: Connection, model: EtaModel) -> None:
     recommended = incident["recommendation"]["responders"]
     assert len(recommended) == 5
     assert {r["role"] for r in recommended} <= {"community_police", "police_unit"}
-    assert not any(r["team"] for r in recommended), "theft does not prefer the grid team"
+    # Theft does not prefer the grid team: team members are flagged, not moved first.
+    team = {m["responder_id"] for m in locate(conn, where["lon"], where["lat"]).team}
+    assert [r["team"] for r in recommended] == [r["responder_id"] in team for r in recommended]
     etas = [r["eta_s"] for r in recommended]
     assert etas == sorted(etas)
 
@@ -309,6 +312,37 @@ def test_fallback_roles_fill_up_when_primary_roles_run_short(
     assert [r["tier"] for r in recommended] == ["primary"] * 2 + ["fallback"] * 3
     assert {r["role"] for r in recommended[2:]} <= {"grid_worker", "community_police"}
     assert any(r["team"] for r in recommended[2:]), "the grid's own team comes first"
+
+
+def test_fallback_roles_are_offered_when_no_primary_one_meets_the_target(
+    conn: Connection, model: EtaModel
+) -> None:
+    where = grid_point(conn, county="3506", kind="village")
+    # Every mediator within 8 km is away: the nearest one left is far beyond the target.
+    conn.execute(
+        text(
+            """
+            UPDATE responders SET status = 'off_duty'
+            WHERE role = 'mediator' AND ST_DWithin(
+                home::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, 8000)
+            """
+        ),
+        _lonlat(where),
+    )
+    conn.execute(text("DELETE FROM responder_positions WHERE role = 'mediator'"))
+    incident = report(
+        conn, model, external_id="t-route-5", category="family_dispute", **_lonlat(where)
+    )
+    recommended = incident["recommendation"]["responders"]
+    assert len(recommended) == 5
+    primary = [r for r in recommended if r["tier"] == "primary"]
+    fallback = [r for r in recommended if r["tier"] == "fallback"]
+    assert primary and not any(r["within_target"] for r in primary)
+    assert fallback and {r["role"] for r in fallback} <= {"grid_worker", "community_police"}
+    # Sooner help first: the fallback responders who beat every mediator are listed first.
+    assert min(r["eta_s"] for r in fallback) < min(r["eta_s"] for r in primary)
+    etas = [r["eta_s"] for r in recommended]
+    assert etas == sorted(etas)
 
 
 def test_routing_is_data_a_new_category_row_routes_without_code(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from gridgis.errors import InvalidInput
+from gridgis.times import rfc3339
 
 # A caller's clock a little ahead of ours is normal; further ahead is a wrong clock.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -26,7 +27,7 @@ def check_time(value: datetime, name: str, now: datetime) -> datetime:
     value = aware_time(value, name)
     if value > now + FUTURE_TOLERANCE:
         raise InvalidInput(
-            f"{name} ({value.isoformat()}) is in the future (now {now.isoformat()}).", field=name
+            f"{name} ({rfc3339(value)}) is in the future (now {rfc3339(now)}).", field=name
         )
     return value
 

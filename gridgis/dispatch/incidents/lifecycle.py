@@ -1,11 +1,12 @@
-"""The incident state machine and the events that drive it, with responder claims."""
+"""The incident state machine as one state table (LIFECYCLE, printed in docs/API.md) and the
+events that drive it, with responder claims."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from gridgis import audit
 from gridgis.db import Executor
@@ -14,7 +15,75 @@ from gridgis.dispatch.incidents.shaping import get_incident
 from gridgis.dispatch.sql import incidents as incidents_sql
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput, NotFound
-from gridgis.vocabulary import AVAILABLE, BUSY, INCIDENT_EVENT_TYPES, EventType
+from gridgis.times import rfc3339
+from gridgis.vocabulary import (
+    AVAILABLE,
+    BUSY,
+    INCIDENT_EVENT_TYPES,
+    INCIDENT_STATUSES,
+    EventType,
+)
+
+# status -> event type -> the status after the event. An event missing from a status's row is
+# refused (409). `resolved` (on site) and `referred` (passed on) are alternatives: an incident
+# gets one of them, then `closed`. Per-responder rules come on top: `arrived` needs that
+# responder's dispatch, and nobody is dispatched or arrives twice.
+LIFECYCLE: Final[dict[str, dict[str, str]]] = {
+    "open": {"dispatched": "dispatched", "referred": "referred"},
+    "dispatched": {"dispatched": "dispatched", "arrived": "on_scene", "referred": "referred"},
+    "on_scene": {
+        "dispatched": "on_scene",
+        "arrived": "on_scene",
+        "resolved": "resolved",
+        "referred": "referred",
+    },
+    "resolved": {"dispatched": "resolved", "arrived": "resolved", "closed": "closed"},
+    "referred": {"dispatched": "referred", "arrived": "referred", "closed": "closed"},
+    "closed": {},
+}
+STATUSES: Final = INCIDENT_STATUSES
+EVENT_TYPES: Final = INCIDENT_EVENT_TYPES
+
+
+def status_after(status: str, event_type: str) -> str | None:
+    """The status after `event_type` in `status`, or None when the table refuses it."""
+    return LIFECYCLE[status].get(event_type)
+
+
+def refusal(status: str, event_type: str) -> tuple[str, str]:
+    """Why the table refuses `event_type` in `status`: (message, field at fault)."""
+    allowed = ", ".join(LIFECYCLE[status]) or "none"
+    if status == "closed":
+        return "The incident is closed: no event can follow 'closed'.", "type"
+    if event_type == "arrived":
+        return "An arrival needs a dispatch first.", "responder_id"
+    if event_type == "resolved" and status in ("open", "dispatched"):
+        return (
+            "'resolved' means resolved on site and needs an arrival first; "
+            "use 'referred' to pass the matter on.",
+            "type",
+        )
+    if event_type in ("resolved", "referred") and status in ("resolved", "referred"):
+        return (
+            f"The incident is already {status}; 'resolved' and 'referred' are alternatives "
+            f"(allowed now: {allowed}).",
+            "type",
+        )
+    if event_type == "closed":
+        return "Closing needs a 'resolved' or 'referred' event first.", "type"
+    return f"'{event_type}' cannot follow status '{status}' (allowed now: {allowed}).", "type"
+
+
+def lifecycle_markdown() -> str:
+    """The state table as Markdown: one row per status, one column per event type."""
+    lines = [
+        "| status \\ event | " + " | ".join(f"`{e}`" for e in EVENT_TYPES) + " |",
+        "|---|" + "---|" * len(EVENT_TYPES),
+    ]
+    for status, row in LIFECYCLE.items():
+        cells = [f"`{row[e]}`" if e in row else "409" for e in EVENT_TYPES]
+        lines.append(f"| `{status}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -40,38 +109,34 @@ def next_status(
 ) -> str:
     """The incident status after appending an event, or Conflict when the event is out of order.
 
-    open -> dispatched -> on_scene -> resolved | referred -> closed. A responder arrives only
-    after being dispatched; "resolved" means resolved on site, so it needs an arrival; a
-    referral (to mediation or another agency) may come at any time before closing; closing
-    needs a resolution or a referral; nothing follows "closed". Time never runs backwards.
+    The order is the state table `LIFECYCLE` (printed in docs/API.md); on top of it a responder
+    arrives only after being dispatched, nobody is dispatched or arrives twice, and time never
+    runs backwards.
     """
-    if status == "closed":
-        raise Conflict("The incident is closed: no event can follow 'closed'.", field="type")
+    if not LIFECYCLE[status]:  # a final status: nothing may follow
+        message, field_name = refusal(status, type_)
+        raise Conflict(message, field=field_name)
     if at < reported_at:
         raise Conflict(
-            f"at ({at.isoformat()}) is before the incident was reported "
-            f"({reported_at.isoformat()}).",
+            f"at ({rfc3339(at)}) is before the incident was reported ({rfc3339(reported_at)}).",
             field="at",
         )
     if events and at < events[-1]["at"]:
         last = events[-1]
         raise Conflict(
-            f"at ({at.isoformat()}) is before the previous event ({last['type']} at "
-            f"{last['at'].isoformat()}); events are appended in time order.",
+            f"at ({rfc3339(at)}) is before the previous event ({last['type']} at "
+            f"{rfc3339(last['at'])}); events are appended in time order.",
             field="at",
         )
-    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
-    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
-    seen = {e["type"] for e in events}
     if type_ in _NEEDS_RESPONDER and responder_id is None:
         raise InvalidInput(f"A '{type_}' event needs responder_id.", field="responder_id")
-    if type_ == "dispatched":
-        if responder_id in dispatched:
-            raise Conflict(
-                f"Responder {responder_id} is already dispatched to this incident.",
-                field="responder_id",
-            )
-        return "dispatched" if status == "open" else status
+    dispatched = {e["responder_id"]: e["at"] for e in events if e["type"] == "dispatched"}
+    arrived = {e["responder_id"] for e in events if e["type"] == "arrived"}
+    if type_ == "dispatched" and responder_id in dispatched:
+        raise Conflict(
+            f"Responder {responder_id} is already dispatched to this incident.",
+            field="responder_id",
+        )
     if type_ == "arrived":
         if responder_id not in dispatched:
             raise Conflict(
@@ -83,26 +148,13 @@ def next_status(
             raise Conflict(f"Responder {responder_id} has already arrived.", field="responder_id")
         if at < dispatched[responder_id]:
             raise Conflict("An arrival cannot come before its dispatch.", field="at")
-        return "on_scene" if status in ("open", "dispatched") else status
-    if type_ == "resolved":
-        if not arrived:
-            raise Conflict(
-                "'resolved' means resolved on site and needs an arrival first; "
-                "use 'referred' to pass the matter on.",
-                field="type",
-            )
-        if "resolved" in seen:
-            raise Conflict("The incident is already resolved.", field="type")
-        return "resolved"
-    if type_ == "referred":
-        if "referred" in seen:
-            raise Conflict("The incident is already referred.", field="type")
-        return "referred"
-    if type_ == "closed":
-        if not seen & {"resolved", "referred"}:
-            raise Conflict("Closing needs a 'resolved' or 'referred' event first.", field="type")
-        return "closed"
-    raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
+    if type_ not in INCIDENT_EVENT_TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(INCIDENT_EVENT_TYPES)}.", field="type")
+    after = status_after(status, type_)
+    if after is None:
+        message, field_name = refusal(status, type_)
+        raise Conflict(message, field=field_name)
+    return after
 
 
 def add_event(

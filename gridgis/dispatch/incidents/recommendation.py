@@ -1,4 +1,5 @@
-"""Recommendations: the category's primary roles (its grid team first), then its fallback roles."""
+"""Recommendations: the category's primary roles (its grid team first), then its fallback roles
+when the primary ones are too few or too slow."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, Setting
 from gridgis.dispatch.incidents.routing import CategoryRoute
 from gridgis.dispatch.nearest import RankedResponder, nearest_responders
+from gridgis.times import rfc3339
 
 RECOMMENDATIONS = 5
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """Who to send, best first: the category's primary roles (its grid team first when the
-    category prefers the team), then its fallback roles, up to `n` responders."""
+    """Who to send, best first, up to `n` responders: the category's primary roles (its grid
+    team first when the category prefers the team), with its fallback roles offered when the
+    primary ones are too few or none meets the ETA target (see `recommended`)."""
 
     grid: dict[str, Any] | None
     setting: Setting
@@ -29,7 +32,7 @@ class Recommendation:
     def snapshot(self, at: datetime) -> dict[str, Any]:
         """The JSON stored with the incident: what was recommended, when and by which model."""
         return {
-            "at": at.isoformat(),
+            "at": rfc3339(at),
             "eta_model": self.eta_model,
             "target_s": self.target_s,
             "setting": self.setting,
@@ -37,33 +40,53 @@ class Recommendation:
         }
 
 
+def needs_fallback(primary: Sequence[RankedResponder], n: int) -> bool:
+    """Fallback roles are consulted when the primary ones are fewer than `n` or none of them
+    meets the ETA target."""
+    return len(primary) < n or not any(r.within_target for r in primary[:n])
+
+
 def recommended(
     primary: Sequence[RankedResponder], fallback: Sequence[RankedResponder], n: int
 ) -> list[dict[str, Any]]:
+    """Up to `n` rows, each with its tier. While some primary responder meets the target the
+    primary tier comes first (in its own order) and fallback responders only fill it up; when
+    none does, both tiers are merged by ETA (sooner help first), keeping the best primary row."""
+    primary, fallback = list(primary[:n]), list(fallback[:n])
+    tiers = [("primary", r) for r in primary]
+    if any(r.within_target for r in primary):
+        tiers += [("fallback", r) for r in fallback]
+    else:
+        merged = sorted(
+            [*tiers, *(("fallback", r) for r in fallback)],
+            key=lambda item: (item[1].eta_s, item[1].distance_m, item[1].responder_id),
+        )
+        tiers = merged[:n]
+        if primary and not any(tier == "primary" for tier, _ in tiers):
+            tiers[-1] = ("primary", primary[0])
     chosen: list[dict[str, Any]] = []
     seen: set[int] = set()
-    for tier, ranked in (("primary", primary), ("fallback", fallback)):
-        for r in ranked:
-            if len(chosen) == n:
-                return chosen
-            if r.responder_id in seen:
-                continue
-            seen.add(r.responder_id)
-            chosen.append(
-                {
-                    "rank": len(chosen) + 1,
-                    "responder_id": r.responder_id,
-                    "name": r.name,
-                    "role": r.role,
-                    "tier": tier,
-                    "team": r.team,
-                    "distance_m": r.distance_m,
-                    "eta_s": r.eta_s,
-                    "within_target": r.within_target,
-                    "position_source": r.source,
-                    "priced_by": r.priced_by,
-                }
-            )
+    for tier, r in tiers:
+        if len(chosen) == n:
+            break
+        if r.responder_id in seen:
+            continue
+        seen.add(r.responder_id)
+        chosen.append(
+            {
+                "rank": len(chosen) + 1,
+                "responder_id": r.responder_id,
+                "name": r.name,
+                "role": r.role,
+                "tier": tier,
+                "team": r.team,
+                "distance_m": r.distance_m,
+                "eta_s": r.eta_s,
+                "within_target": r.within_target,
+                "position_source": r.source,
+                "priced_by": r.priced_by,
+            }
+        )
     return chosen
 
 
@@ -92,7 +115,7 @@ def recommend(
         now=now,
     )
     fallback: list[RankedResponder] = []
-    if len(primary.results) < n and route.fallback_roles:
+    if route.fallback_roles and needs_fallback(primary.results, n):
         fallback = nearest_responders(
             db,
             lon,

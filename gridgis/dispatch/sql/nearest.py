@@ -116,7 +116,10 @@ _NEAREST_BY_ROLE = text(
     SELECT c.id, c.source, c.planar, c.name, c.role, c.status, c.home_grid_code,
            c.recorded_at, c.lon, c.lat, c.distance_m,
            (SELECT walks FROM walks) AS walks,
-           g.code AS at_grid_code, g.name AS at_grid_name, g.kind AS at_grid_kind
+           g.code AS at_grid_code, g.name AS at_grid_name, g.kind AS at_grid_kind,
+           EXISTS (
+               SELECT 1 FROM assignments a WHERE a.responder_id = c.id AND a.grid_code = g.code
+           ) AS in_team
     FROM (SELECT 1) AS one
     LEFT JOIN candidates c ON NOT c.superseded
     LEFT JOIN at_grid g ON true
@@ -208,6 +211,8 @@ class Shortlist:
     walks: dict[tuple[str, str], tuple[int, float]]
     # The active generation's grid at the point ({"code", "name", "kind"}), None outside.
     grid: dict[str, Any] | None
+    # Candidates on that grid's team.
+    team_ids: frozenset[int] = frozenset()
 
 
 def nearest_shortlist(
@@ -251,7 +256,7 @@ def nearest_shortlist(
         for source, role, walked, reach in first.walks or ()
     }
     candidates = candidates_from((r for r in rows if r.id is not None), result.keys())
-    return Shortlist(candidates, walks, grid)
+    return Shortlist(candidates, walks, grid, frozenset(int(r.id) for r in rows if r.in_team))
 
 
 def team_candidates(
