@@ -1,20 +1,30 @@
-"""Isochrones and service areas on the active road network, as GeoJSON polygons (WGS84)."""
+"""Road networks over HTTP: list, activate, import (via /v1/imports); isochrones and service
+areas on the active network as GeoJSON polygons (WGS84)."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import shapely
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
-from api.params import INT8_MAX, PointQuery, Text
+from api.params import INT4_MAX, INT8_MAX, PointQuery, Text
 from api.schemas import ErrorPublic
+from api.security import actor
 from gridgis.dispatch.responders import get_responder
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.roads.engine import RoadEngine
 from gridgis.roads.isochrones import Isochrone, isochrones
+from gridgis.roads.networks import RoadImport, activate_network, import_network, list_networks
+from gridgis.times import normalise_times
+from gridgis.vocabulary import RoadProfile
 
 router = APIRouter(tags=["roads"])
 
@@ -115,3 +125,62 @@ def get_service_area(
         start_s=fallback.turnout_s,
     )
     return _feature_collection(engine, bands, {"responder_id": responder_id})
+
+
+ROAD_UPLOAD_SUFFIXES = (".pbf", ".osm")
+MAX_ROAD_UPLOAD_BYTES = 1_000_000_000  # a provincial extract (Fujian is a few hundred MB)
+
+
+def import_road_upload(
+    request: Request,
+    db: SessionDep,
+    upload: UploadFile,
+    profile: RoadProfile,
+    activate: bool,
+    force: bool,
+    label: str | None,
+) -> JSONResponse:
+    """`POST /v1/imports` with kind=roads: stage the uploaded extract as a road network."""
+    name = FilePath(upload.filename or "").name
+    if not name.lower().endswith(ROAD_UPLOAD_SUFFIXES):
+        raise InvalidInput("Upload an OpenStreetMap extract (.osm.pbf).", field="file")
+    folder = FilePath(tempfile.mkdtemp(prefix="gridgis-roads-"))
+    try:
+        path = folder / (re.sub(r"[^\w.-]", "_", name)[:120] or "extract.osm.pbf")
+        written = 0
+        with path.open("wb") as out:
+            while chunk := upload.file.read(1 << 20):
+                written += len(chunk)
+                if written > MAX_ROAD_UPLOAD_BYTES:
+                    raise InvalidInput("The upload is larger than 1 GB.", field="file")
+                out.write(chunk)
+        if written == 0:
+            raise InvalidInput("The uploaded file is empty.", field="file")
+        report = import_network(
+            db,
+            path,
+            RoadImport(
+                profile=profile, label=label, activate=activate, force=force, actor=actor(request)
+            ),
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return JSONResponse(jsonable_encoder(normalise_times(report)), status_code=201)
+
+
+@router.get("/road-networks")
+def list_road_networks(db: SessionDep) -> JSONResponse:
+    """Every road network, newest first: status, size, QA error and warning counts."""
+    return JSONResponse(jsonable_encoder(normalise_times({"networks": list_networks(db)})))
+
+
+@router.post("/road-networks/{network_id}/activate", responses=ERRORS)
+def activate_road_network(
+    request: Request,
+    db: SessionDep,
+    network_id: Annotated[int, Path(ge=1, le=INT4_MAX)],
+    force: Annotated[bool, Query(description="Activate even with QA errors")] = False,
+) -> JSONResponse:
+    """Make a road network the one road ETAs use (an older one: roll back). Audited."""
+    outcome = activate_network(db, network_id, actor=actor(request), force=force)
+    return JSONResponse(outcome)

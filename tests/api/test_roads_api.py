@@ -161,3 +161,46 @@ def test_coverage_run_by_road(client: TestClient, conn: Connection) -> None:
         "/v1/coverage/runs", json={**body, "generation": generation, "eta_model": "straight_line"}
     ).json()
     assert straight["id"] != run["id"]
+
+
+def test_road_imports_and_networks_over_http(
+    client: TestClient, conn: Connection, api_keys: dict[str, str]
+) -> None:
+    data = helsinki_pbf().read_bytes()
+    staged = client.post(
+        "/v1/imports",
+        data={"kind": "roads", "profile": "car", "activate": "true"},
+        files={"file": ("Helsinki.osm.pbf", data, "application/octet-stream")},
+    )
+    assert staged.status_code == 201, staged.text
+    report = staged.json()
+    assert report["checks"]["edges"] == 1000 and report["activation_refused"]
+    assert any("does not overlap" in e for e in report["errors"])
+    listed = client.get("/v1/road-networks").json()["networks"]
+    assert [n["status"] for n in listed] == ["staged"]
+    assert listed[0]["created_at"].endswith("Z")
+    network = report["network_id"]
+    refused = client.post(f"/v1/road-networks/{network}/activate")
+    assert refused.status_code == 409 and refused.json()["field"] == "force"
+    forced = client.post(f"/v1/road-networks/{network}/activate", params={"force": "true"})
+    assert forced.status_code == 200 and forced.json()["changed"] is True
+    assert client.get("/v1/road-networks").json()["networks"][0]["status"] == "active"
+    dispatcher = client.post(
+        f"/v1/road-networks/{network}/activate",
+        params={"force": "true"},
+        headers={"X-API-Key": api_keys["dispatcher"]},
+    )
+    assert dispatcher.status_code == 403
+    for files, field in (
+        ({"file": ("roads.geojson", b"{}", "application/json")}, "file"),
+        ({"file": ("empty.osm.pbf", b"", "application/octet-stream")}, "file"),
+        ({"file": ("junk.osm.pbf", b"junk", "application/octet-stream")}, "file"),
+    ):
+        bad = client.post("/v1/imports", data={"kind": "roads"}, files=files)
+        assert bad.status_code == 422 and bad.json()["field"] == field, bad.text
+    no_level = client.post(
+        "/v1/imports", files={"file": ("grids.geojson", b"{}", "application/json")}
+    )
+    assert no_level.status_code == 422 and no_level.json()["field"] == "level"
+    missing = client.post("/v1/road-networks/999999/activate")
+    assert missing.status_code == 404
