@@ -11,6 +11,15 @@ from api.schemas import JsonObject, UtcDatetime
 from gridgis.vocabulary import AVAILABLE, AreaLevel, CoverageRunStatus
 from gridgis.vocabulary import ResponderStatus as Status
 
+# What the API computes on request, sized to the city (docs/SECURITY.md, "Limits"): H3
+# resolution 9 is ~0.1 km² cells (~120,000 over Zhangzhou; resolution 10 was 7x the cells,
+# 22 s and 1.5 GB), k up to 5 for backup coverage, candidate sites up to 5,000 (the default is
+# one per grid, 2,080) and a solver time limit of a minute. Larger studies run from the CLI.
+MAX_RESOLUTION = 9
+MAX_K = 5
+MAX_CANDIDATES = 5_000
+MAX_TIME_LIMIT_S = 60.0
+
 
 class CoverageRunCreate(BaseModel):
     """What to count and how to measure it."""
@@ -41,12 +50,16 @@ class CoverageRunCreate(BaseModel):
     k: int = Field(
         default=1,
         ge=1,
-        le=10,
+        le=MAX_K,
         description="A cell is covered when at least k responders reach it within the target "
         "(2 = backup coverage).",
     )
     resolution: int = Field(
-        default=9, ge=5, le=10, description="H3 resolution: 9 ≈ 0.1 km² cells, 8 for quick looks."
+        default=9,
+        ge=5,
+        le=MAX_RESOLUTION,
+        description="H3 resolution: 9 ≈ 0.1 km² cells (the finest the API computes), 8 for "
+        "quick looks.",
     )
     generation: SmallId | None = Field(
         default=None, description="Boundary generation (default: the active one)."
@@ -156,17 +169,17 @@ class PlanCreate(BaseModel):
     role: Text = Field(default="volunteer", min_length=1, max_length=32)
     candidates: list[list[float]] | None = Field(
         default=None,
-        max_length=10_000,
+        max_length=MAX_CANDIDATES,
         description="Candidate sites as [lon, lat] in `crs`; default: every grid's "
         "point-on-surface.",
     )
     crs: BodyCrs = "wgs84"
-    time_limit_s: float = Field(default=20.0, gt=0, le=600, allow_inf_nan=False)
+    time_limit_s: float = Field(default=20.0, gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False)
     roles: TextList | None = Field(default=None, max_length=32)
     statuses: list[Status] = Field(default=[AVAILABLE], min_length=1, max_length=3)
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
-    k: int = Field(default=1, ge=1, le=10)
-    resolution: int = Field(default=9, ge=5, le=10)
+    k: int = Field(default=1, ge=1, le=MAX_K)
+    resolution: int = Field(default=9, ge=5, le=MAX_RESOLUTION)
 
 
 class PlannedSitePublic(BaseModel):

@@ -19,6 +19,7 @@ from gridgis.errors import (
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     Unavailable: 503,
     Unauthenticated: 401,
     Forbidden: 403,
+    RateLimited: 429,
 }
 
 
@@ -59,16 +61,44 @@ def _field_of(loc: Sequence[object]) -> str:
     return ".".join(parts) or "request"
 
 
+def domain_error_response(exc: GridgisError) -> JSONResponse:
+    """The response for a domain error (also sent by api/gate.py before routing)."""
+    status = _status_for(exc)
+    headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
+    )
+
+
+def database_down_response() -> JSONResponse:
+    """503 with Retry-After: the database is unreachable."""
+    return JSONResponse(
+        error_body("database_unavailable", "The database is unreachable; try again shortly."),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def body_too_large_response(limit: int) -> JSONResponse:
+    """413: the request body is larger than the route accepts."""
+    return JSONResponse(
+        error_body(
+            "payload_too_large",
+            f"The request body is larger than this route accepts ({limit:,} bytes).",
+            "body",
+        ),
+        status_code=413,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; routes and the library never build error responses themselves."""
 
     @app.exception_handler(GridgisError)
     async def _domain(_: Request, exc: GridgisError) -> JSONResponse:
-        status = _status_for(exc)
-        headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
-        )
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -96,11 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc.__class__.__name__)
-        return JSONResponse(
-            error_body("database_unavailable", "The database is unreachable; try again shortly."),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
+        return database_down_response()
 
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(PoolTimeout, _database_down)

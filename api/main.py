@@ -16,6 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CountInFlight, InFlightCounter
 from api.docs_page import install_docs_page
 from api.errors import install_error_handlers
+from api.gate import Gate
+from api.headers import SecurityHeaders
+from api.quotas import HeavyQuota
 from api.routes import areas, assignments, audit, health, locate, positions, responders, roads
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
@@ -24,7 +27,8 @@ from api.routes import maps as map_routes
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
-from gridgis.db.engine import make_engine, make_session_factory
+from gridgis.coverage.runs import expire_runs
+from gridgis.db.engine import make_engine, make_session_factory, resolve_app_database_url
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.roads.provider import EtaProvider
@@ -50,6 +54,8 @@ log = logging.getLogger("gridgis.api")
 def _expire_once(engine: Engine, settings: Settings) -> None:
     with engine.begin() as conn:
         expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
+    with engine.begin() as conn:
+        expire_runs(conn, retention_days=settings.coverage_retention_days)
 
 
 async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
@@ -69,11 +75,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        # The API's own least-privilege role (gridgis/db/roles.py), never the owner's.
+        url = resolve_app_database_url(settings)
+        engine = make_engine(settings, url=url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         # Locate and nearest read through their own small pool: autocommit, generic plans.
-        read_engine = make_engine(settings, pool_size=settings.dispatch_threads, generic_plans=True)
+        read_engine = make_engine(
+            settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
+        )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
@@ -104,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={
             401: {"model": ErrorPublic, "description": "No valid API key (X-API-Key)."},
             403: {"model": ErrorPublic, "description": "The key's role may not do this."},
+            413: {"model": ErrorPublic, "description": "The body is larger than the route takes."},
             422: {"model": ErrorPublic, "description": "Invalid input; `field` names it."},
             503: {
                 "model": ErrorPublic,
@@ -119,7 +130,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
+    app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
+    app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep
-from gridgis import auth
+from gridgis import audit, auth
 from gridgis.errors import Forbidden
 
 PUBLIC = {("GET", "/v1/health")}
@@ -46,6 +45,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/coverage/runs"): "planning",
     ("GET", "/v1/coverage/runs"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}"): "planning",
+    ("DELETE", "/v1/coverage/runs/{run_id}"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}/summary"): "planning",
     ("GET", "/v1/coverage/runs/{run_id}/cells"): "planning",
     ("POST", "/v1/coverage/plan"): "planning",
@@ -105,7 +105,7 @@ def document_public_routes(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _template_regex(path: str) -> re.Pattern[str]:
+def template_regex(path: str) -> re.Pattern[str]:
     parts = re.split(r"\{[^}]+\}", path)
     return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
 
@@ -117,7 +117,7 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
         key=lambda path: (path.count("{"), path),
     )
     for path in candidates:
-        if _template_regex(path).match(url_path):
+        if template_regex(path).match(url_path):
             return permission_for(method, path)
     return "admin"
 
@@ -125,49 +125,71 @@ def resolve_permission(app: FastAPI, method: str, url_path: str) -> str:
 # Each ends its transaction, so the request does not hold a pooled connection while it waits
 # for its route: requests queued behind the dispatch threads while holding connections would
 # leave none for the request being served (a pool timeout, measured in PERFORMANCE.md).
-def _lookup(db: Session, secret_key: str, presented: str | None) -> auth.ApiKeyInfo:
-    try:
-        return auth.authenticate(db, secret_key, presented)
-    finally:
-        db.rollback()
+def _lookup(state: Any, presented: str | None) -> auth.ApiKeyInfo:
+    with state.session_factory() as db:
+        try:
+            return auth.authenticate(db, state.secret_key, presented)
+        finally:
+            db.rollback()
 
 
-def _touch(db: Session, key_id: int) -> None:
-    auth.touch(db, key_id, datetime.now(UTC))
-    db.commit()
+def _touch(state: Any, key_id: int) -> None:
+    with state.session_factory() as db:
+        auth.touch(db, key_id, datetime.now(UTC))
+        db.commit()
 
 
-async def require_api_key(
-    request: Request,
-    db: SessionDep,
-    presented: Annotated[str | None, Security(api_key_header)],
-) -> auth.ApiKeyInfo | None:
-    """Authenticate the caller and check the route's permission (401 / 403 otherwise).
+async def principal_from_headers(state: Any, headers: Mapping[str, str]) -> auth.ApiKeyInfo:
+    """Who is calling, from the request's headers alone (Unauthenticated otherwise): the one
+    place a credential becomes a principal, used before the body is read (api/gate.py).
 
-    A key seen in the last KEY_CACHE_S seconds is checked without I/O, on the event loop;
-    only a lookup or the periodic last-used update goes to the database (in the thread pool)."""
-    state = request.app.state
-    # Resolved once per endpoint: a request knows its endpoint, not the prefixed template.
-    cache_key = (request.method, request.scope.get("endpoint"))
-    permission = state.permissions.get(cache_key)
-    if permission is None:
-        permission = resolve_permission(request.app, request.method, request.url.path)
-        state.permissions[cache_key] = permission
-    if permission == "public":
-        return None
+    Today the credential is the X-API-Key header. A key seen in the last KEY_CACHE_S seconds
+    is checked without I/O, on the event loop; only a lookup or the periodic last-used update
+    goes to the database (in the thread pool). `state` is the app's state."""
+    presented = headers.get("x-api-key")
     now = time.monotonic()
     cached = state.key_cache.get(presented) if presented else None
     if cached is not None and cached[0] > now:
         key: auth.ApiKeyInfo = cached[1]
     else:
-        key = await run_in_threadpool(_lookup, db, state.secret_key, presented)
+        key = await run_in_threadpool(_lookup, state, presented)
         state.key_cache[presented] = (now + KEY_CACHE_S, key)
         if len(state.key_cache) > 10_000:  # never let hostile traffic grow it without bound
             state.key_cache.clear()
     last = state.key_touched.get(key.id, 0.0)
     if now - last > TOUCH_EVERY_S:
         state.key_touched[key.id] = now
-        await run_in_threadpool(_touch, db, key.id)
+        await run_in_threadpool(_touch, state, key.id)
+    return key
+
+
+def route_permission(request: Request) -> str:
+    """The permission the request's route needs, resolved once per endpoint."""
+    state = request.app.state
+    # A request knows its endpoint, not the prefixed template.
+    cache_key = (request.method, request.scope.get("endpoint"))
+    permission: str | None = state.permissions.get(cache_key)
+    if permission is None:
+        permission = resolve_permission(request.app, request.method, request.url.path)
+        state.permissions[cache_key] = permission
+    return permission
+
+
+async def require_api_key(
+    request: Request,
+    presented: Annotated[str | None, Security(api_key_header)],
+) -> auth.ApiKeyInfo | None:
+    """Authenticate the caller and check the route's permission (401 / 403 otherwise).
+
+    api/gate.py has normally done both before the body was read and left the principal in
+    request.state; this repeats the permission check (cheap) and documents the header in
+    the OpenAPI. `presented` is read by principal_from_headers from the same header."""
+    permission = route_permission(request)
+    if permission == "public":
+        return None
+    key: auth.ApiKeyInfo | None = getattr(request.state, "api_key", None)
+    if key is None:  # an app assembled without the gate
+        key = await principal_from_headers(request.app.state, request.headers)
     auth.authorize(key, permission)
     request.state.api_key = key
     return key
@@ -177,8 +199,8 @@ CurrentKey = Annotated[auth.ApiKeyInfo | None, Depends(require_api_key)]
 
 
 def actor(request: Request) -> str:
-    """The name of the key behind this request (for the audit trail)."""
+    """The key behind this request, for the audit trail: its name, carrying its id."""
     key = getattr(request.state, "api_key", None)
     if key is None:
         raise Forbidden("This action needs an API key.", field="X-API-Key")
-    return str(key.name)
+    return audit.Actor(key.name, key_id=key.id)

@@ -13,6 +13,20 @@ from gridgis.errors import InvalidInput
 from gridgis.times import rfc3339
 
 MAX_PAGE = 1000
+
+
+class Actor(str):
+    """An actor's name that also carries the API key's id when a key acted (key names are
+    never reused, and the id pins the entry to one key even across renames)."""
+
+    key_id: int | None
+
+    def __new__(cls, name: str, key_id: int | None = None) -> Actor:
+        actor = super().__new__(cls, name)
+        actor.key_id = key_id
+        return actor
+
+
 # The actor when the library is called directly (the API passes its key's name, the CLI "cli").
 LIBRARY_ACTOR = "library"
 
@@ -45,13 +59,14 @@ def record(
     db.execute(
         text(
             """
-            INSERT INTO audit_log (actor, action, entity, entity_id, before, after)
-            VALUES (:actor, :action, :entity, :entity_id,
+            INSERT INTO audit_log (actor, actor_key_id, action, entity, entity_id, before, after)
+            VALUES (:actor, :actor_key_id, :action, :entity, :entity_id,
                     CAST(:before AS jsonb), CAST(:after AS jsonb))
             """
         ),
         {
-            "actor": actor,
+            "actor": str(actor),
+            "actor_key_id": getattr(actor, "key_id", None),
             "action": action,
             "entity": entity,
             "entity_id": entity_id,
@@ -77,7 +92,8 @@ def entries(
     rows = db.execute(
         text(
             """
-            SELECT id, at, actor, action, entity, entity_id, before, after FROM audit_log
+            SELECT id, at, actor, actor_key_id, action, entity, entity_id, before, after
+            FROM audit_log
             WHERE id > :after_id
               AND (CAST(:entity AS varchar) IS NULL OR entity = :entity)
               AND (CAST(:entity_id AS varchar) IS NULL OR entity_id = :entity_id)

@@ -49,11 +49,13 @@ def create_api_key(db: Executor, secret_key: str, *, name: str, role: str) -> tu
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("name must be 1-100 characters.", field="name")
-    exists = db.execute(
-        text("SELECT 1 FROM api_keys WHERE name = :name AND revoked_at IS NULL"), {"name": name}
-    ).first()
+    # Names are never reused, revoked keys' included: the audit trail names keys, and one
+    # name must mean one key (the database enforces it too: uq_api_keys_name).
+    exists = db.execute(text("SELECT 1 FROM api_keys WHERE name = :name"), {"name": name}).first()
     if exists:
-        raise Conflict(f"An active key named {name!r} exists; revoke it first.", field="name")
+        raise Conflict(
+            f"A key named {name!r} exists or existed; key names are never reused.", field="name"
+        )
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key_id = db.execute(
         text(

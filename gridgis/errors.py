@@ -62,6 +62,16 @@ class Unauthenticated(GridgisError):
     code = "unauthenticated"
 
 
+class RateLimited(GridgisError):
+    """Too many expensive requests at once or in a short time; retry after `retry_after_s`."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 class Forbidden(GridgisError):
     """The API key's role does not allow this action."""
 

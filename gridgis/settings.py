@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "production"] = "dev"
     # When unset, the CLI and the tests use the project-private (embedded) PostGIS cluster.
     database_url: str | None = None
+    # The API's connection: a least-privilege role (gridgis/db/roles.py). Unset: the embedded
+    # cluster's application role, or database_url for an external server (then that URL's
+    # role should not be a superuser; docs/SECURITY.md).
+    app_database_url: str | None = None
+    app_role: str = "gridgis_app"
     # Where the embedded cluster keeps its data, log and credentials.
     home: Path = Field(default_factory=lambda: Path.cwd() / ".gridgis")
     embedded_port: int = Field(default=54329, ge=1024, le=65535)
@@ -45,13 +50,26 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).
     expire_positions_every_s: float = Field(default=60.0, ge=0, le=86_400)
-    tiles: str = "osm"  # map base layer: osm, none, or a tile URL template ({z}/{x}/{y})
+    # Request bodies are capped before they are read (api/gate.py): JSON to what the largest
+    # legal request needs (a 10,000-fix position batch is ~1.6 MB), boundary uploads to this.
+    max_json_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_upload_bytes: int = Field(default=200_000_000, ge=1024, le=2_000_000_000)
+    # Map base layer: osm, none, or a tile URL template ({z}/{x}/{y}). A public tile server
+    # learns where each call is, so production defaults to none (set an intranet template).
+    tiles: str = "osm"
+    # Expensive requests (coverage runs, planning, coverage maps): how many the process
+    # computes at once, how many one key may have in flight and start per minute (429 beyond).
+    heavy_concurrency: int = Field(default=2, ge=1, le=32)
+    heavy_per_key_concurrency: int = Field(default=1, ge=1, le=32)
+    heavy_per_key_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # Coverage runs older than this many days are deleted (0: kept until deleted by hand).
+    coverage_retention_days: int = Field(default=90, ge=0, le=36_500)
 
     # Pepper for API-key hashes (HMAC-SHA256). Required in production; in dev and test a random
     # one is kept in <home>/secret. Changing it invalidates every API key.
     secret_key: str = Field(default="", repr=False)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "app_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         """Accept plain postgresql:// URLs and use the psycopg 3 driver for them."""
@@ -63,6 +81,12 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    @model_validator(mode="after")
+    def _no_public_tiles_in_production(self) -> Settings:
+        if self.env == "production" and "tiles" not in self.model_fields_set:
+            self.tiles = "none"
+        return self
+
     @property
     def uses_embedded(self) -> bool:
         """True when no external database is configured and the private cluster is used."""
@@ -70,28 +94,39 @@ class Settings(BaseSettings):
 
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test", "xxx"})
+# A production secret must carry at least 32 bytes of randomness: 32 characters or more, and
+# not a run of a few characters (a generated hex or base64 secret has 10+ distinct ones).
+MIN_SECRET_CHARS = 32
+MIN_SECRET_DISTINCT_CHARS = 10
+
+
+def _weak_secret(secret: str) -> bool:
+    return len(secret) < MIN_SECRET_CHARS or len(set(secret)) < MIN_SECRET_DISTINCT_CHARS
 
 
 def resolve_secret_key(settings: Settings) -> str:
     """The API-key pepper: configured, or (outside production) a persisted random one."""
-    if settings.secret_key.strip().lower() not in PLACEHOLDER_SECRETS:
-        return settings.secret_key
-    if settings.env == "production":
+    placeholder = settings.secret_key.strip().lower() in PLACEHOLDER_SECRETS
+    if settings.env == "production" and (placeholder or _weak_secret(settings.secret_key)):
         from gridgis.errors import InvalidInput
 
         raise InvalidInput(
-            "GRIDGIS_SECRET_KEY is empty or a placeholder; production needs a long random "
-            "secret (or set GRIDGIS_ENV=dev for a development setup).",
+            "GRIDGIS_SECRET_KEY is empty, a placeholder or too weak; production needs a random "
+            f"secret of at least {MIN_SECRET_CHARS} bytes (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or set GRIDGIS_ENV=dev for a development setup.",
             field="GRIDGIS_SECRET_KEY",
         )
+    if not placeholder:
+        return settings.secret_key
     import secrets
 
+    from gridgis.private_files import read_private, write_private
+
     path = settings.home / "secret"
-    if not path.exists():
+    if not path.is_file() or path.is_symlink():
         settings.home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+        write_private(path, secrets.token_urlsafe(32) + "\n")
+    return read_private(path).strip()
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -180,4 +180,9 @@ def client(  # type: ignore[no-untyped-def]
     app.dependency_overrides[get_session] = session_in_test_transaction
     app.dependency_overrides[get_reader] = reader_in_test_transaction
     with TestClient(app, headers={"X-API-Key": api_keys["admin"]}) as test_client:
+        # The gate (api/gate.py) looks keys up before any dependency runs: in the test's
+        # transaction too, so keys a test creates are seen.
+        app.state.session_factory = lambda: Session(
+            bind=conn, join_transaction_mode="create_savepoint"
+        )
         yield test_client

@@ -30,6 +30,9 @@ class AuditEntryPublic(BaseModel):
     id: int
     at: UtcDatetime = Field(description="When the change was committed (its transaction's time).")
     actor: str = Field(description='The API key\'s name, "cli" or "library".')
+    actor_key_id: int | None = Field(
+        default=None, description="The API key's id when a key acted (names are never reused)."
+    )
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")
     entity_id: str

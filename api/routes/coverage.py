@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.coverage_schemas import (
     AreaLevel,
@@ -27,10 +27,12 @@ from api.params import (
     next_link,
     page_position,
 )
+from api.quotas import RATE_LIMITED, HeavySlot
 from api.schemas import ErrorPublic
+from api.security import actor
 from gridgis import crs as crs_mod
 from gridgis.coverage import runs
-from gridgis.coverage.plan import plan_posts
+from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
 
 router = APIRouter(tags=["coverage"])
@@ -67,9 +69,18 @@ def _request_of(body: CoverageRunCreate | PlanCreate, generation: int | None) ->
     )
 
 
-@router.post("/coverage/runs", status_code=201, response_model=CoverageRunPublic, responses=ERRORS)
+@router.post(
+    "/coverage/runs",
+    status_code=201,
+    response_model=CoverageRunPublic,
+    responses={**ERRORS, **RATE_LIMITED},
+)
 def create_run(
-    request: Request, db: SessionDep, settings: SettingsDep, body: CoverageRunCreate
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    body: CoverageRunCreate,
+    _slot: HeavySlot,
 ) -> dict[str, Any]:
     """Compute and store a coverage run over the whole city: for every H3 cell the ETA of the
     nearest and k-th nearest counted responder and how many reach it within the target; then
@@ -80,8 +91,17 @@ def create_run(
         request.app.state.eta_provider.coverage_model(db, body.eta_model),
         _request_of(body, body.generation),
         stale_after_s=settings.stale_after_s,
+        release_reads=db.rollback,
     )
     return _public(run)
+
+
+@router.delete("/coverage/runs/{run_id}", status_code=204, responses=ERRORS)
+def delete_run(request: Request, db: SessionDep, run_id: RunId) -> Response:
+    """Delete a run with its cells and statistics (audited). Runs also expire after
+    GRIDGIS_COVERAGE_RETENTION_DAYS."""
+    runs.delete_run(db, run_id, actor=actor(request))
+    return Response(status_code=204)
 
 
 @router.get("/coverage/runs", response_model=CoverageRunList, responses=ERRORS)
@@ -183,9 +203,9 @@ def _candidates_wgs84(body: PlanCreate) -> list[list[float]] | None:
     return converted
 
 
-@router.post("/coverage/plan", response_model=PlanPublic, responses=ERRORS)
+@router.post("/coverage/plan", response_model=PlanPublic, responses={**ERRORS, **RATE_LIMITED})
 def plan(
-    request: Request, db: SessionDep, settings: SettingsDep, body: PlanCreate
+    request: Request, db: SessionDep, settings: SettingsDep, body: PlanCreate, _slot: HeavySlot
 ) -> dict[str, Any]:
     """Choose `add` new posts (maximal covering location problem) with every current responder
     kept where it is: greedy, an LP upper bound, and the exact integer programme (HiGHS) under
@@ -193,9 +213,15 @@ def plan(
     model = request.app.state.eta_model
     run_id = body.run_id
     if run_id is None:
+        check_role(db, body.role, body.roles)  # before the city-wide run, not after it
         run_id = runs.run_coverage(
-            db, model, _request_of(body, None), stale_after_s=settings.stale_after_s
+            db,
+            model,
+            _request_of(body, None),
+            stale_after_s=settings.stale_after_s,
+            release_reads=db.rollback,
         ).id
+        db.commit()  # the run is kept, and no transaction stays open while the plan solves
     result = plan_posts(
         db,
         model,
@@ -204,5 +230,6 @@ def plan(
         role=body.role,
         candidates=_candidates_wgs84(body),
         time_limit_s=body.time_limit_s,
+        release_reads=db.rollback,
     )
     return dataclasses.asdict(result)

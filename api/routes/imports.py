@@ -35,13 +35,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorPublic},
 }
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
-MAX_UPLOAD_BYTES = 200_000_000
 _CHUNK = 1 << 20
 
 FieldName = Annotated[Text | None, Form(max_length=64)]
 
 
-def _save_upload(upload: UploadFile, folder: FilePath) -> FilePath:
+def _save_upload(upload: UploadFile, folder: FilePath, max_bytes: int) -> FilePath:
     """Copy the upload to disk under a safe name with its suffix (GDAL reads files)."""
     name = FilePath(upload.filename or "").name
     suffix = FilePath(name).suffix.lower()
@@ -56,8 +55,11 @@ def _save_upload(upload: UploadFile, folder: FilePath) -> FilePath:
     with path.open("wb") as out:
         while chunk := upload.file.read(_CHUNK):
             written += len(chunk)
-            if written > MAX_UPLOAD_BYTES:
-                raise InvalidInput("The upload is larger than 200 MB.", field="file")
+            if written > max_bytes:
+                raise InvalidInput(
+                    f"The upload is larger than {max_bytes:,} bytes (GRIDGIS_MAX_UPLOAD_BYTES).",
+                    field="file",
+                )
             out.write(chunk)
     if written == 0:
         raise InvalidInput("The uploaded file is empty.", field="file")
@@ -129,7 +131,7 @@ def create_import(
     )
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:
-        path = _save_upload(file, folder)
+        path = _save_upload(file, folder, request.app.state.settings.max_upload_bytes)
         report = generations.import_file(db, path, options, import_request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

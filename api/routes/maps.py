@@ -9,10 +9,12 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import SessionDep, SettingsDep
 from api.params import INT8_MAX, PointQuery, Text
+from api.quotas import HeavySlot
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
+from gridgis.mapping.render import map_content_security_policy
 from gridgis.vocabulary import AVAILABLE
 
 router = APIRouter(tags=["maps"])
@@ -37,10 +39,20 @@ HTML: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _map_page(page: str, tiles: str) -> HTMLResponse:
+    """A map with its own Content-Security-Policy (api/headers.py adds the other headers)."""
+    policy = map_content_security_policy(page, tiles=tiles)
+    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+
 @router.get(
     "/maps/coverage/{run_id}.html",
     response_class=HTMLResponse,
-    responses={**ERRORS, **HTML},
+    responses={
+        **ERRORS,
+        **HTML,
+        429: _json_error("Too many expensive requests; retry after `Retry-After` seconds."),
+    },
 )
 def coverage_map(
     request: Request,
@@ -51,6 +63,7 @@ def coverage_map(
         int, Query(ge=0, le=MAX_ADD, description="Also show N planned posts (0: none)")
     ] = 0,
     plan_role: Annotated[Text, Query(min_length=1, max_length=32)] = "volunteer",
+    _slot: HeavySlot = None,
 ) -> HTMLResponse:
     """The planning map of a run: ETA heatmap over the H3 cells, grid choropleth of the
     population share within target, responders by role, police stations, incident density,
@@ -66,7 +79,7 @@ def coverage_map(
     page = coverage_map_html(
         db, run_id, tiles=settings.tiles, stale_after_s=settings.stale_after_s, plan=plan
     )
-    return HTMLResponse(page)
+    return _map_page(page, settings.tiles)
 
 
 @router.get("/maps/nearest.html", response_class=HTMLResponse, responses={**ERRORS, **HTML})
@@ -94,4 +107,4 @@ def nearest_map(
         statuses=parse_list(status, "status", STATUS_SET) or [AVAILABLE],
         stale_after_s=settings.stale_after_s,
     )
-    return HTMLResponse(page)
+    return _map_page(page, settings.tiles)

@@ -179,6 +179,21 @@ def import_layer(
             text("UPDATE generations SET report = CAST(:r AS jsonb) WHERE id = :g"),
             {"r": json.dumps(report, ensure_ascii=False), "g": generation_id},
         )
+        audit.record(
+            db,
+            actor=request.actor,
+            action="generation.stage",
+            entity="generation",
+            entity_id=str(generation_id),
+            after={
+                "level": options.level,
+                "source": layer.source,
+                "features_staged": len(layer.features),
+                "base_generation": base,
+                "errors": len(report["errors"]),
+                "warnings": len(report["warnings"]),
+            },
+        )
         if request.activate and (not report["errors"] or request.force):
             activate_generation(db, generation_id, actor=request.actor, force=request.force)
             report["activated"] = True

@@ -52,6 +52,13 @@ FIELD_CANDIDATES: Final[dict[str, tuple[str, ...]]] = {
 DATASET_SUFFIXES: Final = (".geojson", ".json", ".gpkg", ".shp")
 # A zip upload is unpacked to disk: refuse archives that would expand beyond this.
 MAX_UNZIPPED_BYTES: Final = 1_000_000_000
+# A zip may expand to at most this many times its own size (shapefiles compress 3-20x; a
+# bomb 1,000x), counted on the bytes that actually come out, not on what the zip declares.
+MAX_ZIP_RATIO: Final = 100
+MAX_ZIP_MEMBERS: Final = 200
+_UNZIP_CHUNK: Final = 1 << 20
+# The members a dataset can consist of; anything else in a zip is not unpacked at all.
+ZIP_MEMBER_SUFFIXES: Final = (*DATASET_SUFFIXES, ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn")
 _POINT_IN_REASON = re.compile(r"\[\s*(-?[0-9.eE+-]+)\s+(-?[0-9.eE+-]+)\s*\]")
 
 
@@ -162,26 +169,53 @@ def _located(geom: BaseGeometry) -> tuple[list[float] | None, dict[str, Any] | N
 
 
 # -- opening -------------------------------------------------------------------------------------
+def _unzip(path: Path, target: Path) -> None:
+    """Unpack the dataset members of a zip into `target`, a chunk at a time, stopping as
+    soon as the bytes written pass MAX_UNZIPPED_BYTES or MAX_ZIP_RATIO x the zip's size."""
+    budget = min(MAX_UNZIPPED_BYTES, MAX_ZIP_RATIO * max(path.stat().st_size, 1))
+    written = 0
+    with zipfile.ZipFile(path) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise InvalidInput(f"The zip holds more than {MAX_ZIP_MEMBERS} files.", field="file")
+        for member in members:
+            # Only base names: a hostile "../x" member cannot escape the folder.
+            name = Path(member.filename).name
+            if not name or name.startswith(".") or not name.lower().endswith(ZIP_MEMBER_SUFFIXES):
+                continue
+            with archive.open(member) as source, (target / name).open("wb") as out:
+                while chunk := source.read(_UNZIP_CHUNK):
+                    written += len(chunk)
+                    if written > budget:
+                        raise InvalidInput(
+                            f"The zip expands beyond {budget:,} bytes (at most "
+                            f"{MAX_ZIP_RATIO}x its size and {MAX_UNZIPPED_BYTES:,} bytes).",
+                            field="file",
+                        )
+                    out.write(chunk)
+
+
+# A reader's message names the file it opened: a server path (an upload's temporary folder).
+_DIRECTORIES = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^/\\\s'\"]+)+[/\\]")
+
+
+def _reader_error(path: Path, exc: Exception) -> InvalidInput:
+    """InvalidInput for a file the readers could not read, without server paths."""
+    return InvalidInput(f"Cannot read {path.name}: {_DIRECTORIES.sub('', str(exc))}", field="file")
+
+
 @contextmanager
 def opened_source(path: Path) -> Iterator[Path]:
     """The dataset to read: the file itself, or the one dataset inside a .zip (unpacked)."""
     if not path.exists():
-        raise InvalidInput(f"{path} does not exist.", field="file")
+        raise InvalidInput(f"{path.name} does not exist.", field="file")
     if path.suffix.lower() != ".zip":
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="gridgis-import-") as tmp:
         target = Path(tmp)
         try:
-            with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()]
-                if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
-                    raise InvalidInput("The zip expands beyond 1 GB.", field="file")
-                for member in members:
-                    # Only base names: a hostile "../x" member cannot escape the folder.
-                    name = Path(member.filename).name
-                    if name and not name.startswith("."):
-                        (target / name).write_bytes(archive.read(member))
+            _unzip(path, target)
         except zipfile.BadZipFile as exc:
             raise InvalidInput(f"Not a readable zip file: {exc}", field="file") from exc
         datasets = sorted(p for p in target.iterdir() if p.suffix.lower() in DATASET_SUFFIXES)
@@ -307,7 +341,7 @@ def read_layer(path: Path, options: ImportOptions) -> ImportedLayer:
         try:
             layers = [str(row[0]) for row in pyogrio.list_layers(dataset)]
         except DataSourceError as exc:
-            raise InvalidInput(f"Cannot read {path.name}: {exc}", field="file") from exc
+            raise _reader_error(path, exc) from exc
         if layer is None and len(layers) > 1:
             raise InvalidInput(
                 f"{path.name} has several layers ({', '.join(layers)}): name one.", field="layer"
@@ -323,7 +357,7 @@ def read_layer(path: Path, options: ImportOptions) -> ImportedLayer:
         try:
             meta, _, wkb, values = read_raw(dataset, layer=layer, encoding=encoding)
         except (DataSourceError, DataLayerError, FieldError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"Cannot read {path.name}: {exc}", field="file") from exc
+            raise _reader_error(path, exc) from exc
         except LookupError as exc:
             raise InvalidInput(f"Unknown encoding {encoding!r}.", field="encoding") from exc
         has_prj = dataset.suffix.lower() != ".shp" or dataset.with_suffix(".prj").exists()

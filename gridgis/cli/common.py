@@ -55,8 +55,24 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
 
 def migrate_schema(conn: Connection) -> None:
     from gridgis.db.migrate import upgrade
+    from gridgis.db.roles import grant_app_privileges
+    from gridgis.settings import get_settings
 
     upgrade(conn)
+    settings = get_settings()
+    # New tables need the API role's grants: the embedded cluster's role, or an external
+    # server's when GRIDGIS_APP_DATABASE_URL names one.
+    if settings.uses_embedded:
+        from gridgis.db.embedded import EmbeddedCluster
+
+        EmbeddedCluster(settings).ensure_app_role()
+    elif settings.app_database_url is not None:
+        from sqlalchemy.engine import make_url
+
+        role = make_url(settings.app_database_url).username
+        if role:
+            grant_app_privileges(conn, role)
+            conn.commit()
 
 
 def progress_bar() -> Progress:

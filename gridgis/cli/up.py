@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Annotated
 
 import typer
@@ -21,7 +20,7 @@ def up(
 ) -> None:
     """The main job: start the database, migrate, load the Zhangzhou demo, serve the API.
 
-    In development (GRIDGIS_ENV=dev, the default) it also makes a fresh admin key named "dev",
+    In development (GRIDGIS_ENV=dev, the default) it also makes a fresh admin key dev-<time>,
     prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools; there is
     no such key in production."""
     demo_load(seed=seed, volunteers=volunteers, migrate=True)
@@ -32,25 +31,30 @@ def up(
 
 
 def _issue_dev_key(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
     from gridgis.audit import record
-    from gridgis.auth import create_api_key, revoke_api_key
-    from gridgis.errors import NotFound
+    from gridgis.auth import create_api_key, list_api_keys, revoke_api_key
+    from gridgis.private_files import write_private
     from gridgis.settings import resolve_secret_key
 
+    # Key names are never reused: each `up` makes dev-<time> and revokes the earlier ones.
+    name = f"dev-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
     with open_engine(settings) as engine, engine.begin() as conn:
-        with suppress(NotFound):
-            revoke_api_key(conn, "dev")
-        key_id, key = create_api_key(conn, resolve_secret_key(settings), name="dev", role="admin")
+        for old in list_api_keys(conn):
+            dev = old["name"] == "dev" or str(old["name"]).startswith("dev-")
+            if dev and old["revoked_at"] is None:
+                revoke_api_key(conn, str(old["id"]))
+        key_id, key = create_api_key(conn, resolve_secret_key(settings), name=name, role="admin")
         record(
             conn,
             actor="cli",
             action="apikey.create",
             entity="api_key",
             entity_id=str(key_id),
-            after={"name": "dev", "role": "admin"},
+            after={"name": name, "role": "admin"},
         )
     path = settings.home / "dev-api-key"
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    write_private(path, key + "\n")
     console.print(f"development admin key (shown once; also in {path}):")
     typer.echo(key)

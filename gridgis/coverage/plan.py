@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,6 +340,22 @@ def _grids_at(
     return found
 
 
+def check_role(
+    db: Executor, role: str, counted: Sequence[str] | None, *, run_id: int | None = None
+) -> None:
+    """InvalidInput unless `role` exists and a run counting `counted` roles would count it
+    (checked before any computation, so a bad request costs nothing)."""
+    known = responders_sql.known_roles(db)
+    if role not in known:
+        raise InvalidInput(f"role must be one of {', '.join(sorted(known))}.", field="role")
+    if counted and role not in counted:
+        run = f"run {run_id}" if run_id is not None else "the run"
+        raise InvalidInput(
+            f"{run} counts only {', '.join(counted)}: a new {role} would not count.",
+            field="role",
+        )
+
+
 def plan_posts(
     db: Executor,
     model: DistanceEtaModel,
@@ -349,24 +365,20 @@ def plan_posts(
     role: str = "volunteer",
     candidates: Sequence[Sequence[float]] | None = None,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    release_reads: Callable[[], None] | None = None,
 ) -> PlanResult:
     """Choose `add` new posts for `role` that cover the most population within the run's
-    target (with the run's k), keeping every current responder where the run placed them."""
+    target (with the run's k), keeping every current responder where the run placed them.
+
+    `release_reads` is called once everything is read, before the solver runs (see
+    runs.run_coverage): nothing is written, so the caller's transaction can end there."""
     started = time.perf_counter()
     if isinstance(add, bool) or not isinstance(add, int) or not 1 <= add <= MAX_ADD:
         raise InvalidInput(f"add must be an integer between 1 and {MAX_ADD}.", field="add")
     if not (math.isfinite(time_limit_s) and 0 < time_limit_s <= 600):
         raise InvalidInput("time_limit_s must be between 0 and 600 seconds.", field="time_limit_s")
-    known = responders_sql.known_roles(db)
-    if role not in known:
-        raise InvalidInput(f"role must be one of {', '.join(sorted(known))}.", field="role")
     run = coverage_sql.get_run(db, run_id)
-    counted = run.parameters.get("roles")
-    if counted and role not in counted:
-        raise InvalidInput(
-            f"run {run_id} counts only {', '.join(counted)}: a new {role} would not count.",
-            field="role",
-        )
+    check_role(db, role, run.parameters.get("roles"), run_id=run_id)
     if run.parameters.get("eta_model") != model.parameters():
         raise Conflict(
             f"The ETA model changed since run {run_id}; start a new coverage run first.",
@@ -384,6 +396,8 @@ def plan_posts(
     )
     if len(sites.lon) == 0:
         raise InvalidInput("there are no candidate sites.", field="candidates")
+    if release_reads is not None:
+        release_reads()
 
     cell_urban = np.isin(cells["kind"], list(URBAN_KINDS))
     cx, cy = to_metric(cells["lon"], cells["lat"])

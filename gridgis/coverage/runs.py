@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from gridgis import audit
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.coverage import cells as cells_mod
 from gridgis.coverage import sql as coverage_sql
@@ -129,8 +130,13 @@ def run_coverage(
     stale_after_s: float = 900.0,
     now: datetime | None = None,
     progress: Progress | None = None,
+    release_reads: Callable[[], None] | None = None,
 ) -> CoverageRun:
-    """Compute a coverage run and store it (the caller commits); returns the stored run."""
+    """Compute a coverage run and store it (the caller commits); returns the stored run.
+
+    `release_reads` is called once the inputs are read, before the computation: a caller
+    that owns the transaction ends it there (a session's rollback), so no connection sits idle
+    in a transaction for the seconds the cells take; the writes then start a new one."""
     step = progress or _noop
     total_steps = 6
     started = time.perf_counter()
@@ -145,6 +151,8 @@ def run_coverage(
     lon, lat = coverage_sql.placed_positions(
         db, roles=request.roles, statuses=request.statuses, fresh_since=fresh_since
     )
+    if release_reads is not None:
+        release_reads()
     fetched = time.perf_counter()
 
     step("cells", 2, total_steps)
@@ -255,6 +263,55 @@ def public_area(row: dict[str, Any]) -> dict[str, Any]:
         "responders": int(row["responders"]),
         "responders_per_10k": _rounded(row["responders_per_10k"], 3),
         "cells": int(row["cells"]),
+    }
+
+
+# The actor of expiries by the retention period.
+RETENTION_ACTOR = "retention"
+
+
+def delete_run(db: Executor, run_id: int, *, actor: str) -> None:
+    """Delete a run with its cells and statistics (NotFound if it does not exist); audited."""
+    run = coverage_sql.get_run(db, run_id)
+    coverage_sql.delete_run(db, run_id)
+    audit.record(
+        db,
+        actor=actor,
+        action="coverage_run.delete",
+        entity="coverage_run",
+        entity_id=str(run_id),
+        before=_audited(run),
+    )
+
+
+def expire_runs(db: Executor, *, retention_days: int, now: datetime | None = None) -> list[int]:
+    """Delete runs created more than `retention_days` ago (0: none); returns their ids. Each
+    expiry is audited with the actor "retention"."""
+    if retention_days <= 0:
+        return []
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    ids = coverage_sql.runs_created_before(db, cutoff)
+    for run_id in ids:
+        run = coverage_sql.get_run(db, run_id)
+        coverage_sql.delete_run(db, run_id)
+        audit.record(
+            db,
+            actor=RETENTION_ACTOR,
+            action="coverage_run.expire",
+            entity="coverage_run",
+            entity_id=str(run_id),
+            before={**_audited(run), "retention_days": retention_days},
+        )
+    return ids
+
+
+def _audited(run: CoverageRun) -> dict[str, Any]:
+    return {
+        "created_at": run.created_at,
+        "status": run.status,
+        "generation": run.generation_id,
+        "cell_count": run.cell_count,
+        "parameters": {k: run.parameters.get(k) for k in ("roles", "k", "resolution", "target_s")},
     }
 
 

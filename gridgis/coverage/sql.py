@@ -404,3 +404,17 @@ def run_cells(db: Executor, run_id: int) -> dict[str, npt.NDArray[Any]]:
         values = [r[i] for r in rows]
         columns[name] = np.asarray(values, dtype=kinds.get(name, object))
     return columns
+
+
+def delete_run(db: Executor, run_id: int) -> None:
+    """Delete a run; its cells and statistics go with it (ON DELETE CASCADE)."""
+    db.execute(text("DELETE FROM coverage_runs WHERE id = :id"), {"id": run_id})
+
+
+def runs_created_before(db: Executor, cutoff: datetime) -> list[int]:
+    """Ids of the runs created before `cutoff`, oldest first."""
+    rows = db.execute(
+        text("SELECT id FROM coverage_runs WHERE created_at < :cutoff ORDER BY id"),
+        {"cutoff": cutoff},
+    )
+    return [int(r[0]) for r in rows]

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from gridgis.errors import EmbeddedClusterError
+from gridgis.private_files import read_private, write_private
 from gridgis.settings import Settings
 
 SUPERUSER = "gridgis"
@@ -28,17 +29,23 @@ SERVICE_OS_USER = "postgres"
 class ClusterPaths:
     """Where the cluster's pieces live.
 
-    `home` (.gridgis/) holds the credentials. `server` holds the data folder and the log; it is
-    `home` itself unless we run as root and the postgres OS user cannot reach `home` (a checkout
-    under /root, say): then it is a folder under /var/lib/gridgis named after `home`.
+    `home` (.gridgis/) holds the credentials. `server` holds the data folder and the log. Run
+    by an ordinary user, both are `home`. Run as root, the server runs as the postgres OS user
+    and gets its own folder, owned by that user, apart from the secrets root writes: `home`
+    stays root's (mode 711, so the server can pass through to `home/server`), or, when the
+    postgres user cannot reach `home` at all (a checkout under /root, say), a folder under
+    /var/lib/gridgis named after `home`. A cluster created before this split (its data in
+    `home/pgdata`) stays where it is.
     """
 
     home: Path
 
     @property
     def server(self) -> Path:
-        if not _is_root() or _reachable_by_others(self.home):
+        if not _is_root() or (self.home / "pgdata" / "PG_VERSION").exists():
             return self.home
+        if _reachable_by_others(self.home):
+            return self.home / "server"
         digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
         return Path("/var/lib/gridgis/clusters") / digest
 
@@ -53,6 +60,10 @@ class ClusterPaths:
     @property
     def password_file(self) -> Path:
         return self.home / "password"
+
+    @property
+    def app_password_file(self) -> Path:
+        return self.home / "app-password"
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -113,9 +124,15 @@ def _run_as_service_user(args: list[str], **kwargs: object) -> subprocess.Comple
 
 def _prepare_home(paths: ClusterPaths) -> None:
     paths.home.mkdir(parents=True, exist_ok=True)
-    paths.home.chmod(0o700 if paths.server != paths.home else 0o755)
     if not _is_root():
+        paths.home.chmod(0o700)
         return
+    if paths.server == paths.home:  # a cluster from before the split: the server owns home
+        paths.home.chmod(0o755)
+    else:
+        # root's, and closed to the server's account but for passing through to its folder.
+        os.chown(paths.home, 0, 0, follow_symlinks=False)
+        paths.home.chmod(0o711 if paths.server.parent == paths.home else 0o700)
     try:
         service = pwd.getpwnam(SERVICE_OS_USER)
     except KeyError as exc:
@@ -124,7 +141,9 @@ def _prepare_home(paths: ClusterPaths) -> None:
             "it comes with the postgresql package (apt-get install postgresql)."
         ) from exc
     paths.server.mkdir(parents=True, exist_ok=True)
-    os.chown(paths.server, service.pw_uid, service.pw_gid)
+    os.chown(paths.server, service.pw_uid, service.pw_gid, follow_symlinks=False)
+    if paths.server != paths.home:
+        paths.server.chmod(0o700)
 
 
 def _port_in_use(port: int) -> bool:
@@ -178,7 +197,40 @@ class EmbeddedCluster:
                 f"The embedded cluster has no credentials at {self.paths.password_file}; "
                 "run `gridgis db start` first."
             )
-        return self.paths.password_file.read_text().strip()
+        return read_private(self.paths.password_file).strip()
+
+    def has_app_role(self) -> bool:
+        """True once `ensure_app_role` has made the API's role (its password is kept)."""
+        return self.paths.app_password_file.is_file()
+
+    def app_url(self, database: str | None = None) -> str:
+        """SQLAlchemy URL of the API's least-privilege role (gridgis/db/roles.py)."""
+        name = database or self.settings.embedded_database
+        password = read_private(self.paths.app_password_file).strip()
+        return (
+            f"postgresql+psycopg://{self.settings.app_role}:{quote(password, safe='')}"
+            f"@127.0.0.1:{self.port}/{name}"
+        )
+
+    def ensure_app_role(self, database: str | None = None) -> None:
+        """Create the API's role (or reset it) and grant it its privileges in the database.
+        The cluster's superuser remains the owner: migrations, demo loads, imports' setup."""
+        from sqlalchemy import create_engine
+
+        from gridgis.db.roles import ensure_app_role, grant_app_privileges
+
+        if self.has_app_role():
+            password = read_private(self.paths.app_password_file).strip()
+        else:
+            password = secrets.token_urlsafe(24)
+            write_private(self.paths.app_password_file, password + "\n")
+        engine = create_engine(self.url(database))
+        try:
+            with engine.begin() as conn:
+                ensure_app_role(conn, self.settings.app_role, password)
+                grant_app_privileges(conn, self.settings.app_role)
+        finally:
+            engine.dispose()
 
     def url(self, database: str | None = None) -> str:
         """SQLAlchemy URL of a database in the embedded cluster."""
@@ -201,15 +253,13 @@ class EmbeddedCluster:
             )
         _prepare_home(self.paths)
         password = secrets.token_urlsafe(24)
-        self.paths.password_file.write_text(password + "\n")
-        self.paths.password_file.chmod(0o600)
+        write_private(self.paths.password_file, password + "\n")
         # initdb reads the password from a file the service user can read; remove it afterwards.
         pwfile = self.paths.server / ".initdb-pw"
-        pwfile.write_text(password + "\n")
+        write_private(pwfile, password + "\n")  # the folder may be the server account's
         if _is_root():
             service = pwd.getpwnam(SERVICE_OS_USER)
-            os.chown(pwfile, service.pw_uid, service.pw_gid)
-        pwfile.chmod(0o600)
+            os.chown(pwfile, service.pw_uid, service.pw_gid, follow_symlinks=False)
         try:
             result = _run_as_service_user(
                 [
@@ -244,7 +294,8 @@ class EmbeddedCluster:
         bin_dir = find_postgres_bin()
         if _is_root() and self.paths.log.exists():
             service = pwd.getpwnam(SERVICE_OS_USER)
-            os.chown(self.paths.log, service.pw_uid, service.pw_gid)
+            # Never through a link the server's account may have put there.
+            os.chown(self.paths.log, service.pw_uid, service.pw_gid, follow_symlinks=False)
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
             "-c max_connections=200 -c shared_buffers=512MB -c fsync=on"

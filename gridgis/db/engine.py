@@ -8,6 +8,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridgis.settings import Settings
 
 
+def resolve_app_database_url(settings: Settings) -> str:
+    """The URL the API connects with: GRIDGIS_APP_DATABASE_URL; else, with the embedded
+    cluster, its application role (created by `gridgis db start`); else GRIDGIS_DATABASE_URL."""
+    if settings.app_database_url is not None:
+        return settings.app_database_url
+    if settings.database_url is None:
+        from gridgis.db.embedded import EmbeddedCluster
+
+        cluster = EmbeddedCluster(settings)
+        if cluster.has_app_role():
+            return cluster.app_url()
+    return resolve_database_url(settings)
+
+
 def resolve_database_url(settings: Settings, *, database: str | None = None) -> str:
     """The SQLAlchemy URL to use: GRIDGIS_DATABASE_URL, else the embedded cluster's."""
     if settings.database_url is not None:

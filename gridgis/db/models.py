@@ -518,12 +518,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         CheckConstraint(_in("role", KEY_ROLES), name="ck_api_keys_role"),
-        Index(
-            "uq_api_keys_active_name",
-            "name",
-            unique=True,
-            postgresql_where=text("revoked_at IS NULL"),
-        ),
+        # Never reused, revoked keys' names included (the audit trail names keys).
+        UniqueConstraint("name", name="uq_api_keys_name"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -548,6 +544,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(100))
+    # The API key that acted (no foreign key: the trail outlives the key's row).
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))

@@ -3,7 +3,6 @@ incident density, boundaries and (optionally) planned posts, as one offline HTML
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +21,7 @@ from gridgis.mapping import sql as map_sql
 from gridgis.mapping.render import (
     Panel,
     geojson_text,
+    html_text,
     legend_html,
     new_map,
     render_offline,
@@ -169,6 +169,7 @@ def coverage_map_html(
         props["share_pct"] = "n/a" if share is None else f"{100 * share:.1f}%"
         p90 = row.get("eta_p90_s")
         props["eta_p90"] = "n/a" if p90 is None else f"{p90 / 60:.1f} min"
+    _escape_labels(grids)
     folium.GeoJson(
         geojson_text(grids),
         name=LAYERS[1],
@@ -208,12 +209,13 @@ def coverage_map_html(
         role_total = int(members[0]["role_total"])
         sampled = f", random sample of {len(members):,}" if len(members) < role_total else ""
         data = [
-            [float(m["lat"]), float(m["lon"]), f"{m['name']} ({role}, {m['status']})"]
+            [float(m["lat"]), float(m["lon"]), html_text(f"{m['name']} ({role}, {m['status']})")]
             for m in members
         ]
         # The group carries the layer-control entry: it honours `show`, the cluster does not.
         group = folium.FeatureGroup(
-            name=f"{LAYERS[2]}: {role} ({role_total:,}{sampled})", show=role != "volunteer"
+            name=f"{LAYERS[2]}: {html_text(role)} ({role_total:,}{sampled})",
+            show=role != "volunteer",
         )
         FastMarkerCluster(
             data,
@@ -238,7 +240,7 @@ def coverage_map_html(
                 icon_size=(18, 18),
                 icon_anchor=(9, 9),
             ),
-            tooltip=html.escape(f"{station['name']} ({station['code']})"),
+            tooltip=html_text(f"{station['name']} ({station['code']})"),
         ).add_to(stations)
     stations.add_to(fmap)
 
@@ -262,10 +264,12 @@ def coverage_map_html(
         ("grid", LAYERS[7], 0.5, "#666666", False),
     ):
         features = (
-            grids
+            grids  # name and code already escaped
             if level == "grid"
-            else map_sql.boundaries_geojson(
-                db, run.generation_id, level, tolerance_deg=SIMPLIFY_TOP_DEG
+            else _escape_labels(
+                map_sql.boundaries_geojson(
+                    db, run.generation_id, level, tolerance_deg=SIMPLIFY_TOP_DEG
+                )
             )
         )
         folium.GeoJson(
@@ -301,10 +305,10 @@ def coverage_map_html(
     roles = ", ".join(params.get("roles") or ["all roles"])
     title = (
         f"<h4>Coverage run {run.id}</h4>"
-        f"<div>{html.escape(roles)}; {html.escape(', '.join(params['statuses']))}; "
+        f"<div>{html_text(roles)}; {html_text(', '.join(params['statuses']))}; "
         f"target {target_s / 60:g} min; k={k}; H3 res {params['resolution']}</div>"
-        f"<div>{html.escape(str(run.created_at)[:19])} · ETA model "
-        f"{html.escape(str(params['eta_model'].get('name')))}</div>"
+        f"<div>{html_text(str(run.created_at)[:19])} · ETA model "
+        f"{html_text(str(params['eta_model'].get('name')))}</div>"
         + (
             f"<div>City: {100 * share:.1f}% of people within target</div>"
             if share is not None
@@ -328,7 +332,7 @@ def coverage_map_html(
 
 def _plan_layer(plan: PlanResult) -> folium.FeatureGroup:
     group = folium.FeatureGroup(
-        name=f"{LAYERS[8]}: +{len(plan.sites)} {plan.role} (gap {100 * plan.gap:.2f}%)",
+        name=f"{LAYERS[8]}: +{len(plan.sites)} {html_text(plan.role)} (gap {100 * plan.gap:.2f}%)",
         show=True,
     )
     for site in plan.sites:
@@ -340,11 +344,19 @@ def _plan_layer(plan: PlanResult) -> folium.FeatureGroup:
                 icon_size=(20, 20),
                 icon_anchor=(10, 10),
             ),
-            tooltip=html.escape(
+            tooltip=html_text(
                 f"#{site.rank} {site.label}: +{site.population_gained:,.0f} people within target"
             ),
         ).add_to(group)
     return group
+
+
+def _escape_labels(features: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Escape the names and codes the GeoJSON tooltips show (through innerHTML), in place."""
+    for feature in features:
+        props = feature["properties"]
+        props["name"], props["code"] = html_text(props["name"]), html_text(props["code"])
+    return features
 
 
 def write_map(page: str, out: Path) -> Path:

@@ -3,7 +3,6 @@ their ETAs (from `nearest_responders`, the same answer the API gives), offline H
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -15,7 +14,7 @@ from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel
 from gridgis.dispatch.nearest import NearestAnswer, nearest_responders
 from gridgis.mapping import sql as map_sql
-from gridgis.mapping.render import Panel, new_map, render_offline, role_colour
+from gridgis.mapping.render import Panel, html_text, new_map, render_offline, role_colour
 from gridgis.vocabulary import AVAILABLE
 
 LAYERS = ("Call", "Grid of the call", "Nearest responders", "Routes (straight line)")
@@ -70,6 +69,11 @@ def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
     fmap = new_map(tiles, (min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad))
 
     if outline is not None:
+        # The tooltip shows these through innerHTML.
+        outline["properties"] = {
+            field: html_text(outline["properties"].get(field, ""))
+            for field in ("name", "code", "kind")
+        }
         folium.GeoJson(
             outline,
             name=LAYERS[1],
@@ -104,7 +108,7 @@ def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
             fill=True,
             fill_color=role_colour(r.role),
             fill_opacity=0.95,
-            tooltip=html.escape(label),
+            tooltip=html_text(label),
         ).add_to(responders)
     routes.add_to(fmap)
     responders.add_to(fmap)
@@ -118,24 +122,24 @@ def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
             icon_size=(22, 22),
             icon_anchor=(11, 11),
         ),
-        tooltip=html.escape(f"call at {answer.lon:.6f}, {answer.lat:.6f}"),
+        tooltip=html_text(f"call at {answer.lon:.6f}, {answer.lat:.6f}"),
     ).add_to(call)
     call.add_to(fmap)
 
     grid = answer.grid
     where = (
-        f"{html.escape(grid['name'])} ({html.escape(grid['code'])}, {answer.setting})"
+        f"{html_text(grid['name'])} ({html_text(grid['code'])}, {answer.setting})"
         if grid
         else "outside every grid (rural ETA parameters)"
     )
     rows = "".join(
-        f"<tr><td>{i}</td><td>{html.escape(r.name)}</td><td>{html.escape(r.role)}</td>"
+        f"<tr><td>{i}</td><td>{html_text(r.name)}</td><td>{html_text(r.role)}</td>"
         f"<td>{_minutes(r.eta_s)}</td><td>{r.distance_m / 1000:.2f} km</td></tr>"
         for i, r in enumerate(answer.results, start=1)
     )
     Panel(
         f"<h4>Nearest responders</h4><div>Call in {where}</div>"
-        f"<div>ETA model {html.escape(answer.eta_model)}, target "
+        f"<div>ETA model {html_text(answer.eta_model)}, target "
         f"{answer.target_s / 60:g} min</div>"
         f"<table><tr><td>#</td><td>name</td><td>role</td><td>ETA</td><td>distance</td></tr>"
         f"{rows}</table>",

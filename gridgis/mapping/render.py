@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -30,6 +33,21 @@ ROLE_COLOURS = {
 OTHER_ROLE_COLOUR = "#777777"
 MIN_ZOOM = 5
 MAX_ZOOM = 19
+
+
+# Folium puts tooltip HTML inside a JavaScript template literal, where a backtick ends the
+# string and ${...} runs code even after HTML escaping: these become entities as well.
+_TEMPLATE_LITERAL_ENTITIES = str.maketrans(
+    {"`": "&#96;", "$": "&#36;", "{": "&#123;", "}": "&#125;", "\\": "&#92;"}
+)
+
+
+def html_text(value: object) -> str:
+    """Data (a name, a code, a label) as text for any HTML a map builds: HTML-escaped, quotes
+    included, and safe inside a JavaScript template literal. Every value from the database
+    goes through this before it reaches a tooltip, a panel, a layer name or a GeoJSON
+    property shown by a tooltip (all of which Leaflet sets as innerHTML)."""
+    return html.escape(str(value), quote=True).translate(_TEMPLATE_LITERAL_ENTITIES)
 
 
 def role_colour(role: str) -> str:
@@ -116,12 +134,12 @@ PANEL_CSS = """
 def legend_html(title: str, items: list[tuple[str, str]], note: str = "") -> str:
     """A legend: title, (colour, label) rows, an optional note (all escaped)."""
     rows = "".join(
-        f'<tr><td><span class="gridgis-swatch" style="background:{html.escape(colour)}">'
-        f"</span></td><td>{html.escape(label)}</td></tr>"
+        f'<tr><td><span class="gridgis-swatch" style="background:{html_text(colour)}">'
+        f"</span></td><td>{html_text(label)}</td></tr>"
         for colour, label in items
     )
-    extra = f"<div>{html.escape(note)}</div>" if note else ""
-    return f"<h4>{html.escape(title)}</h4><table>{rows}</table>{extra}"
+    extra = f"<div>{html_text(note)}</div>" if note else ""
+    return f"<h4>{html_text(title)}</h4><table>{rows}</table>{extra}"
 
 
 def _elements(root: Any) -> Iterator[Any]:
@@ -172,6 +190,37 @@ def render_offline(fmap: folium.Map) -> str:
     if external:
         raise RuntimeError(f"the map still references an external resource: {external.group(0)}")
     return page
+
+
+def tile_origin(tiles: str) -> str | None:
+    """Where the base layer's images come from, as a CSP source ('self', an origin, or None)."""
+    value = tiles.strip()
+    if value.lower() in ("", "none"):
+        return None
+    if value.lower() == "osm":
+        value = OSM_URL
+    if value.startswith("/"):
+        return "'self'"
+    parts = urlsplit(value)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def map_content_security_policy(page: str, *, tiles: str) -> str:
+    """The Content-Security-Policy of a rendered map: its own inline scripts allowed by hash
+    and nothing else (no other script, no event-handler attribute, no eval, no fetches),
+    inline styles (Leaflet and the panels use them), images from the page and the tile
+    server. The page is our renderer's output; the hashes are computed after rendering."""
+    scripts = dict.fromkeys(re.findall(r"<script>(.*?)</script>", page, flags=re.S))
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+        for body in scripts
+    )
+    images = " ".join(filter(None, ("'self' data:", tile_origin(tiles))))
+    return (
+        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
+        f"img-src {images}; font-src 'self' data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
 
 
 def geojson_text(features: list[dict[str, Any]]) -> dict[str, Any]:

@@ -159,8 +159,8 @@ def _stage(
     speeds: EdgeSpeeds,
     step: Callable[[str, int, int], None],
 ) -> None:
-    first_node = roads_sql.allocate_ids(db, "road_nodes_id_seq", graph.node_count)
-    node_ids = first_node + np.arange(graph.node_count, dtype=np.int64)
+    node_id_list = roads_sql.allocate_ids(db, "road_nodes_id_seq", graph.node_count)
+    node_ids = np.asarray(node_id_list, dtype=np.int64)
     osm_ids = graph.node_osm_id.tolist()
     points = shapely.set_srid(shapely.points(graph.node_lon, graph.node_lat), 4326)
     node_wkb = shapely.to_wkb(points, hex=True, include_srid=True)
@@ -169,12 +169,12 @@ def _stage(
         "road_nodes",
         roads_sql.NODE_COLUMNS,
         (
-            f"{first_node + i}\t{network_id}\t{osm_ids[i]}\t{node_wkb[i]}\n"
+            f"{node_id_list[i]}\t{network_id}\t{osm_ids[i]}\t{node_wkb[i]}\n"
             for i in range(graph.node_count)
         ),
     )
     step("store nodes", graph.node_count, graph.node_count)
-    first_edge = roads_sql.allocate_ids(db, "road_edges_id_seq", graph.edge_count)
+    edge_ids = roads_sql.allocate_ids(db, "road_edges_id_seq", graph.edge_count)
     vertex_edge = np.repeat(np.arange(graph.edge_count), np.diff(graph.offsets))
     lines = shapely.set_srid(shapely.linestrings(graph.coords, indices=vertex_edge), 4326)
     edge_wkb = shapely.to_wkb(lines, hex=True, include_srid=True)
@@ -192,7 +192,7 @@ def _stage(
     def edge_line(i: int) -> str:
         reverse = -1.0 if oneway[i] else cost[i]
         return (
-            f"{first_edge + i}\t{network_id}\t{sources[i]}\t{targets[i]}\t{cost[i]!r}\t"
+            f"{edge_ids[i]}\t{network_id}\t{sources[i]}\t{targets[i]}\t{cost[i]!r}\t"
             f"{reverse!r}\t{x1[i]!r}\t{y1[i]!r}\t{x2[i]!r}\t{y2[i]!r}\t{way_ids[i]}\t"
             f"{graph.edge_highway[i]}\t{lengths[i]!r}\t{speed[i]!r}\t{speeds.source[i]}\t"
             f"{'t' if oneway[i] else 'f'}\t{edge_wkb[i]}\n"

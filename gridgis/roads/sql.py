@@ -46,17 +46,13 @@ def _raw(db: Executor) -> Any:
     return raw
 
 
-def allocate_ids(db: Executor, sequence: str, count: int) -> int:
-    """The first of `count` consecutive ids taken from `sequence` (caller holds LOCK_IMPORT)."""
-    first = int(
-        db.execute(text("SELECT nextval(CAST(:s AS regclass))"), {"s": sequence}).scalar_one()
+def allocate_ids(db: Executor, sequence: str, count: int) -> list[int]:
+    """`count` new ids from `sequence` (nextval only: the application role may not setval)."""
+    found = db.execute(
+        text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n) ORDER BY 1"),
+        {"s": sequence, "n": count},
     )
-    if count > 1:
-        db.execute(
-            text("SELECT setval(CAST(:s AS regclass), :last)"),
-            {"s": sequence, "last": first + count - 1},
-        )
-    return first
+    return [int(v) for v in found.scalars()]
 
 
 def copy_rows(db: Executor, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:

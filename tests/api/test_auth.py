@@ -88,8 +88,9 @@ def test_production_refuses_a_placeholder_secret(settings: Settings) -> None:
     for secret in ("", "change-me", "secret"):
         with pytest.raises(InvalidInput, match="GRIDGIS_SECRET_KEY"):
             create_app(settings.model_copy(update={"env": "production", "secret_key": secret}))
-    app = create_app(settings.model_copy(update={"env": "production", "secret_key": "s" * 40}))
-    assert app.state.secret_key == "s" * 40
+    strong = "Vq3t9ZpL2mXc8RbN4kWd7HsJ6yFg1QeA0uTo5IiE"
+    app = create_app(settings.model_copy(update={"env": "production", "secret_key": strong}))
+    assert app.state.secret_key == strong
 
 
 def test_keys_are_stored_hashed(conn: Connection, settings: Settings) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -82,6 +83,8 @@ def _fuzz(operation: Any, mode: GenerationMode, key: str) -> None:
 
 def test_api_conforms_to_its_schema(client: TestClient, api_keys: dict[str, str]) -> None:
     """No 5xx, every status and body as documented, hostile input rejected (admin key)."""
+    # Inputs, not quotas, are under test here (tests/api/test_quotas.py has those).
+    client.app.state.heavy_quota.per_minute = 1_000_000  # type: ignore[attr-defined]
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     failures: dict[str, str] = {}
     timings: dict[str, float] = {}
@@ -109,6 +112,8 @@ PAYLOADS = (
     "1); DELETE FROM responders; --",
     "x' UNION SELECT key_hash FROM api_keys --",
     "'; SELECT pg_sleep(3); --",
+    # Stored and shown later (maps, console): must stay text there too (tests/api/test_map_xss.py).
+    "${alert(1)}`+alert(2)+`</script><img src=x onerror=alert(3)>",
 )
 # Tables whose rows no request below may change (responders and incidents may gain rows).
 GUARDED = ("areas", "area_pieces", "generations", "roles", "api_keys", "incident_categories")
@@ -194,6 +199,7 @@ def _guarded_state(conn: Connection) -> dict[str, Any]:
 def test_sql_injection_in_every_text_input_does_no_harm(
     client: TestClient, conn: Connection
 ) -> None:
+    client.app.state.heavy_quota.per_minute = 1_000_000  # type: ignore[attr-defined]
     responder = conn.execute(text("SELECT MIN(id) FROM responders")).scalar_one()
     incident = client.post(
         "/v1/incidents",
@@ -236,7 +242,7 @@ def test_sql_injection_in_every_text_input_does_no_harm(
         seconds = time.perf_counter() - started
         statuses[response.status_code] += 1
         assert response.status_code < 500, (method, url, kwargs, response.text)
-        assert response.status_code in (200, 201, 404, 409, 422), (method, url, response.text)
+        assert response.status_code in (200, 201, 204, 404, 409, 422), (method, url, response.text)
         if "pg_sleep" in str(kwargs) and seconds > 2.5:
             slow.append((method, url, kwargs, seconds))
     assert slow == []  # no payload reached the database as SQL
@@ -254,6 +260,37 @@ def test_sql_injection_in_every_text_input_does_no_harm(
     )
     assert stored.status_code == 201
     assert client.get(f"/v1/incidents/{stored.json()['id']}").json()["description"] == PAYLOADS[0]
+
+
+def test_every_route_refuses_unauthenticated_and_oversize_bodies(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New input classes: a hostile body with no key is a 401 on every non-public operation
+    (it is never parsed), and a body over the limit is a 413 with a key, never a 5xx."""
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    monkeypatch.setattr(settings, "max_json_body_bytes", 1024)
+    monkeypatch.setattr(settings, "max_upload_bytes", 1024)
+    # Unterminated JSON, over the limit (uploads may add a megabyte of form fields to theirs).
+    hostile = b'{"x": "' + b"\\u0000" * 400_000 + b'"'
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    checked = 0
+    for path, operations in paths.items():
+        concrete = path
+        for name in ("id", "responder_id", "run_id", "generation_id", "assignment_id", "code"):
+            concrete = concrete.replace("{" + name + "}", "1")
+        for method in operations:
+            if (method.upper(), path) == ("GET", "/v1/health"):
+                continue
+            headers = {"content-type": "application/json"}
+            anonymous = client.request(
+                method, concrete, content=hostile, headers={**headers, "X-API-Key": ""}
+            )
+            assert anonymous.status_code == 401, (method, path, anonymous.text)
+            oversize = client.request(method, concrete, content=hostile, headers=headers)
+            assert oversize.status_code == 413, (method, path, oversize.text)
+            assert oversize.json()["field"] == "body"
+            checked += 1
+    assert checked >= 30
 
 
 def test_a_fix_with_a_far_time_zone_offset_is_not_a_500(client: TestClient) -> None:

@@ -40,6 +40,8 @@ CHROMIUM_FLAGS = [
 # Installed first in <head>: records every script error and failed resource load.
 HEAD_PROBE = """<script>
 window.__gridgisErrors = [];
+// Script smuggled in through data calls this (tests/api/test_map_xss.py).
+window.__x = function (n) { window.__gridgisErrors.push('injected script ran: ' + n); };
 window.addEventListener('error', function (e) {
   var t = e.target;
   window.__gridgisErrors.push(
@@ -98,10 +100,15 @@ def _chromium() -> str:
     return found
 
 
-def _probe(page: str, tmp_path: Path, name: str) -> dict[str, Any]:
-    """Load `page` in headless Chromium and return what the in-page probe reported."""
-    probed = page.replace("<head>", "<head>" + HEAD_PROBE, 1)
-    probed = probed.replace("</html>", TAIL_PROBE + "</html>")
+def _probe(
+    page: str, tmp_path: Path, name: str, extra: str = "", already_probed: bool = False
+) -> dict[str, Any]:
+    """Load `page` in headless Chromium and return what the in-page probe reported (`extra`:
+    more script run before the probe; `already_probed`: the page has the probes in place)."""
+    probed = page
+    if not already_probed:
+        probed = page.replace("<head>", "<head>" + HEAD_PROBE, 1)
+        probed = probed.replace("</html>", extra + TAIL_PROBE + "</html>")
     path = tmp_path / f"{name}.probe.html"
     path.write_text(probed, encoding="utf-8")
     result = subprocess.run(

@@ -1,7 +1,7 @@
 """Road networks: generations of an OSM-derived routable graph in pgRouting's columns.
 
 Revision ID: 0018_roads
-Revises: 0013_role_order
+Revises: 0011_security
 Create Date: 2026-12-01 16:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0018_roads"
-down_revision = "0013_role_order"
+down_revision = "0011_security"
 branch_labels = None
 depends_on = None
 
