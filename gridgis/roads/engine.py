@@ -11,6 +11,7 @@ here; callers price it with the straight-line model.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import shapely
 from pyproj import Geod, Transformer
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
+from shapely.ops import substring
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,6 +70,7 @@ class RoadEngine:
     _lines: Any = field(init=False)
     _tree: Any = field(init=False)
     _to_metres: Transformer = field(init=False)
+    _arcs: dict[tuple[int, int], tuple[int, bool]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         n = len(self.node_lon)
@@ -225,6 +228,63 @@ class RoadEngine:
                     best = min(best, seconds + float(to_dest[node]))
                 result[i, j] = best
         return result
+
+    def route(self, origins: Snap, i: int, destinations: Snap, j: int) -> FloatArray | None:
+        """The fastest path's geometry (lon, lat rows) from joined origin i to joined
+        destination j, from joining point to joining point; None when either is not joined."""
+        if not (origins.joined[i] and destinations.joined[j]):
+            return None
+        best = (self.along_edge_s(origins, i, destinations, j), -1, -1, None)
+        for node, seconds in self.exits(origins, i):
+            found, previous = dijkstra(
+                self.forward, directed=True, indices=node, return_predecessors=True
+            )
+            for entry, more in self.entries(destinations, j):
+                total = seconds + float(found[entry]) + more
+                if total < best[0]:
+                    best = (total, node, entry, previous)
+        if not np.isfinite(best[0]):
+            return None
+        e_from, t_from = int(origins.edge[i]), float(origins.fraction[i])
+        e_to, t_to = int(destinations.edge[j]), float(destinations.fraction[j])
+        _, exit_node, entry_node, previous = best
+        if previous is None:  # along the shared edge
+            return self._piece(e_from, t_from, t_to)
+        nodes = [entry_node]
+        while nodes[-1] != exit_node:
+            nodes.append(int(previous[nodes[-1]]))
+        nodes.reverse()
+        parts = [self._piece(e_from, t_from, 1.0 if exit_node == self.edge_target[e_from] else 0.0)]
+        for u, v in itertools.pairwise(nodes):
+            edge, forward = self._arc_edges()[(u, v)]
+            line = self.edge_geometry(edge)
+            parts.append(line if forward else line[::-1])
+        parts.append(self._piece(e_to, 0.0 if entry_node == self.edge_source[e_to] else 1.0, t_to))
+        return np.vstack(parts)
+
+    def _piece(self, edge: int, start: float, end: float) -> FloatArray:
+        """Part of an edge between two fractions (reversed when end < start), as lon/lat."""
+        line = self._lines[edge]
+        piece = substring(line, min(start, end), max(start, end), normalized=True)
+        x, y = shapely.get_coordinates(piece).T
+        lon, lat = self.to_wgs84(x, y)
+        coords = np.column_stack([lon, lat])
+        return coords if end >= start else coords[::-1]
+
+    def _arc_edges(self) -> dict[tuple[int, int], tuple[int, bool]]:
+        """The cheapest edge behind each arc of the graph, and whether it runs forward."""
+        if self._arcs is None:
+            arcs: dict[tuple[int, int], tuple[float, int, bool]] = {}
+            for e in range(self.edge_count):
+                s, t = int(self.edge_source[e]), int(self.edge_target[e])
+                for key, cost, forward in (
+                    ((s, t), float(self.edge_cost[e]), True),
+                    ((t, s), float(self.edge_reverse_cost[e]), False),
+                ):
+                    if np.isfinite(cost) and (key not in arcs or cost < arcs[key][0]):
+                        arcs[key] = (cost, e, forward)
+            self._arcs = {key: (e, forward) for key, (_, e, forward) in arcs.items()}
+        return self._arcs
 
     def edge_geometry(self, edge: int) -> FloatArray:
         return self.coords[self.offsets[edge] : self.offsets[edge + 1]]

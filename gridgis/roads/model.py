@@ -110,6 +110,19 @@ class RoadEta:
             if horizon > 86_400 * 4:
                 return self.engine.travel_s(origins, call)[:, 0]
 
+    def route(
+        self, lon: float, lat: float, responder_lon: float, responder_lat: float
+    ) -> FloatArray | None:
+        """The road path (lon, lat rows) a responder at the given position takes to the call,
+        with the legs to and from the road; None when either position is off the network."""
+        engine = self.engine
+        origin = engine.snap(np.array([responder_lon]), np.array([responder_lat]), self.max_snap_m)
+        call = engine.snap(np.array([lon]), np.array([lat]), self.max_snap_m)
+        path = engine.route(origin, 0, call, 0)
+        if path is None:
+            return None
+        return np.vstack([[responder_lon, responder_lat], path, [lon, lat]])
+
     def eta_matrix(
         self,
         origin_lons: FloatArray,

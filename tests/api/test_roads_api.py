@@ -204,3 +204,23 @@ def test_road_imports_and_networks_over_http(
     assert no_level.status_code == 422 and no_level.json()["field"] == "level"
     missing = client.post("/v1/road-networks/999999/activate")
     assert missing.status_code == 404
+
+
+def test_dispatch_map_draws_road_routes(
+    client: TestClient, conn: Connection, settings: Settings
+) -> None:
+    from gridgis.mapping.dispatch_map import ROAD_LAYER
+
+    add_responders(conn)
+    params = {"lon": 24.9445, "lat": 60.1700, "n": 4, "roles": ROLE}
+    straight = client.get("/maps/nearest.html", params=params)
+    assert straight.status_code == 200 and ROAD_LAYER not in straight.text
+    client.app.state.eta_provider = EtaProvider(  # type: ignore[attr-defined]
+        settings.model_copy(update={"eta_model": "road", "road_max_snap_m": 200.0})
+    )
+    import_network(conn, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True))
+    page = client.get("/maps/nearest.html", params=params)
+    assert page.status_code == 200
+    assert ROAD_LAYER in page.text and "road_v1" in page.text
+    # Three responders are priced by road: three road polylines beside the four straight ones.
+    assert page.text.count("L.polyline(") == 4 + 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import networkx as nx
@@ -166,3 +167,42 @@ def test_limit_cuts_the_search(engine: RoadEngine) -> None:
     # Within the limit the answers agree; beyond it they are unknown (inf) or no shorter.
     assert np.allclose(limited[near], full[near])
     assert (limited[~near] >= full[~near] - 1e-9).all()
+
+
+def test_routes_follow_the_shortest_path(engine: RoadEngine) -> None:
+    """The drawn route is as long as networkx's shortest path, joining point to joining point."""
+    lons, lats = random_points(21, 12)
+    snaps = engine.snap(lons, lats, 300.0)
+    joined = np.flatnonzero(snaps.joined).tolist()
+    lengths = {}
+    for e in range(engine.edge_count):
+        s, t = int(engine.edge_source[e]), int(engine.edge_target[e])
+        for a, b, w in ((s, t, engine.edge_cost[e]), (t, s, engine.edge_reverse_cost[e])):
+            if math.isfinite(w) and ((a, b) not in lengths or w < lengths[(a, b)][0]):
+                lengths[(a, b)] = (float(w), float(engine.edge_length_m[e]))
+    for i, j in itertools.pairwise(joined):
+        path = engine.route(snaps, i, snaps, j)
+        assert path is not None
+        assert np.allclose(path[0], [snaps.lon[i], snaps.lat[i]], atol=1e-7)
+        assert np.allclose(path[-1], [snaps.lon[j], snaps.lat[j]], atol=1e-7)
+        drawn = GEOD.line_length(path[:, 0], path[:, 1])
+        g = reference_graph(engine)
+        add_snapped(g, engine, snaps, i, "from", leaving=True)
+        add_snapped(g, engine, snaps, j, "to", leaving=False)
+        if snaps.edge[i] == snaps.edge[j]:
+            direct = engine.along_edge_s(snaps, i, snaps, j)
+            if math.isfinite(direct):
+                g.add_edge("from", "to", weight=direct)
+        nodes = nx.dijkstra_path(g, "from", "to")
+        metres = 0.0
+        if len(nodes) == 2:  # along one edge
+            e = int(snaps.edge[i])
+            metres = abs(snaps.fraction[j] - snaps.fraction[i]) * engine.edge_length_m[e]
+        else:
+            ei, ej = int(snaps.edge[i]), int(snaps.edge[j])
+            first, last = nodes[1], nodes[-2]
+            ti, tj = snaps.fraction[i], snaps.fraction[j]
+            metres += (1 - ti if first == engine.edge_target[ei] else ti) * engine.edge_length_m[ei]
+            metres += (tj if last == engine.edge_source[ej] else 1 - tj) * engine.edge_length_m[ej]
+            metres += sum(lengths[(u, v)][1] for u, v in itertools.pairwise(nodes[1:-1]))
+        assert drawn == pytest.approx(metres, rel=0.01, abs=1.0)
