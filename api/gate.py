@@ -15,12 +15,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import body_too_large_response, database_down_response, domain_error_response
 from api.security import (
+    authorize,
     documented_routes,
     permission_for,
     principal_from_headers,
     template_regex,
 )
 from gridgis import auth
+from gridgis.accounts.sessions import SessionInfo
 from gridgis.errors import Forbidden, Unauthenticated
 
 log = logging.getLogger("gridgis.security")
@@ -119,8 +121,8 @@ class Gate:
         if permission != "public":
             presented = headers.get("x-api-key")
             try:
-                key = await principal_from_headers(app.state, headers)
-                auth.authorize(key, permission)
+                principal = await principal_from_headers(app.state, headers, method)
+                authorize(principal, permission)
             except (Unauthenticated, Forbidden) as exc:
                 response = domain_error_response(exc)
                 self.rejections.record(scope, response.status_code, presented, exc.message)
@@ -129,7 +131,8 @@ class Gate:
             except (OperationalError, PoolTimeout):
                 await database_down_response()(scope, receive, send)
                 return
-            scope.setdefault("state", {})["api_key"] = key
+            state = scope.setdefault("state", {})
+            state["user" if isinstance(principal, SessionInfo) else "api_key"] = principal
         limit = body_limit(app.state.settings, method, template)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -20,6 +20,7 @@ from api.gate import Gate
 from api.headers import SecurityHeaders
 from api.quotas import HeavyQuota
 from api.routes import areas, assignments, audit, health, locate, positions, responders, roads
+from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
@@ -40,7 +41,9 @@ gridgis answers "which grid is this point in, and who is responsible?" for Zhang
 
 Authentication: send an API key in the `X-API-Key` header (`gridgis apikey create`). Roles:
 `dispatcher` (read, locate, nearest, incidents), `system` (dispatcher + position ingest),
-`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open.
+`planner` (read + coverage and maps), `admin` (everything). `/v1/health` is open. People
+sign in with `POST /v1/auth/login` (a user account from `gridgis user create`): the session
+cookie then acts with the user's role, and writes must send `X-CSRF-Token`.
 
 Coordinates: every point the API takes or returns is **WGS84 (EPSG:4326)** longitude/latitude
 in decimal degrees unless an endpoint says otherwise. Errors are JSON:
@@ -136,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
+    app.include_router(auth_routes.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")

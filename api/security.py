@@ -1,4 +1,5 @@
-"""API-key authentication and role checks for every route except /v1/health, in one place."""
+"""Authentication (an API key, or a sign-in session cookie) and role checks for every route
+except /v1/health and sign-in, in one place."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 
+from api.session_auth import COOKIE_NAME, principal_from_session_committed
 from gridgis import audit, auth
-from gridgis.errors import Forbidden
+from gridgis.accounts.sessions import SessionInfo
+from gridgis.errors import Forbidden, Unauthenticated
 
-PUBLIC = {("GET", "/v1/health")}
+PUBLIC = {("GET", "/v1/health"), ("POST", "/v1/auth/login")}
+PUBLIC_ROUTE_ANSWERS = {("POST", "/v1/auth/login"): ("401", "403")}
+# Routes about the caller's own sign-in session: a session cookie, never a key.
+SESSION_ROUTES = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}
 # (method, path template) -> permission (see gridgis.auth.PERMISSIONS). A route missing here
 # needs the admin permission: new routes are closed until someone decides who may use them.
 ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
@@ -74,6 +80,8 @@ def permission_for(method: str, path: str) -> str:
     """The permission a route needs ("admin" when the table does not name it)."""
     if (method, path) in PUBLIC:
         return "public"
+    if (method, path) in SESSION_ROUTES:
+        return "session"
     return ROUTE_PERMISSIONS.get((method, path), "admin")
 
 
@@ -99,7 +107,9 @@ def document_public_routes(app: FastAPI) -> None:
             if operation is not None:
                 operation["security"] = []
                 for status in ("401", "403"):
-                    operation["responses"].pop(status, None)
+                    # Only the app-wide key answers: sign-in documents its own 401 and 403.
+                    if status not in PUBLIC_ROUTE_ANSWERS.get((method, path), ()):
+                        operation["responses"].pop(status, None)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -139,14 +149,30 @@ def _touch(state: Any, key_id: int) -> None:
         db.commit()
 
 
-async def principal_from_headers(state: Any, headers: Mapping[str, str]) -> auth.ApiKeyInfo:
+def _session(state: Any, method: str, headers: Mapping[str, str]) -> SessionInfo | None:
+    with state.session_factory() as db:
+        return principal_from_session_committed(db, method, headers, datetime.now(UTC))
+
+
+Principal = auth.ApiKeyInfo | SessionInfo
+
+
+async def principal_from_headers(
+    state: Any, headers: Mapping[str, str], method: str = "GET"
+) -> Principal:
     """Who is calling, from the request's headers alone (Unauthenticated otherwise): the one
     place a credential becomes a principal, used before the body is read (api/gate.py).
 
-    Today the credential is the X-API-Key header. A key seen in the last KEY_CACHE_S seconds
-    is checked without I/O, on the event loop; only a lookup or the periodic last-used update
-    goes to the database (in the thread pool). `state` is the app's state."""
+    An X-API-Key header wins; without one, a sign-in session cookie names a user (with the
+    CSRF and same-origin checks for state-changing methods, api/session_auth.py). A key seen
+    in the last KEY_CACHE_S seconds is checked without I/O, on the event loop; only a lookup
+    or the periodic last-used update goes to the database (in the thread pool). Sessions are
+    looked up on every request, so a sign-out or a disabled user takes effect at once."""
     presented = headers.get("x-api-key")
+    if not presented:
+        user = await run_in_threadpool(_session, state, method, headers)
+        if user is not None:
+            return user
     now = time.monotonic()
     cached = state.key_cache.get(presented) if presented else None
     if cached is not None and cached[0] > now:
@@ -161,6 +187,26 @@ async def principal_from_headers(state: Any, headers: Mapping[str, str]) -> auth
         state.key_touched[key.id] = now
         await run_in_threadpool(_touch, state, key.id)
     return key
+
+
+def authorize(principal: Principal, permission: str) -> None:
+    """Forbidden unless the principal's role has the permission; the session routes take a
+    signed-in user only."""
+    if isinstance(principal, SessionInfo):
+        if permission != "session":
+            auth.authorize_role(principal.role, permission, who="user", field=COOKIE_NAME)
+        return
+    if permission == "session":
+        raise Unauthenticated("Sign in first (no valid session cookie).", field=COOKIE_NAME)
+    auth.authorize(principal, permission)
+
+
+def remember(state: Any, principal: Principal) -> None:
+    """Leave the principal where routes and actor() find it (request.state / scope state)."""
+    if isinstance(principal, SessionInfo):
+        state.user = principal
+    else:
+        state.api_key = principal
 
 
 def route_permission(request: Request) -> str:
@@ -187,20 +233,26 @@ async def require_api_key(
     permission = route_permission(request)
     if permission == "public":
         return None
-    key: auth.ApiKeyInfo | None = getattr(request.state, "api_key", None)
-    if key is None:  # an app assembled without the gate
-        key = await principal_from_headers(request.app.state, request.headers)
-    auth.authorize(key, permission)
-    request.state.api_key = key
-    return key
+    principal: Principal | None = getattr(request.state, "user", None) or getattr(
+        request.state, "api_key", None
+    )
+    if principal is None:  # an app assembled without the gate
+        principal = await principal_from_headers(request.app.state, request.headers, request.method)
+    authorize(principal, permission)
+    remember(request.state, principal)
+    return principal if isinstance(principal, auth.ApiKeyInfo) else None
 
 
 CurrentKey = Annotated[auth.ApiKeyInfo | None, Depends(require_api_key)]
 
 
 def actor(request: Request) -> str:
-    """The key behind this request, for the audit trail: its name, carrying its id."""
+    """Who is behind this request, for the audit trail: "key:NAME" carrying the key's id, or
+    "user:NAME" for a signed-in user."""
+    user = getattr(request.state, "user", None)
+    if user is not None:
+        return audit.user_actor(user.user_name)
     key = getattr(request.state, "api_key", None)
     if key is None:
-        raise Forbidden("This action needs an API key.", field="X-API-Key")
-    return audit.Actor(key.name, key_id=key.id)
+        raise Forbidden("This action needs an API key or a signed-in user.", field="X-API-Key")
+    return audit.key_actor(key.name, key_id=key.id)

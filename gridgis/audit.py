@@ -27,8 +27,21 @@ class Actor(str):
         return actor
 
 
-# The actor when the library is called directly (the API passes its key's name, the CLI "cli").
+# The actor when the library is called directly (the API passes its caller, the CLI "cli").
 LIBRARY_ACTOR = "library"
+# Callers through the API are named with their kind, so a key and a person never read alike.
+KEY_ACTOR_PREFIX = "key:"
+USER_ACTOR_PREFIX = "user:"
+
+
+def key_actor(name: str, key_id: int | None = None) -> Actor:
+    """The actor for the API key named `name` (carrying its id when known)."""
+    return Actor(KEY_ACTOR_PREFIX + name, key_id=key_id)
+
+
+def user_actor(name: str) -> str:
+    """The actor for the signed-in user named `name`."""
+    return USER_ACTOR_PREFIX + name
 
 
 def _jsonable(value: Any) -> str | None:
@@ -55,12 +68,19 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry, in the caller's transaction (so it commits or rolls back with it)."""
+    """Append one entry, in the caller's transaction (so it commits or rolls back with it).
+
+    A key's actor also stores the key's id (actor_key_id), a "user:NAME" actor the user's id
+    (actor_user_id)."""
     db.execute(
         text(
             """
-            INSERT INTO audit_log (actor, actor_key_id, action, entity, entity_id, before, after)
-            VALUES (:actor, :actor_key_id, :action, :entity, :entity_id,
+            INSERT INTO audit_log
+                (actor, actor_key_id, actor_user_id, action, entity, entity_id, before, after)
+            VALUES (CAST(:actor AS varchar), :actor_key_id,
+                    (SELECT id FROM users WHERE CAST(:actor AS varchar) LIKE 'user:%'
+                       AND lower(name) = lower(substr(CAST(:actor AS varchar), 6))),
+                    :action, :entity, :entity_id,
                     CAST(:before AS jsonb), CAST(:after AS jsonb))
             """
         ),
@@ -92,7 +112,8 @@ def entries(
     rows = db.execute(
         text(
             """
-            SELECT id, at, actor, actor_key_id, action, entity, entity_id, before, after
+            SELECT id, at, actor, actor_key_id, actor_user_id, action, entity, entity_id,
+                   before, after
             FROM audit_log
             WHERE id > :after_id
               AND (CAST(:entity AS varchar) IS NULL OR entity = :entity)

@@ -117,14 +117,26 @@ def authenticate(db: Executor, secret_key: str, presented: str | None) -> ApiKey
     return ApiKeyInfo(id=int(row.id), name=row.name, role=row.role)
 
 
+def permissions_of(role: str) -> list[str]:
+    """The permissions `role` carries, in the table's order."""
+    return [name for name, roles in PERMISSIONS.items() if role in roles]
+
+
+def authorize_role(
+    role: str, permission: str, *, who: str = "key", field: str = "X-API-Key"
+) -> None:
+    """Forbidden unless `role` carries `permission` (keys and signed-in users alike)."""
+    allowed = PERMISSIONS.get(permission, frozenset())
+    if role not in allowed:
+        raise Forbidden(
+            f"A {role} {who} may not do this (needs one of: {', '.join(sorted(allowed))}).",
+            field=field,
+        )
+
+
 def authorize(key: ApiKeyInfo, permission: str) -> None:
     """Forbidden unless the key's role carries `permission`."""
-    allowed = PERMISSIONS.get(permission, frozenset())
-    if key.role not in allowed:
-        raise Forbidden(
-            f"A {key.role} key may not do this (needs one of: {', '.join(sorted(allowed))}).",
-            field="X-API-Key",
-        )
+    authorize_role(key.role, permission)
 
 
 def touch(db: Executor, key_id: int, when: datetime) -> None:

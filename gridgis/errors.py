@@ -76,3 +76,28 @@ class Forbidden(GridgisError):
     """The API key's role does not allow this action."""
 
     code = "forbidden"
+
+
+class InvalidCredentials(Unauthenticated):
+    """A sign-in named an unknown or disabled user, or the wrong password (one answer for all)."""
+
+    code = "invalid_credentials"
+
+
+class SessionExpired(Unauthenticated):
+    """A sign-in session ended (idle too long, too old, or signed out)."""
+
+    code = "session_expired"
+
+
+class LoginLocked(RateLimited):
+    """Too many failed sign-ins: refused until `retry_after_s` seconds have passed."""
+
+    code = "locked"
+
+
+class CsrfRejected(Forbidden):
+    """A state-changing request under a session cookie lacked the CSRF token or came from
+    another origin."""
+
+    code = "csrf"

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     # one is kept in <home>/secret. Changing it invalidates every API key.
     secret_key: str = Field(default="", repr=False)
 
+    # Console sign-in (gridgis/accounts): a session ends after this long without a request, or
+    # at the latest this long after sign-in.
+    session_idle_s: int = Field(default=1800, ge=60, le=7 * 86_400)
+    session_max_s: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
+    # The session cookie's Secure flag; unset = on in production, off in dev and test (http).
+    session_cookie_secure: bool | None = None
+    # Failed sign-ins: this many within the window lock the user name for login_lock_s; one
+    # client address gets more (offices share an address behind their proxy).
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_max_failures_per_address: int = Field(default=50, ge=1, le=100_000)
+    login_window_s: int = Field(default=900, ge=1, le=86_400)
+    login_lock_s: int = Field(default=900, ge=1, le=86_400)
+
     @field_validator("database_url", "app_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
@@ -86,6 +99,13 @@ class Settings(BaseSettings):
         if self.env == "production" and "tiles" not in self.model_fields_set:
             self.tiles = "none"
         return self
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether the session cookie carries the Secure flag."""
+        if self.session_cookie_secure is None:
+            return self.env == "production"
+        return self.session_cookie_secure
 
     @property
     def uses_embedded(self) -> bool:

@@ -36,6 +36,9 @@ INPUT_CRS: tuple[CrsName, ...] = get_args(CrsName)
 
 KeyRole = Literal["dispatcher", "system", "planner", "admin"]
 KEY_ROLES: tuple[KeyRole, ...] = get_args(KeyRole)
+# People sign in to the console with one of these; "system" is for machines (API keys only).
+UserRole = Literal["dispatcher", "planner", "admin"]
+USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)
 
 # Seeded into the `roles` table by the first migration; new roles are rows, not code (a grid's
 # team is listed in roles.team_order).

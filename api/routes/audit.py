@@ -29,9 +29,15 @@ class AuditEntryPublic(BaseModel):
 
     id: int
     at: UtcDatetime = Field(description="When the change was committed (its transaction's time).")
-    actor: str = Field(description='The API key\'s name, "cli" or "library".')
+    actor: str = Field(
+        description='"key:NAME" (an API key), "user:NAME" (a signed-in user), "anonymous" '
+        '(a failed sign-in), "cli" or "library".'
+    )
     actor_key_id: int | None = Field(
         default=None, description="The API key's id when a key acted (names are never reused)."
+    )
+    actor_user_id: int | None = Field(
+        default=None, description='The user\'s id when the actor is "user:NAME".'
     )
     action: str = Field(description="e.g. incident.create, incident.event, responder.update")
     entity: str = Field(description="incident, responder, api_key, generation, ...")

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from gridgis.cli import apikey, coverage, db, demo, export, imports, locate, maps, roads, serve, up
+from gridgis.cli import (
+    apikey,
+    coverage,
+    db,
+    demo,
+    export,
+    imports,
+    locate,
+    maps,
+    roads,
+    serve,
+    up,
+    user,
+)
 from gridgis.cli.common import prepare_database
 
 __all__ = ["app", "prepare_database"]
@@ -14,6 +27,7 @@ app.add_typer(db.db_app, name="db")
 app.add_typer(demo.demo_app, name="demo")
 app.add_typer(export.export_app, name="export")
 app.add_typer(apikey.apikey_app, name="apikey")
+app.add_typer(user.user_app, name="user")
 app.command("locate")(locate.locate_command)
 app.add_typer(imports.import_app, name="import")
 app.add_typer(imports.generations_app, name="generations")

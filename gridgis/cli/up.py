@@ -21,12 +21,15 @@ def up(
     """The main job: start the database, migrate, load the Zhangzhou demo, serve the API.
 
     In development (GRIDGIS_ENV=dev, the default) it also makes a fresh admin key dev-<time>,
-    prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools; there is
-    no such key in production."""
+    prints it once and keeps it in .gridgis/dev-api-key (mode 600) for local tools, and
+    creates the console users dev-dispatcher, dev-planner and dev-admin when missing, printing
+    their passwords once and keeping them in .gridgis/dev-users (mode 600); there are no such
+    keys or users in production."""
     demo_load(seed=seed, volunteers=volunteers, migrate=True)
     settings = get_settings()
     if settings.env == "dev":
         _issue_dev_key(settings)
+        _issue_dev_users(settings)
     serve(host=host, port=port, workers=1)
 
 
@@ -58,3 +61,17 @@ def _issue_dev_key(settings: Settings) -> None:
     write_private(path, key + "\n")
     console.print(f"development admin key (shown once; also in {path}):")
     typer.echo(key)
+
+
+def _issue_dev_users(settings: Settings) -> None:
+    from gridgis.cli.user import issue_dev_users
+
+    with open_engine(settings) as engine, engine.begin() as conn:
+        created = issue_dev_users(conn, settings.home)
+    path = settings.home / "dev-users"
+    if created:
+        console.print(f"development console users (shown once; also in {path}):")
+        for name, password in created.items():
+            typer.echo(f"{name} {password}")
+    else:
+        console.print(f"development console users: dev-dispatcher, dev-planner, dev-admin ({path})")

@@ -40,6 +40,7 @@ from gridgis.vocabulary import (
     RESPONDER_STATUSES,
     ROAD_PROFILES,
     SPEED_SOURCES,
+    USER_ROLES,
 )
 
 # A point as the per-role KNN indexes see it (home bases, live fixes): moved `lane * 360`
@@ -539,6 +540,12 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_entity", "entity", "entity_id", "id"),
         Index("ix_audit_log_at", "at"),
+        Index(
+            "ix_audit_log_actor_user",
+            "actor_user_id",
+            "id",
+            postgresql_where=text("actor_user_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -546,8 +553,79 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(100))
     # The API key that acted (no foreign key: the trail outlives the key's row).
     actor_key_id: Mapped[int | None] = mapped_column(Integer)
+    # The user behind a "user:NAME" actor (null for keys, the CLI and the library).
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", name="fk_audit_log_actor_user_id")
+    )
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+USER_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class User(Base):
+    """A person who signs in to the console; only an argon2id hash of the password is kept."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="ck_users_role"),
+        CheckConstraint(f"name ~ '{USER_NAME_PATTERN}'", name="ck_users_name"),
+        CheckConstraint("password_hash LIKE '$argon2id$%'", name="ck_users_password_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    password_changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Names differing only in case would read as one person in the audit trail.
+Index("uq_users_name_lower", func.lower(User.name), unique=True)
+
+
+class UserSession(Base):
+    """A signed-in browser: the cookie's token is kept only as its SHA-256."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        CheckConstraint("idle_timeout_s > 0", name="ck_user_sessions_idle"),
+        CheckConstraint("expires_at > created_at", name="ck_user_sessions_expiry"),
+        Index("ix_user_sessions_user", "user_id"),
+        Index("ix_user_sessions_expires", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    idle_timeout_s: Mapped[int] = mapped_column(Integer)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per user name and per client address, and the lock they earn."""
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (
+        CheckConstraint("scope IN ('name', 'address')", name="ck_login_throttles_scope"),
+        CheckConstraint("failures >= 0", name="ck_login_throttles_failures"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -36,7 +36,7 @@ def test_add_list_remove_an_assignment_with_audit(client: TestClient) -> None:
     ).json()
     entries = trail["entries"]
     assert [e["action"] for e in entries] == ["assignment.create", "assignment.delete"]
-    assert entries[0]["actor"] == "test-admin"
+    assert entries[0]["actor"] == "key:test-admin"
     assert entries[1]["before"]["grid_code"] == GRID
 
 

@@ -79,7 +79,7 @@ def test_incident_timeline_is_reconstructable_from_the_audit_log(
 
     entries = _all_entries(client, entity="incident", entity_id=str(incident["id"]))
     assert [e["action"] for e in entries] == ["incident.create"] + ["incident.event"] * 5
-    assert {e["actor"] for e in entries} == {"test-dispatcher"}
+    assert {e["actor"] for e in entries} == {"key:test-dispatcher"}
     created = entries[0]["after"]
     assert created["external_id"] == "audit-flow" and created["category"] == "theft"
     assert created["grid"]["code"] == incident["grid"]["code"]
@@ -130,13 +130,13 @@ def test_dispatch_and_closing_record_the_responders_status(
     assert [(e["action"], e["actor"], e["before"], e["after"]) for e in entries] == [
         (
             "responder.status",
-            "test-system",
+            "key:test-system",
             {"status": "available"},
             {"status": "busy", "incident_id": incident["id"]},
         ),
         (
             "responder.status",
-            "test-system",
+            "key:test-system",
             {"status": "busy", "incident_id": incident["id"]},
             {"status": "available"},
         ),
@@ -167,7 +167,7 @@ def test_responder_changes_record_before_and_after(client: TestClient) -> None:
         "responder.update",
         "responder.update",
     ]
-    assert {e["actor"] for e in entries} == {"test-admin"}
+    assert {e["actor"] for e in entries} == {"key:test-admin"}
     assert entries[0]["after"]["ref"] == "audit-r1"
     assert entries[0]["after"]["status"] == "available"
     assert entries[0]["after"]["home_grid_code"] is not None

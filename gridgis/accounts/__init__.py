@@ -1,0 +1,1 @@
+"""User accounts for people (the console): users, password hashes, sessions, login throttling."""
