@@ -197,8 +197,9 @@ def prepare_road_bench(extract: Path, responders: int) -> str:
     bench_url = url.set(database=ROAD_BENCH_DATABASE).render_as_string(hide_password=False)
     engine = make_engine(get_settings(), url=bench_url, pool_size=1)
     rng = np.random.default_rng(17)
+    with engine.connect() as conn:
+        upgrade(conn)  # commits
     with engine.begin() as conn:
-        upgrade(conn)
         generation = conn.execute(
             text(
                 "INSERT INTO generations (label, source, active) "

@@ -217,16 +217,25 @@ class RoadEngine:
 
         One reverse search per destination: the cost of many origins to few calls (dispatch)."""
         result = np.full((len(origins.edge), len(destinations.edge)), np.inf)
-        joined = np.flatnonzero(origins.joined).tolist()
+        joined = np.flatnonzero(origins.joined)
+        edge, t = origins.edge[joined], origins.fraction[joined]
+        # Leaving a joining point: downstream to the edge's target, upstream (two-way) to its
+        # source; the reverse cost is inf on one-way edges.
+        ahead_node, ahead_s = self.edge_target[edge], (1.0 - t) * self.edge_cost[edge]
+        back_node = self.edge_source[edge]
+        with np.errstate(invalid="ignore"):
+            back_s = (
+                np.where(np.isfinite(self.edge_reverse_cost[edge]), t, 1.0)
+                * (self.edge_reverse_cost[edge])
+            )
         for j in np.flatnonzero(destinations.joined).tolist():
             to_dest = self.times_from_nodes(
                 self.entries(destinations, j), reverse=True, limit=limit
             )
-            for i in joined:
-                best = self.along_edge_s(origins, i, destinations, j)
-                for node, seconds in self.exits(origins, i):
-                    best = min(best, seconds + float(to_dest[node]))
-                result[i, j] = best
+            best = np.minimum(ahead_s + to_dest[ahead_node], back_s + to_dest[back_node])
+            for k in np.flatnonzero(edge == destinations.edge[j]).tolist():
+                best[k] = min(best[k], self.along_edge_s(origins, int(joined[k]), destinations, j))
+            result[joined, j] = best
         return result
 
     def route(self, origins: Snap, i: int, destinations: Snap, j: int) -> FloatArray | None:
