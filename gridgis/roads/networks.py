@@ -55,6 +55,9 @@ class RoadImport:
     force: bool = False
     actor: str = "cli"
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # A provincial extract's COPY and grid-reach statements outlast the interactive statement
+    # timeout; the import's transaction gets this one instead.
+    statement_timeout_ms: int = 30 * 60 * 1000
 
 
 def graph_checks(graph: RoadGraph, speeds: EdgeSpeeds) -> dict[str, Any]:
@@ -121,6 +124,7 @@ def import_network(
     checks["urban_edges"] = int(urban.sum())
 
     db.execute(roads_sql.LOCK_IMPORT)
+    roads_sql.set_local_statement_timeout(db, request.statement_timeout_ms)
     sha = file_sha256(path)
     label = request.label or f"{path.name} {request.profile} {sha[:12]}"
     if roads_sql.label_exists(db, label):

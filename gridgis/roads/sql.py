@@ -46,6 +46,13 @@ def _raw(db: Executor) -> Any:
     return raw
 
 
+def set_local_statement_timeout(db: Executor, milliseconds: int) -> None:
+    """The statement timeout for the rest of the caller's transaction."""
+    db.execute(
+        text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": f"{int(milliseconds)}"}
+    )
+
+
 def allocate_ids(db: Executor, sequence: str, count: int) -> list[int]:
     """`count` new ids from `sequence` (nextval only: the application role may not setval)."""
     found = db.execute(

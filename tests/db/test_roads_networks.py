@@ -218,3 +218,9 @@ def test_engine_loaded_from_the_database_routes_like_the_graph(conn: Connection)
     assert np.allclose(stored.travel_s(a, a), memory.travel_s(b, b))
     with pytest.raises(NotFound):
         load_engine(conn, 999_999)
+
+
+def test_the_import_runs_under_its_own_statement_timeout(conn: Connection) -> None:
+    before = conn.execute(text("SHOW statement_timeout")).scalar_one()
+    import_network(conn, helsinki_pbf(), RoadImport(profile="car", statement_timeout_ms=123_000))
+    assert conn.execute(text("SHOW statement_timeout")).scalar_one() == "123s" != before
