@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridgis.errors import (
     Conflict,
+    EmbeddedClusterError,
     Forbidden,
     GridgisError,
     InvalidInput,
@@ -26,15 +27,25 @@ from gridgis.errors import (
 
 log = logging.getLogger("gridgis.api")
 
+# Every GridgisError subclass finds its status here through its own class or a parent's
+# (tests/unit/test_error_table.py walks them all). An error of the caller is 4xx; a failure on the
+# server's side is 5xx.
 STATUS_BY_ERROR: dict[type[GridgisError], int] = {
     InvalidInput: 422,
     NotFound: 404,
     OutsideCoverage: 404,
     Conflict: 409,
     Unavailable: 503,
+    EmbeddedClusterError: 503,
     Unauthenticated: 401,
     Forbidden: 403,
     RateLimited: 429,
+}
+# Server-side failures whose own message names server internals (paths, commands): the client
+# gets this instead, the log gets the detail.
+PUBLIC_MESSAGE_BY_ERROR: dict[type[GridgisError], str] = {
+    EmbeddedClusterError: "The database server could not be started or reached; try again "
+    "shortly (an operator finds the cause in the server log).",
 }
 
 
@@ -49,11 +60,20 @@ def error_body(
     return body
 
 
-def _status_for(exc: GridgisError) -> int:
-    for cls in type(exc).__mro__:
+def status_for(error: type[GridgisError]) -> int:
+    """The HTTP status of a domain error class: its own entry or its nearest parent's; an
+    error nobody classified is the server's fault (500), never the caller's."""
+    for cls in error.__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
-    return 400
+    return 500
+
+
+def _public_message(exc: GridgisError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in PUBLIC_MESSAGE_BY_ERROR:
+            return PUBLIC_MESSAGE_BY_ERROR[cls]
+    return exc.message
 
 
 def _field_of(loc: Sequence[object]) -> str:
@@ -63,12 +83,14 @@ def _field_of(loc: Sequence[object]) -> str:
 
 def domain_error_response(exc: GridgisError) -> JSONResponse:
     """The response for a domain error (also sent by api/gate.py before routing)."""
-    status = _status_for(exc)
+    status = status_for(type(exc))
     headers = {"WWW-Authenticate": 'APIKey header="X-API-Key"'} if status == 401 else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc.message)
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers
+        error_body(exc.code, _public_message(exc), exc.field), status_code=status, headers=headers
     )
 
 

@@ -19,17 +19,33 @@ from api.errors import install_error_handlers
 from api.gate import Gate
 from api.headers import SecurityHeaders
 from api.quotas import HeavyQuota
-from api.routes import areas, assignments, audit, health, locate, positions, responders, roads
+from api.routes import (
+    areas,
+    assignments,
+    audit,
+    board,
+    health,
+    locate,
+    positions,
+    responders,
+    roads,
+)
 from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import imports as import_routes
 from api.routes import incidents as incident_routes
 from api.routes import maps as map_routes
+from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
 from gridgis.coverage.runs import expire_runs
-from gridgis.db.engine import make_engine, make_session_factory, resolve_app_database_url
+from gridgis.db.engine import (
+    make_engine,
+    make_session_factory,
+    recover_together,
+    resolve_app_database_url,
+)
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
 from gridgis.roads.provider import EtaProvider
@@ -88,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
         )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        recover_together([engine, read_engine])
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
@@ -140,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router, prefix="/v1")
     app.include_router(auth_routes.router, prefix="/v1")
+    # Before areas, incidents and responders: its literal paths must win over their {id}s.
+    app.include_router(board.router, prefix="/v1")
     app.include_router(locate.router, prefix="/v1")
     app.include_router(areas.router, prefix="/v1")
     app.include_router(incident_routes.router, prefix="/v1")
@@ -152,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assignments.router, prefix="/v1")
     app.include_router(map_routes.router)
     install_docs_page(app)
+    install_console(app, settings.tiles, settings.eta_target_s)
     app.state.permissions = {}
     document_public_routes(app)
     return app

@@ -62,6 +62,12 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/generations"): "read",
     ("GET", "/v1/generations/{generation_id}"): "read",
     ("POST", "/v1/generations/{generation_id}/activate"): "admin",
+    ("GET", "/v1/areas/search"): "read",
+    ("GET", "/v1/areas/outlines"): "read",
+    ("GET", "/v1/summary"): "read",
+    ("GET", "/v1/incidents/queue"): "read",
+    ("GET", "/v1/responders/in-view"): "read",
+    ("GET", "/v1/stream"): "read",
 }
 
 # Authenticated keys are remembered briefly so the hot paths skip a lookup; a revoked key

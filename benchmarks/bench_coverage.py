@@ -84,7 +84,7 @@ def main() -> None:
     url = bench_database_url(settings)
     totals = prepare_scale_data(url, args.volunteers)
     model = eta_model_from_settings(settings)
-    engine = make_engine(settings, url=url, pool_size=1)
+    engine = make_engine(settings, url=url, pool_size=1, bulk=True)
     print(f"machine: {machine_summary()}")
     print("responders: " + ", ".join(f"{role} {n:,}" for role, n in totals.items()))
 

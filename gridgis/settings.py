@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # two cores (docs/PERFORMANCE.md). Other routes use the usual thread pool.
     dispatch_threads: int = Field(default=1, ge=1, le=64)
     statement_timeout_ms: int = Field(default=10_000, ge=100)
+    # Bulk and maintenance work (migrations, demo loads, boundary imports, storing coverage
+    # runs) runs under this limit instead; 0 = no limit.
+    bulk_statement_timeout_ms: int = Field(default=3_600_000, ge=0)
     connect_timeout_s: int = Field(default=3, ge=1, le=60)
 
     # Dispatch: the ETA model (gridgis/dispatch/eta.py documents the defaults' sources).

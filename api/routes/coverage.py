@@ -34,6 +34,7 @@ from gridgis import crs as crs_mod
 from gridgis.coverage import runs
 from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
+from gridgis.db.engine import allow_bulk_statements
 
 router = APIRouter(tags=["coverage"])
 
@@ -86,6 +87,7 @@ def create_run(
     nearest and k-th nearest counted responder and how many reach it within the target; then
     shares, ETAs and responders per 10,000 people for every grid, township, county and the
     city. The summary is the city row."""
+    allow_bulk_statements(db, settings)
     run = runs.run_coverage(
         db,
         request.app.state.eta_provider.coverage_model(db, body.eta_model),
@@ -214,6 +216,7 @@ def plan(
     run_id = body.run_id
     if run_id is None:
         check_role(db, body.role, body.roles)  # before the city-wide run, not after it
+        allow_bulk_statements(db, settings)
         run_id = runs.run_coverage(
             db,
             model,

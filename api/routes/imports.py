@@ -24,6 +24,7 @@ from api.routes.roads import import_road_upload
 from api.schemas import AreaLevel, ErrorPublic
 from api.security import actor
 from gridgis.boundaries import generations
+from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import InvalidInput
 from gridgis.vocabulary import RoadProfile
 
@@ -132,6 +133,7 @@ def create_import(
     folder = FilePath(tempfile.mkdtemp(prefix="gridgis-upload-"))
     try:
         path = _save_upload(file, folder, request.app.state.settings.max_upload_bytes)
+        allow_bulk_statements(db, request.app.state.settings)
         report = generations.import_file(db, path, options, import_request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

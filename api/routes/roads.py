@@ -160,7 +160,12 @@ def import_road_upload(
             db,
             path,
             RoadImport(
-                profile=profile, label=label, activate=activate, force=force, actor=actor(request)
+                profile=profile,
+                label=label,
+                activate=activate,
+                force=force,
+                actor=actor(request),
+                statement_timeout_ms=request.app.state.settings.bulk_statement_timeout_ms,
             ),
         )
     finally:

@@ -280,3 +280,98 @@ def area_codes(db: Executor, generation_id: int, level: str) -> Sequence[str]:
         {"g": generation_id, "level": level},
     )
     return [r[0] for r in rows]
+
+
+# -- search and drawing ----------------------------------------------------------------------
+# Exact code or name first, then prefixes, then substrings; within a rank bigger areas first
+# (a county before the township and grids named after it), then shorter names, then code.
+_SEARCH_AREAS = text(
+    """
+    SELECT a.code, a.name, a.level, a.kind, a.parent_code, p.name AS parent_name,
+           a.population, a.generation_id,
+           ST_X(c.point) AS lon, ST_Y(c.point) AS lat,
+           ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south,
+           ST_XMax(a.geom) AS east, ST_YMax(a.geom) AS north,
+           CASE WHEN a.code = :q OR a.name = :q THEN 0
+                WHEN a.code LIKE :prefix ESCAPE '\\' OR a.name LIKE :prefix ESCAPE '\\' THEN 1
+                ELSE 2 END AS rank
+    FROM areas a
+    LEFT JOIN areas p ON p.generation_id = a.generation_id AND p.code = a.parent_code
+    CROSS JOIN LATERAL (SELECT ST_PointOnSurface(a.geom) AS point) c
+    WHERE a.generation_id = :generation_id
+      AND (CAST(:level AS varchar) IS NULL OR a.level = :level)
+      AND (a.code LIKE :prefix ESCAPE '\\' OR a.name LIKE :substring ESCAPE '\\')
+    ORDER BY rank,
+             array_position(ARRAY['city','county','township','grid']::varchar[], a.level),
+             char_length(a.name), a.code
+    LIMIT :limit
+    """
+)
+
+_SIMPLIFIED_OUTLINES = text(
+    """
+    SELECT a.code, a.name, a.level, a.kind, a.parent_code,
+           ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tolerance), :precision)
+               AS geometry
+    FROM areas a
+    WHERE a.generation_id = :generation_id
+      AND a.level = :level
+      AND (CAST(:west AS double precision) IS NULL
+           OR a.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326))
+    ORDER BY a.code
+    """
+)
+
+
+def search_areas(
+    db: Executor,
+    generation_id: int,
+    *,
+    exact: str,
+    prefix: str,
+    substring: str,
+    level: str | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Areas matching a code prefix or a name substring (LIKE patterns, escaped by the caller),
+    ranked: exact, prefix, substring."""
+    rows = db.execute(
+        _SEARCH_AREAS,
+        {
+            "generation_id": generation_id,
+            "q": exact,
+            "prefix": prefix,
+            "substring": substring,
+            "level": level,
+            "limit": limit,
+        },
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def simplified_outlines(
+    db: Executor,
+    generation_id: int,
+    level: str,
+    *,
+    tolerance: float,
+    precision: int,
+    bbox: tuple[float, float, float, float] | None,
+) -> list[dict[str, Any]]:
+    """One level's areas with their outlines simplified by `tolerance` degrees (GeoJSON text),
+    all of them or only those meeting `bbox` (west, south, east, north)."""
+    corners: tuple[float | None, ...] = bbox if bbox is not None else (None,) * 4
+    rows = db.execute(
+        _SIMPLIFIED_OUTLINES,
+        {
+            "generation_id": generation_id,
+            "level": level,
+            "tolerance": tolerance,
+            "precision": precision,
+            "west": corners[0],
+            "south": corners[1],
+            "east": corners[2],
+            "north": corners[3],
+        },
+    )
+    return [dict(r._mapping) for r in rows]

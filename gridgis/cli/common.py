@@ -18,7 +18,8 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
+    # One line however narrow the terminal: it is often pasted into a ticket or a log.
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -39,16 +40,24 @@ def prepare_database(settings: Settings, *, quiet: bool = False) -> str:
 
 
 @contextmanager
-def open_engine(settings: Settings) -> Iterator[Engine]:
+def open_engine(settings: Settings, *, bulk: bool = False) -> Iterator[Engine]:
+    """The configured database's engine (`bulk`: for bulk and maintenance work, under
+    GRIDGIS_BULK_STATEMENT_TIMEOUT_MS); a database failure ends the command with one line."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
     from gridgis.db.engine import make_engine
+    from gridgis.db.failures import describe_database_failure
 
     try:
         url = prepare_database(settings)
     except GridgisError as exc:
         raise fail(exc.message) from exc
-    engine = make_engine(settings, url=url, pool_size=2)
+    engine = make_engine(settings, url=url, pool_size=2, bulk=bulk)
     try:
         yield engine
+    except (DBAPIError, PoolTimeout) as exc:
+        raise fail(describe_database_failure(exc, settings, bulk=bulk)) from exc
     finally:
         engine.dispose()
 

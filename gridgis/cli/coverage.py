@@ -98,7 +98,7 @@ def coverage_run(
         resolution=resolution,
         generation_id=generation,
     )
-    with open_engine(settings) as engine, engine.connect() as conn:
+    with open_engine(settings, bulk=True) as engine, engine.connect() as conn:
         migrate_schema(conn)
         try:
             run_id = _run_with_progress(conn, settings, request, eta_model)
@@ -201,7 +201,7 @@ def coverage_plan(
 
     settings = get_settings()
     points = _read_candidates(candidates) if candidates is not None else None
-    with open_engine(settings) as engine, engine.connect() as conn:
+    with open_engine(settings, bulk=True) as engine, engine.connect() as conn:
         migrate_schema(conn)
         try:
             run_id = run

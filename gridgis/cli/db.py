@@ -77,6 +77,6 @@ def db_url() -> None:
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply Alembic migrations up to the newest schema."""
-    with open_engine(get_settings()) as engine, engine.connect() as conn:
+    with open_engine(get_settings(), bulk=True) as engine, engine.connect() as conn:
         migrate_schema(conn)
     console.print("schema is up to date")

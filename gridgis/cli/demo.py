@@ -50,7 +50,7 @@ def demo_load(
     from gridgis.demo.load import load_demo
 
     settings = get_settings()
-    with open_engine(settings) as engine, progress_bar() as bar:
+    with open_engine(settings, bulk=True) as engine, progress_bar() as bar:
         task = bar.add_task("generating", total=None)
 
         def report(stage: str, done: int, total: int) -> None:
@@ -88,7 +88,7 @@ def demo_incidents(
     from gridgis.dispatch.eta import eta_model_from_settings
 
     settings = get_settings()
-    with open_engine(settings) as engine, progress_bar() as bar:
+    with open_engine(settings, bulk=True) as engine, progress_bar() as bar:
         task = bar.add_task("incidents", total=None)
 
         def report(stage: str, done: int, total: int) -> None:

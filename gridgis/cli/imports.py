@@ -79,7 +79,7 @@ def import_boundaries(
         )
     except GridgisError as exc:
         raise fail(exc.message) from exc
-    with open_engine(settings) as engine, engine.connect() as conn:
+    with open_engine(settings, bulk=True) as engine, engine.connect() as conn:
         migrate_schema(conn)
         conn.commit()
         try:

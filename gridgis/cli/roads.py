@@ -64,10 +64,16 @@ def import_roads(
     Exit code 0 when the network has no QA errors, 2 when it has (the report says which)."""
     from gridgis.roads.networks import RoadImport, import_network
 
+    settings = get_settings()
     request = RoadImport(
-        profile=profile, speeds_file=speeds, label=label, activate=activate, force=force
+        profile=profile,
+        speeds_file=speeds,
+        label=label,
+        activate=activate,
+        force=force,
+        statement_timeout_ms=settings.bulk_statement_timeout_ms,
     )
-    with open_engine(get_settings()) as engine, engine.connect() as conn:
+    with open_engine(settings) as engine, engine.connect() as conn:
         migrate_schema(conn)
         conn.commit()
         try:

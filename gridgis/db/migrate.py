@@ -23,7 +23,12 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
 
 
 def upgrade(connection: Connection, revision: str = "head") -> None:
-    """Migrate the database behind `connection` to `revision` (commits)."""
+    """Migrate the database behind `connection` to `revision` (commits), under the bulk
+    statement limit (GRIDGIS_BULK_STATEMENT_TIMEOUT_MS): a migration may rewrite every row."""
+    from gridgis.db.engine import allow_bulk_statements
+    from gridgis.settings import get_settings
+
+    allow_bulk_statements(connection, get_settings())
     command.upgrade(alembic_config(connection=connection), revision)
     connection.commit()
 

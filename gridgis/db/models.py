@@ -14,6 +14,7 @@ from sqlalchemy import (
     Double,
     FetchedValue,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -130,6 +131,8 @@ class Role(Base):
     """The vocabulary of responder roles and assignment duties."""
 
     __tablename__ = "roles"
+    # The target of the (role, lane) keys that tie every indexed row to its role's lane.
+    __table_args__ = (UniqueConstraint("code", "lane", name="uq_roles_code_lane"),)
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name_zh: Mapped[str] = mapped_column(String(64))
@@ -177,12 +180,19 @@ class Responder(Base):
         ),
         Index("ix_responders_role_status", "role", "status"),
         Index("ix_responders_home_grid", "home_grid_code"),
+        # The lane the KNN walks filter on is always the row's role's (migration 0010).
+        ForeignKeyConstraint(
+            ["role", "lane"],
+            ["roles.code", "roles.lane"],
+            name="fk_responders_role_lane",
+            onupdate="CASCADE",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(ForeignKey("roles.code"))
+    role: Mapped[str] = mapped_column(String(32))
     # The role's roles.lane, set by triggers on insert (when left out) and on a change of role.
     lane: Mapped[int] = mapped_column(SmallInteger, server_default=FetchedValue())
     skills: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list)
@@ -213,6 +223,12 @@ class ResponderPosition(Base):
             "ix_responder_positions_lane_plane",
             text(LANE_PLANE.format(point="position", lane="lane")),
             postgresql_using="gist",
+        ),
+        ForeignKeyConstraint(
+            ["role", "lane"],
+            ["roles.code", "roles.lane"],
+            name="fk_responder_positions_role_lane",
+            onupdate="CASCADE",
         ),
     )
 

@@ -56,8 +56,8 @@ class RoadImport:
     actor: str = "cli"
     thresholds: Thresholds = field(default_factory=Thresholds)
     # A provincial extract's COPY and grid-reach statements outlast the interactive statement
-    # timeout; the import's transaction gets this one instead.
-    statement_timeout_ms: int = 30 * 60 * 1000
+    # timeout; the import's transaction gets this one (GRIDGIS_BULK_STATEMENT_TIMEOUT_MS).
+    statement_timeout_ms: int = 3_600_000
 
 
 def graph_checks(graph: RoadGraph, speeds: EdgeSpeeds) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def test_staging_an_import_is_audited_with_the_key_id(client: TestClient, conn: 
     ).json()["entries"]
     assert [e["action"] for e in entries] == ["generation.stage"]
     (entry,) = entries
-    assert entry["actor"] == "test-admin"
+    assert entry["actor"] == "key:test-admin"
     assert entry["actor_key_id"] == _key_id(conn, "test-admin")
     assert entry["after"]["level"] == "city" and entry["after"]["features_staged"] == 1
     assert entry["after"]["source"] == "city.geojson"  # the upload's name, not a server path

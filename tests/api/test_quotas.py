@@ -132,7 +132,9 @@ def test_a_planner_deletes_a_run_and_it_is_audited(
     entries = client.get(
         "/v1/audit", params={"entity": "coverage_run", "entity_id": str(run_id)}
     ).json()["entries"]
-    assert [(e["action"], e["actor"]) for e in entries] == [("coverage_run.delete", "test-planner")]
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("coverage_run.delete", "key:test-planner")
+    ]
     assert entries[0]["before"]["cell_count"] > 0
 
 

@@ -38,7 +38,7 @@ def run_migrations_online() -> None:
     from gridgis.settings import get_settings
 
     url = config.get_main_option("sqlalchemy.url") or None
-    engine = make_engine(get_settings(), url=url, pool_size=1)
+    engine = make_engine(get_settings(), url=url, pool_size=1, bulk=True)
     with engine.connect() as conn:
         _configure(conn)
     engine.dispose()

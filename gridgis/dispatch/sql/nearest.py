@@ -35,17 +35,21 @@ def _by_lane_distance(point: str, lane: str) -> str:
 # For each wanted role and each source, one KNN (<->) scan that only meets that role: home
 # bases and live fixes each have a plain GiST over the point moved into its role's strip of
 # the plane (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means
-# walking past the volunteers. The caller re-ranks the union by exact geodesic distance and
-# widens the shortlist until the ranking is certified (see dispatch/nearest.py). The home scan
-# does not skip responders who have a fresh fix (when most of the force is reporting, skipping
-# them meant walking past nearly all of it); it marks them `superseded`: their home row only
-# bounds the distance of the home-placed responders it left out.
+# walking past the volunteers. Keys (role, lane) -> roles tie each row's lane to its role
+# (migration 0010); the walks check the responder's role as well, a filter on rows the index
+# already returned, so that no answer ever rests on the lane alone. The caller re-ranks the
+# union by exact geodesic distance and widens the shortlist until the ranking is certified
+# (see dispatch/nearest.py). The home scan does not skip responders who have a fresh fix
+# (when most of the force is reporting, skipping them meant walking past nearly all of it); it
+# marks them `superseded`: their home row only bounds the distance of the home-placed
+# responders it left out.
 _LIVE_BRANCH = f"""
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, 'live' AS source,
                    p.recorded_at, p.position AS geom,
                    p.position <-> (SELECT geom FROM pt) AS planar
             FROM responder_positions p JOIN responders r ON r.id = p.responder_id
             WHERE p.lane = w.lane
+              AND r.role = w.role
               AND p.recorded_at >= :fresh_since
               AND r.status = ANY(CAST(:statuses AS varchar[]))
             ORDER BY {_by_lane_distance("p.position", "p.lane")}
@@ -57,6 +61,7 @@ _HOME_BRANCH = f"""
                    r.home <-> (SELECT geom FROM pt) AS planar
             FROM responders r
             WHERE r.lane = w.lane
+              AND r.role = w.role
               AND r.status = ANY(CAST(:statuses AS varchar[]))
             ORDER BY {_by_lane_distance("r.home", "r.lane")}
             LIMIT :home_shortlist

@@ -1,7 +1,7 @@
 """Road networks: generations of an OSM-derived routable graph in pgRouting's columns.
 
 Revision ID: 0018_roads
-Revises: 0012_users
+Revises: 0010_lane_integrity
 Create Date: 2026-12-01 16:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0018_roads"
-down_revision = "0012_users"
+down_revision = "0010_lane_integrity"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,51 @@
+"""A failing command ends in one line that says what to do, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from gridgis.cli import app
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _one_line_error(output: str) -> str:
+    assert "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, output
+    return errors[0]
+
+
+def test_a_bulk_statement_over_its_limit_says_which_setting_to_raise(
+    test_database_url: str,
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["demo", "load", "--volunteers", "0"],
+        env={"GRIDGIS_DATABASE_URL": test_database_url, "GRIDGIS_BULK_STATEMENT_TIMEOUT_MS": "1"},
+    )
+    assert result.exit_code == 1, result.output
+    line = _one_line_error(result.output)
+    assert "GRIDGIS_BULK_STATEMENT_TIMEOUT_MS" in line
+    assert "run the command again" in line
+
+
+def test_an_unreachable_database_says_what_to_check(test_database_url: str) -> None:
+    url = make_url(test_database_url).set(port=_closed_port())
+    result = CliRunner().invoke(
+        app,
+        ["db", "migrate"],
+        env={"GRIDGIS_DATABASE_URL": url.render_as_string(hide_password=False)},
+    )
+    assert result.exit_code == 1, result.output
+    line = _one_line_error(result.output)
+    assert "unreachable" in line
+    assert "gridgis db status" in line
