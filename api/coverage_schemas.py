@@ -42,6 +42,11 @@ class CoverageRunCreate(BaseModel):
         allow_inf_nan=False,
         description="Response-time target in seconds (default: GRIDGIS_ETA_TARGET_S, 300).",
     )
+    eta_model: Literal["straight_line", "road"] | None = Field(
+        default=None,
+        description="straight_line, or road (road_v1 on the active road network); "
+        "default: the model in force (GRIDGIS_ETA_MODEL).",
+    )
     k: int = Field(
         default=1,
         ge=1,

@@ -105,6 +105,9 @@ class RecommendedResponder(BaseModel):
     eta_s: float
     within_target: bool
     position_source: str = Field(description="live (a fresh fix) or home")
+    priced_by: str | None = Field(
+        default=None, description="The ETA model that priced this responder (road_v1 falls back)"
+    )
 
 
 class RecommendationPublic(BaseModel):

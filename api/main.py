@@ -22,7 +22,17 @@ from api.open311_http import PREFIX as OPEN311_PREFIX
 from api.open311_http import Open311Errors
 from api.quotas import HeavyQuota
 from api.rate_limit import RateLimiter
-from api.routes import areas, assignments, audit, board, health, locate, positions, responders
+from api.routes import (
+    areas,
+    assignments,
+    audit,
+    board,
+    health,
+    locate,
+    positions,
+    responders,
+    roads,
+)
 from api.routes import auth as auth_routes
 from api.routes import coverage as coverage_routes
 from api.routes import follow_ups as follow_up_routes
@@ -48,6 +58,7 @@ from gridgis.db.engine import (
 )
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.dispatch.positions import expire_due
+from gridgis.roads.provider import EtaProvider
 from gridgis.settings import Settings, get_settings, resolve_secret_key
 
 DESCRIPTION = """
@@ -151,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
     app.state.coverage_progress = RunProgress()
+    app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
@@ -167,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incident_routes.router, prefix="/v1")
     app.include_router(follow_up_routes.router, prefix="/v1")
     app.include_router(responders.router, prefix="/v1")
+    app.include_router(roads.router, prefix="/v1")
     app.include_router(positions.router, prefix="/v1")
     app.include_router(planner_routes.router, prefix="/v1")
     app.include_router(coverage_routes.router, prefix="/v1")

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     eta_rural_speed_kmh: float = Field(default=40.0, gt=0, le=200)
     eta_turnout_s: float = Field(default=60.0, ge=0, le=3600)
     eta_target_s: float = Field(default=300.0, gt=0, le=86_400)
+    # Dispatch prices by the straight line, or by road on the active road network (road_v1,
+    # gridgis/roads/model.py); positions farther than road_max_snap_m from a road fall back.
+    eta_model: Literal["straight_line", "road"] = "straight_line"
+    road_max_snap_m: float = Field(default=500.0, gt=0, le=20_000)
     # A live fix older than this is not trusted; dispatch falls back to the home base.
     stale_after_s: float = Field(default=900.0, gt=0, le=7 * 86_400)
     # The API deletes expired live fixes this often (seconds; 0 = only when fixes arrive).

@@ -110,3 +110,10 @@ PatrolLevel = Literal["grid", "township", "county"]
 PostCoverageLevel = Literal["township", "county"]
 # Who may hold a service post, and who a patrol's role requirement usually names.
 CADRE_ROLE = "party_cadre"
+
+# Road networks (gridgis/roads): the travel profiles a network is built for, and what set an
+# edge's speed (its maxspeed tag, the speed table, or the table's fallback for an unknown class).
+RoadProfile = Literal["car", "motorcycle", "foot"]
+ROAD_PROFILES: tuple[RoadProfile, ...] = get_args(RoadProfile)
+SpeedSource = Literal["maxspeed", "table", "fallback"]
+SPEED_SOURCES: tuple[SpeedSource, ...] = get_args(SpeedSource)

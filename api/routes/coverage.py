@@ -86,19 +86,13 @@ def create_run(
     shares, ETAs and responders per 10,000 people for every grid, township, county and the
     city. The summary is the city row."""
     allow_bulk_statements(db, settings)
-    run = runs.run_coverage(
-        db,
-        request.app.state.eta_model,
-        _request_of(body, body.generation),
-        stale_after_s=settings.stale_after_s,
-        release_reads=db.rollback,
-    )
+    model = request.app.state.eta_provider.coverage_model(db, body.eta_model)
     progress = request.app.state.coverage_progress
     token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
     try:
         run = runs.run_coverage(
             db,
-            request.app.state.eta_model,
+            model,
             _request_of(body, body.generation),
             stale_after_s=settings.stale_after_s,
             release_reads=db.rollback,

@@ -6,7 +6,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -20,11 +20,13 @@ from api.import_schemas import (
     ImportReportPublic,
 )
 from api.params import INT4_MAX, Text
+from api.routes.roads import import_road_upload
 from api.schemas import AreaLevel, error_responses
 from api.security import actor
 from gridgis.boundaries import generations
 from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import InvalidInput
+from gridgis.vocabulary import RoadProfile
 
 router = APIRouter(tags=["boundaries"])
 
@@ -70,8 +72,15 @@ def _save_upload(upload: UploadFile, folder: FilePath, max_bytes: int) -> FilePa
 def create_import(
     request: Request,
     db: SessionDep,
-    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage or a zipped Shapefile")],
-    level: Annotated[AreaLevel, Form()],
+    file: Annotated[
+        UploadFile,
+        File(description="GeoJSON, GeoPackage or a zipped Shapefile; an .osm.pbf for roads"),
+    ],
+    level: Annotated[AreaLevel | None, Form(description="Required for boundaries")] = None,
+    kind: Annotated[
+        Literal["boundaries", "roads"], Form(description="boundaries, or a road network")
+    ] = "boundaries",
+    profile: Annotated[RoadProfile, Form(description="Road network profile")] = "car",
     layer: FieldName = None,
     code_field: FieldName = None,
     name_field: FieldName = None,
@@ -92,7 +101,13 @@ def create_import(
     sliver_width_m: Annotated[float, Form(ge=0, le=1e6)] = 2.0,
 ) -> Any:
     """Stage an uploaded boundary file as a new generation, check it, activate it when asked
-    and clean (or forced). A CRS error stages nothing (422 with the report)."""
+    and clean (or forced). A CRS error stages nothing (422 with the report). With
+    `kind=roads`, stage an OSM extract as a road network (its QA report; see `gridgis import
+    roads`)."""
+    if kind == "roads":
+        return import_road_upload(request, db, file, profile, activate, force, label)
+    if level is None:
+        raise InvalidInput("level is required for a boundary import.", field="level")
     options, import_request = generations.import_options(
         level,
         layer=layer,

@@ -21,7 +21,6 @@ from api.params import INT8_MAX, Cursor, QueryTime, Text, next_link
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.dispatch import incidents, kpis
-from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.vocabulary import AREA_LEVELS, AreaLevel
 
 router = APIRouter()
@@ -95,7 +94,7 @@ def create_incident(
             reported_at=body.reported_at,
             description=body.description,
         ),
-        eta_model_from_settings(settings),
+        request.app.state.eta_provider.model(db),
         stale_after_s=settings.stale_after_s,
         actor=actor(request),
     )

@@ -100,7 +100,7 @@ def nearest_map(
         db,
         point.wgs_lon,
         point.wgs_lat,
-        request.app.state.eta_model,
+        request.app.state.eta_provider.model(db),
         tiles=settings.tiles,
         n=n,
         roles=parse_list(roles, "roles", known_roles(request, db)),

@@ -172,11 +172,12 @@ async def post_request(
         address_string=form.get("address_string"),
     )
     key = getattr(request.state, "api_key", None)  # a signed-in user has no key
+    model = await run_in_threadpool(request.app.state.eta_provider.model, db)
     answer = await run_in_threadpool(
         o311.submit_request,
         db,
         report,
-        request.app.state.eta_model,
+        model,
         api_key_id=key.id if key is not None else None,
         stale_after_s=settings.stale_after_s,
         actor=actor(request),

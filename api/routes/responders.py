@@ -105,7 +105,7 @@ async def nearest(
             role_list = parse_list(roles, "roles", known_roles(request, conn))
             status_list = parse_list(status, "status", STATUS_SET) or [AVAILABLE]
             wgs_lon, wgs_lat = point.wgs_lon, point.wgs_lat
-            model = request.app.state.eta_model
+            model = request.app.state.eta_provider.model(conn)
             answer = nearest_responders(
                 conn,
                 wgs_lon,
@@ -152,6 +152,7 @@ async def nearest(
                         "home_grid_code": r.grid_code,
                         "grid_code": r.grid_code,
                         "team": r.team,
+                        "priced_by": r.priced_by,
                     }
                     for r in answer.results
                 ],

@@ -14,6 +14,7 @@ from gridgis.cli import (
     locate,
     maps,
     patrols,
+    roads,
     serve,
     up,
     user,
@@ -32,6 +33,8 @@ app.add_typer(user.user_app, name="user")
 app.command("locate")(locate.locate_command)
 app.add_typer(imports.import_app, name="import")
 app.add_typer(imports.generations_app, name="generations")
+imports.import_app.command("roads")(roads.import_roads)
+app.add_typer(roads.roads_app, name="roads")
 app.command("serve")(serve.serve)
 app.command("up")(up.up)
 app.add_typer(coverage.coverage_app, name="coverage")

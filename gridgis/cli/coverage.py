@@ -51,11 +51,14 @@ def _coverage_table(title: str, rows: list[dict[str, object]]) -> Table:
     return table
 
 
-def _run_with_progress(conn: Connection, settings: Settings, request: object) -> int:
+def _run_with_progress(
+    conn: Connection, settings: Settings, request: object, eta_model: str | None = None
+) -> int:
     from gridgis.coverage.runs import CoverageRequest, run_coverage
-    from gridgis.dispatch.eta import eta_model_from_settings
+    from gridgis.roads.provider import EtaProvider
 
     assert isinstance(request, CoverageRequest)
+    model = EtaProvider(settings).coverage_model(conn, eta_model)
     with progress_bar() as bar:
         task = bar.add_task("coverage", total=None)
 
@@ -63,11 +66,7 @@ def _run_with_progress(conn: Connection, settings: Settings, request: object) ->
             bar.update(task, description=stage, completed=done, total=total)
 
         run = run_coverage(
-            conn,
-            eta_model_from_settings(settings),
-            request,
-            stale_after_s=settings.stale_after_s,
-            progress=report,
+            conn, model, request, stale_after_s=settings.stale_after_s, progress=report
         )
     return run.id
 
@@ -82,6 +81,10 @@ def coverage_run(
     k: Annotated[int, typer.Option(min=1, max=10, help="Covered by at least k responders")] = 1,
     resolution: Annotated[int, typer.Option(min=5, max=10, help="H3 resolution")] = 9,
     generation: Annotated[int | None, typer.Option(help="Generation (default active)")] = None,
+    eta_model: Annotated[
+        str | None,
+        typer.Option(help="straight_line or road (default: GRIDGIS_ETA_MODEL)"),
+    ] = None,
 ) -> None:
     """Compute and store a coverage run; print the city and county summary."""
     from gridgis.coverage.runs import CoverageRequest, area_summary, get_run
@@ -98,7 +101,7 @@ def coverage_run(
     with open_engine(settings, bulk=True) as engine, engine.connect() as conn:
         migrate_schema(conn)
         try:
-            run_id = _run_with_progress(conn, settings, request)
+            run_id = _run_with_progress(conn, settings, request, eta_model)
             conn.commit()
             run = get_run(conn, run_id)
             rows = area_summary(conn, run_id, "city") + area_summary(conn, run_id, "county")

@@ -83,10 +83,11 @@ def map_dispatch(
     roles: Annotated[str | None, typer.Option(help="Comma-separated roles")] = None,
     out: Annotated[Path, typer.Option(help="Output HTML")] = Path("maps/dispatch.html"),
 ) -> None:
-    """Write the map of a call: its grid and the nearest responders with their ETAs."""
-    from gridgis.dispatch.eta import eta_model_from_settings
+    """Write the map of a call: its grid and the nearest responders with their ETAs (and
+    their road routes when GRIDGIS_ETA_MODEL=road)."""
     from gridgis.mapping.coverage_map import write_map
     from gridgis.mapping.dispatch_map import dispatch_map_html
+    from gridgis.roads.provider import EtaProvider
 
     settings = get_settings()
     with open_engine(settings) as engine, engine.connect() as conn:
@@ -95,7 +96,7 @@ def map_dispatch(
                 conn,
                 lon,
                 lat,
-                eta_model_from_settings(settings),
+                EtaProvider(settings).model(conn),
                 tiles=settings.tiles,
                 n=n,
                 roles=split_list(roles),

@@ -33,7 +33,7 @@ from scipy.spatial import cKDTree
 
 from gridgis.coverage.cells import CellSet, Grids, cells_of_points
 from gridgis.crs import to_metric
-from gridgis.dispatch.eta import EtaModel, Setting
+from gridgis.dispatch.eta import DistanceEtaModel, Setting
 from gridgis.vocabulary import AREA_LEVELS
 
 FloatArray = npt.NDArray[np.float64]
@@ -68,7 +68,7 @@ def cell_etas(
     cells: CellSet,
     urban: npt.NDArray[np.bool_],
     tree: cKDTree | None,
-    model: EtaModel,
+    model: DistanceEtaModel,
     *,
     target_s: float,
     k: int,

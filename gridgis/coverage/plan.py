@@ -37,7 +37,7 @@ from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.cells import metric_scale
 from gridgis.crs import to_metric
 from gridgis.db import Executor
-from gridgis.dispatch.eta import URBAN_KINDS, EtaModel, Setting
+from gridgis.dispatch.eta import URBAN_KINDS, DistanceEtaModel, Setting
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.validation import check_lon_lat
@@ -149,7 +149,7 @@ def _reach(
     cell_scale: FloatArray,
     cell_urban: npt.NDArray[np.bool_],
     site_xy: FloatArray,
-    model: EtaModel,
+    model: DistanceEtaModel,
     target_s: float,
 ) -> sparse.csr_matrix:
     """Cells x sites, 1 where the site reaches the cell within the target (the run's rule:
@@ -358,7 +358,7 @@ def check_role(
 
 def plan_posts(
     db: Executor,
-    model: EtaModel,
+    model: DistanceEtaModel,
     *,
     run_id: int,
     add: int,

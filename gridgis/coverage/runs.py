@@ -26,9 +26,10 @@ from gridgis.coverage.compute import (
 )
 from gridgis.coverage.sql import RunRow
 from gridgis.db import Executor
-from gridgis.dispatch.eta import EtaModel
+from gridgis.dispatch.eta import DistanceEtaModel
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import InvalidInput, NotFound
+from gridgis.roads.model import RoadEta
 from gridgis.times import rfc3339
 from gridgis.validation import check_limit
 from gridgis.vocabulary import AREA_LEVELS, AVAILABLE, RESPONDER_STATUSES
@@ -62,7 +63,9 @@ class CoverageRequest:
     generation_id: int | None = None
 
 
-def validate_request(db: Executor, request: CoverageRequest, model: EtaModel) -> CoverageRequest:
+def validate_request(
+    db: Executor, request: CoverageRequest, model: DistanceEtaModel | RoadEta
+) -> CoverageRequest:
     """The request with defaults filled in; InvalidInput naming the first bad field."""
     roles = request.roles
     if roles is not None:
@@ -122,7 +125,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 def run_coverage(
     db: Executor,
-    model: EtaModel,
+    model: DistanceEtaModel | RoadEta,
     request: CoverageRequest,
     *,
     stale_after_s: float = 900.0,
@@ -160,10 +163,17 @@ def run_coverage(
     hierarchy = hierarchy_from_rows(rows, grids)
     cells = cell_set(grids, request.resolution)
     step("distances", 3, total_steps)
-    tree = responder_tree(lon, lat)
-    etas = cell_etas(
-        cells, grids.urban[cells.grid], tree, model, target_s=request.target_s, k=request.k
-    )
+    if isinstance(model, RoadEta):
+        from gridgis.roads.coverage import road_cell_etas
+
+        etas = road_cell_etas(
+            cells, grids.urban[cells.grid], lon, lat, model, target_s=request.target_s, k=request.k
+        )
+    else:
+        tree = responder_tree(lon, lat)
+        etas = cell_etas(
+            cells, grids.urban[cells.grid], tree, model, target_s=request.target_s, k=request.k
+        )
     step("aggregating", 4, total_steps)
     population = cells.populations(grids)
     stats = area_statistics(

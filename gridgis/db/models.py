@@ -46,7 +46,9 @@ from gridgis.vocabulary import (
     PATROL_CLAIM_STATUSES,
     PATROL_TASK_STATUSES,
     RESPONDER_STATUSES,
+    ROAD_PROFILES,
     SERVICE_POST_CLAIM_STATUSES,
+    SPEED_SOURCES,
     USER_ROLES,
 )
 
@@ -489,6 +491,88 @@ class CoverageAreaStat(Base):
     eta_k_p90_s: Mapped[float | None] = mapped_column(Double)
     responders: Mapped[int] = mapped_column(Integer)
     responders_per_10k: Mapped[float | None] = mapped_column(Double)
+
+
+# -- road networks -----------------------------------------------------------------------------
+
+
+class RoadNetwork(Base):
+    """One generation of a road network (one profile): staged, checked, then active."""
+
+    __tablename__ = "road_networks"
+    __table_args__ = (
+        CheckConstraint(_in("profile", ROAD_PROFILES), name="ck_road_networks_profile"),
+        Index(
+            "uq_road_networks_one_active", "active", unique=True, postgresql_where=text("active")
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), unique=True)
+    profile: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text, default="")
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    node_count: Mapped[int] = mapped_column(Integer)
+    edge_count: Mapped[int] = mapped_column(Integer)
+    top_speed_kmh: Mapped[float] = mapped_column(Double)
+    # The QA report (checks, errors, warnings) and the speed table the import used.
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class RoadNode(Base):
+    """A graph node: where routable ways meet or end (pgRouting's vertices)."""
+
+    __tablename__ = "road_nodes"
+    __table_args__ = (Index("ix_road_nodes_network", "network_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("road_networks.id", ondelete="CASCADE"))
+    osm_id: Mapped[int] = mapped_column(BigInteger)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+
+
+class RoadEdge(Base):
+    """A piece of a way between two nodes, in pgRouting's columns (cost and reverse_cost in
+    seconds; reverse_cost -1 on one-way edges, which always run source -> target)."""
+
+    __tablename__ = "road_edges"
+    __table_args__ = (
+        CheckConstraint(_in("speed_source", SPEED_SOURCES), name="ck_road_edges_speed_source"),
+        CheckConstraint("length_m > 0 AND speed_kmh > 0 AND cost > 0", name="ck_road_edges_cost"),
+        CheckConstraint(
+            "(oneway AND reverse_cost = -1) OR (NOT oneway AND reverse_cost = cost)",
+            name="ck_road_edges_oneway",
+        ),
+        Index("ix_road_edges_network", "network_id"),
+        Index("ix_road_edges_source", "source"),
+        Index("ix_road_edges_target", "target"),
+        Index("ix_road_edges_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("road_networks.id", ondelete="CASCADE"))
+    source: Mapped[int] = mapped_column(ForeignKey("road_nodes.id", ondelete="CASCADE"))
+    target: Mapped[int] = mapped_column(ForeignKey("road_nodes.id", ondelete="CASCADE"))
+    cost: Mapped[float] = mapped_column(Double)
+    reverse_cost: Mapped[float] = mapped_column(Double)
+    x1: Mapped[float] = mapped_column(Double)
+    y1: Mapped[float] = mapped_column(Double)
+    x2: Mapped[float] = mapped_column(Double)
+    y2: Mapped[float] = mapped_column(Double)
+    osm_way_id: Mapped[int] = mapped_column(BigInteger)
+    highway: Mapped[str] = mapped_column(String(32))
+    length_m: Mapped[float] = mapped_column(Double)
+    speed_kmh: Mapped[float] = mapped_column(Double)
+    speed_source: Mapped[str] = mapped_column(String(16))
+    oneway: Mapped[bool] = mapped_column(Boolean)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=False
+    )
 
 
 # -- security ----------------------------------------------------------------------------------

@@ -20,7 +20,12 @@ from gridgis.dispatch.incidents.recommendation import (
     recommended,
 )
 from gridgis.dispatch.incidents.routing import CategoryRoute
-from gridgis.dispatch.nearest import RankedResponder, rank_candidates, shortlist_certified
+from gridgis.dispatch.nearest import (
+    RankedResponder,
+    certify_radius_m,
+    rank_candidates,
+    shortlist_certified,
+)
 from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.vocabulary import AVAILABLE
 
@@ -104,10 +109,12 @@ def recommend_many(
         answers: dict[int, list[RankedResponder] | None] = {}
         for i in indices:
             team_ids = {c.responder_id for c in found.team[i]}
-            team = rank_candidates(found.team[i], model, settings[i], team_ids)
-            kept = rank_candidates(found.others[i], model, settings[i], team_ids | grid_team[i])
+            team = rank_candidates(found.team[i], model, settings[i], team_ids, points[i])
+            kept = rank_candidates(
+                found.others[i], model, settings[i], team_ids | grid_team[i], points[i], n
+            )
             kept = kept[:n]
-            radius = kept[-1].distance_m if len(kept) == n else math.inf
+            radius = certify_radius_m(kept, n, model, settings[i], math.inf)
             lat = points[i][1]
             certified = shortlist_certified(
                 ((shortlist, count, far) for count, far in found.reach[i]), radius, lat

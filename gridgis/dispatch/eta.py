@@ -1,8 +1,11 @@
-"""The one ETA model of gridgis: straight-line distance x circuity / speed + turnout time.
+"""ETA models: what dispatch asks (positions in, seconds out) and the straight-line model.
 
-Every ETA in the project (dispatch ranking, coverage runs, maps) comes from an `EtaModel`
-built by `eta_model_from_settings`. A road-network model can replace `StraightLineEta` by
-implementing the same protocol; callers never see the difference.
+Every ETA in the project comes from an `EtaModel`: it prices responders' positions to a call
+(one-to-many) or a set of origins to a set of destinations (many-to-many), and says which
+model priced each result. `StraightLineEta` (distance x circuity / speed + turnout) is one
+implementation; `gridgis.roads.model.RoadEta` (`road_v1`, travel time on a road network) is
+another, falling back to the straight-line model for positions far from any road. Coverage
+runs use the straight-line model's distance form (`DistanceEtaModel`) on cell grids.
 
 Defaults and their sources
 - Circuity (road distance / straight-line distance): urban 1.3, rural 1.4. Studies of urban
@@ -25,6 +28,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from pyproj import Geod
 
 from gridgis.settings import Settings
 
@@ -32,6 +36,7 @@ Setting = Literal["urban", "rural"]
 FloatArray = npt.NDArray[np.float64]
 
 URBAN_KINDS = frozenset({"community", "street"})
+_GEOD = Geod(ellps="WGS84")
 
 
 def setting_of_kind(kind: str | None) -> Setting:
@@ -39,12 +44,21 @@ def setting_of_kind(kind: str | None) -> Setting:
     return "urban" if kind in URBAN_KINDS else "rural"
 
 
+@dataclass(frozen=True)
+class PricedEtas:
+    """Seconds per result (a vector one-to-many, a matrix origins x destinations many-to-many)
+    and the name of the model that priced each."""
+
+    eta_s: FloatArray
+    priced_by: npt.NDArray[np.str_]
+
+
 class EtaModel(Protocol):
-    """What dispatch and coverage need from an ETA model."""
+    """What dispatch needs from an ETA model: positions in, seconds out."""
 
     @property
     def name(self) -> str:
-        """A stable identifier stored with coverage runs."""
+        """A stable identifier stored with answers and coverage runs."""
         ...
 
     @property
@@ -52,8 +66,32 @@ class EtaModel(Protocol):
         """The response-time target `within_target` compares against."""
         ...
 
-    def eta_s(self, distance_m: FloatArray | float, setting: Setting) -> FloatArray:
-        """Seconds to reach the call from a responder `distance_m` away (straight line)."""
+    def etas_to(
+        self,
+        lon: float,
+        lat: float,
+        lons: FloatArray,
+        lats: FloatArray,
+        setting: Setting,
+        *,
+        distance_m: FloatArray | None = None,
+        need: int | None = None,
+    ) -> PricedEtas:
+        """Seconds for responders at (lons, lats) to reach the call at (lon, lat).
+
+        `distance_m`, when given, is each responder's geodesic distance to the call. With
+        `need`, a model may leave results it proves slower than the `need` fastest as inf."""
+        ...
+
+    def eta_matrix(
+        self,
+        origin_lons: FloatArray,
+        origin_lats: FloatArray,
+        lons: FloatArray,
+        lats: FloatArray,
+        setting: Setting,
+    ) -> PricedEtas:
+        """Seconds from every origin to every destination (origins x destinations)."""
         ...
 
     def max_distance_m(self, eta_s: float, setting: Setting) -> float:
@@ -65,6 +103,32 @@ class EtaModel(Protocol):
     def parameters(self) -> dict[str, float | str]:
         """Everything needed to reproduce the model's answers."""
         ...
+
+
+class DistanceEtaModel(Protocol):
+    """The straight-line form coverage runs use: seconds from a straight-line distance."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def target_s(self) -> float: ...
+
+    def eta_s(self, distance_m: FloatArray | float, setting: Setting) -> FloatArray:
+        """Seconds to reach the call from a responder `distance_m` away (straight line)."""
+        ...
+
+    def max_distance_m(self, eta_s: float, setting: Setting) -> float: ...
+
+    def parameters(self) -> dict[str, float | str]: ...
+
+
+def geodesic_m(lon: float, lat: float, lons: FloatArray, lats: FloatArray) -> FloatArray:
+    """Metres on the WGS84 ellipsoid from one point to many."""
+    lons = np.asarray(lons, dtype=np.float64)
+    lats = np.asarray(lats, dtype=np.float64)
+    _, _, metres = _GEOD.inv(np.full(lons.shape, lon), np.full(lats.shape, lat), lons, lats)
+    return np.asarray(metres, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -102,11 +166,57 @@ class StraightLineEta:
     def max_distance_m(self, eta_s: float, setting: Setting) -> float:
         return max(0.0, (eta_s - self.turnout_s) * self._metres_per_second(setting))
 
+    def leg_s(self, distance_m: FloatArray, setting: Setting) -> FloatArray:
+        """Seconds of travel for a straight-line leg (no turnout): how a road model prices
+        the way between a position and the road it joins."""
+        return np.asarray(
+            np.asarray(distance_m, dtype=np.float64) / self._metres_per_second(setting)
+        )
+
+    @property
+    def fastest_m_per_s(self) -> float:
+        """Straight-line metres per second in the faster setting."""
+        return max(self._metres_per_second("urban"), self._metres_per_second("rural"))
+
+    def etas_to(
+        self,
+        lon: float,
+        lat: float,
+        lons: FloatArray,
+        lats: FloatArray,
+        setting: Setting,
+        *,
+        distance_m: FloatArray | None = None,
+        need: int | None = None,
+    ) -> PricedEtas:
+        distance = geodesic_m(lon, lat, lons, lats) if distance_m is None else distance_m
+        eta = self.eta_s(distance, setting)
+        return PricedEtas(eta, np.full(eta.shape, self.name))
+
+    def eta_matrix(
+        self,
+        origin_lons: FloatArray,
+        origin_lats: FloatArray,
+        lons: FloatArray,
+        lats: FloatArray,
+        setting: Setting,
+    ) -> PricedEtas:
+        origin_lons = np.asarray(origin_lons, dtype=np.float64)
+        origin_lats = np.asarray(origin_lats, dtype=np.float64)
+        distance = np.vstack(
+            [
+                geodesic_m(float(x), float(y), lons, lats)
+                for x, y in zip(origin_lons, origin_lats, strict=True)
+            ]
+        ).reshape(len(origin_lons), len(np.atleast_1d(lons)))
+        eta = self.eta_s(distance, setting)
+        return PricedEtas(eta, np.full(eta.shape, self.name))
+
     def parameters(self) -> dict[str, float | str]:
         return asdict(self)
 
 
-def eta_model_from_settings(settings: Settings) -> EtaModel:
+def eta_model_from_settings(settings: Settings) -> StraightLineEta:
     """The project's ETA model, parameterised from GRIDGIS_ETA_* settings."""
     return StraightLineEta(
         urban_circuity=settings.eta_urban_circuity,

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.db import Executor
-from gridgis.dispatch.eta import EtaModel, Setting, setting_of_kind
+from gridgis.dispatch.eta import EtaModel, Setting, StraightLineEta, setting_of_kind
 from gridgis.dispatch.sql import nearest as nearest_sql
 from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.errors import InvalidInput
@@ -40,6 +42,9 @@ class RankedResponder:
     source: str
     grid_code: str | None
     team: bool
+    # The model that priced this result (a road model prices positions far from any road with
+    # its straight-line fallback).
+    priced_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,27 @@ def _rank_key(item: RankedResponder) -> tuple[float, float, int]:
 
 
 def rank_candidates(
-    candidates: Sequence[Candidate], model: EtaModel, setting: Setting, team_ids: set[int]
+    candidates: Sequence[Candidate],
+    model: EtaModel,
+    setting: Setting,
+    team_ids: set[int],
+    call: tuple[float, float],
+    need: int | None = None,
 ) -> list[RankedResponder]:
+    """Candidates priced by `model` for the call at `call` (lon, lat), fastest first.
+
+    With `need`, results the model proves slower than the `need` fastest may be left out."""
     if not candidates:
         return []
-    etas = model.eta_s([c.distance_m for c in candidates], setting)  # type: ignore[arg-type]
+    priced = model.etas_to(
+        call[0],
+        call[1],
+        np.asarray([c.lon for c in candidates]),
+        np.asarray([c.lat for c in candidates]),
+        setting,
+        distance_m=np.asarray([c.distance_m for c in candidates]),
+        need=need,
+    )
     return sorted(
         (
             RankedResponder(
@@ -93,11 +114,28 @@ def rank_candidates(
                 source=c.source,
                 grid_code=c.grid_code,
                 team=c.responder_id in team_ids,
+                priced_by=str(by),
             )
-            for c, eta in zip(candidates, etas, strict=True)
+            for c, eta, by in zip(candidates, priced.eta_s, priced.priced_by, strict=True)
+            if math.isfinite(eta)
         ),
         key=_rank_key,
     )
+
+
+def certify_radius_m(
+    kept: Sequence[RankedResponder], n: int, model: EtaModel, setting: Setting, otherwise: float
+) -> float:
+    """The straight-line distance beyond which no responder can rank among the `n` kept.
+
+    Anyone farther than the model's reach in the n-th ETA (plus the 0.05 s the ETA may have
+    been rounded down) is slower than all kept; with fewer than `n` kept, `otherwise`."""
+    if len(kept) < n:
+        return otherwise
+    last = kept[-1]
+    if isinstance(model, StraightLineEta):
+        return last.distance_m  # its ETA grows with distance: the n-th distance is exact
+    return max(last.distance_m, model.max_distance_m(last.eta_s + 0.05, setting))
 
 
 def shortlist_certified(
@@ -168,7 +206,7 @@ def nearest_responders(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
         team_ids = {m.responder_id for m in members}
-        team = rank_candidates(members, model, setting, team_ids)
+        team = rank_candidates(members, model, setting, team_ids, (lon, lat))
         if max_eta_s is not None:
             team = [t for t in team if t.eta_s <= max_eta_s]
         team = team[:n]
@@ -209,11 +247,13 @@ def nearest_responders(
             model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
         )
         others = [c for c in found.candidates if c.responder_id not in team_ids]
-        ranked = rank_candidates(others, model, setting, team_ids | found.team_ids)
+        ranked = rank_candidates(
+            others, model, setting, team_ids | found.team_ids, (lon, lat), need=wanted
+        )
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:wanted]
-        radius = kept[-1].distance_m if len(kept) == wanted else max_distance
+        radius = certify_radius_m(kept, wanted, model, setting, max_distance)
         walks = (
             (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
         )

@@ -18,6 +18,8 @@ from gridgis.mapping.render import Panel, html_text, new_map, render_offline, ro
 from gridgis.vocabulary import AVAILABLE
 
 LAYERS = ("Call", "Grid of the call", "Nearest responders", "Routes (straight line)")
+# Drawn when the road model priced the answer: each road-priced responder's path on the network.
+ROAD_LAYER = "Routes (road)"
 
 
 def _minutes(seconds: float) -> str:
@@ -50,10 +52,24 @@ def dispatch_map_html(
         stale_after_s=stale_after_s,
         now=now,
     )
-    return _render(db, answer, tiles=tiles)
+    paths: dict[int, list[list[float]]] = {}
+    route = getattr(model, "route", None)
+    if route is not None:
+        for r in answer.results:
+            if r.priced_by == model.name:
+                path = route(answer.lon, answer.lat, r.lon, r.lat)
+                if path is not None:
+                    paths[r.responder_id] = [[float(y), float(x)] for x, y in path]
+    return _render(db, answer, tiles=tiles, paths=paths)
 
 
-def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
+def _render(
+    db: Executor,
+    answer: NearestAnswer,
+    *,
+    tiles: str,
+    paths: dict[int, list[list[float]]] | None = None,
+) -> str:
     outline = None
     if answer.grid is not None:
         generation_id = boundaries_sql.active_generation_id(db)
@@ -111,6 +127,14 @@ def _render(db: Executor, answer: NearestAnswer, *, tiles: str) -> str:
             tooltip=html_text(label),
         ).add_to(responders)
     routes.add_to(fmap)
+    if paths:
+        road = folium.FeatureGroup(name=ROAD_LAYER, show=True)
+        for r in answer.results:
+            if r.responder_id in paths:
+                folium.PolyLine(
+                    paths[r.responder_id], color=role_colour(r.role), weight=4, opacity=0.9
+                ).add_to(road)
+        road.add_to(fmap)
     responders.add_to(fmap)
 
     call = folium.FeatureGroup(name=LAYERS[0], show=True)

