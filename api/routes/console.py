@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from gridgis.mapping.assets import VENDOR_DIR
-from gridgis.mapping.render import OSM_URL
+from gridgis.mapping.policy import OSM_URL
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1] / "console"
 SESSION_COOKIE = "gridgis_session"

@@ -14,7 +14,7 @@ from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
 from gridgis.dispatch.nearest import MAX_RESULTS
-from gridgis.mapping.render import map_content_security_policy
+from gridgis.mapping.policy import map_content_security_policy
 from gridgis.vocabulary import AVAILABLE
 
 router = APIRouter(tags=["maps"])

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import folium
 from branca.element import Element, Figure, MacroElement
@@ -17,8 +14,8 @@ from folium.template import Template
 
 from gridgis.errors import InvalidInput
 from gridgis.mapping import assets
+from gridgis.mapping.policy import OSM_URL
 
-OSM_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
 
 # Role colours used by every map (colour-blind-safe Okabe-Ito palette plus grey).
@@ -190,37 +187,6 @@ def render_offline(fmap: folium.Map) -> str:
     if external:
         raise RuntimeError(f"the map still references an external resource: {external.group(0)}")
     return page
-
-
-def tile_origin(tiles: str) -> str | None:
-    """Where the base layer's images come from, as a CSP source ('self', an origin, or None)."""
-    value = tiles.strip()
-    if value.lower() in ("", "none"):
-        return None
-    if value.lower() == "osm":
-        value = OSM_URL
-    if value.startswith("/"):
-        return "'self'"
-    parts = urlsplit(value)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def map_content_security_policy(page: str, *, tiles: str) -> str:
-    """The Content-Security-Policy of a rendered map: its own inline scripts allowed by hash
-    and nothing else (no other script, no event-handler attribute, no eval, no fetches),
-    inline styles (Leaflet and the panels use them), images from the page and the tile
-    server. The page is our renderer's output; the hashes are computed after rendering."""
-    scripts = dict.fromkeys(re.findall(r"<script>(.*?)</script>", page, flags=re.S))
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
-        for body in scripts
-    )
-    images = " ".join(filter(None, ("'self' data:", tile_origin(tiles))))
-    return (
-        f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; "
-        f"img-src {images}; font-src 'self' data:; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'"
-    )
 
 
 def geojson_text(features: list[dict[str, Any]]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from test_maps_chromium import _probe
 
 from gridgis.dispatch.eta import StraightLineEta
 from gridgis.mapping.dispatch_map import dispatch_map_html
-from gridgis.mapping.render import map_content_security_policy
+from gridgis.mapping.policy import map_content_security_policy
 
 MODEL = StraightLineEta()
 
