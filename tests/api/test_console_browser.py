@@ -12,7 +12,8 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from gridgis.settings import Settings
@@ -52,6 +53,21 @@ def console_server(
 ) -> Iterator[ConsoleServer]:
     """The app served by uvicorn on a free loopback port, on a database of its own (the
     browser's flow commits, so it cannot share the rolled-back test transactions)."""
+    with serve_console(settings, test_database_url, demo, suffix="browser") as server:
+        yield server
+
+
+@contextmanager
+def serve_console(
+    settings: Settings,
+    test_database_url: str,
+    demo: Any,
+    *,
+    suffix: str,
+    prepare: Callable[[Connection, Settings], None] | None = None,
+) -> Iterator[ConsoleServer]:
+    """Serve the app on a database `<test database>_<suffix>` with the demo, `prepare`'s extra
+    data, a dispatcher and a planner user and a system key."""
     import uvicorn
 
     from api.main import create_app
@@ -64,7 +80,7 @@ def console_server(
     from gridgis.settings import resolve_secret_key
 
     url = make_url(test_database_url)
-    name = f"{url.database}_browser"
+    name = f"{url.database}_{suffix}"
     admin = url.set(drivername="postgresql", database="postgres")
     ensure_database(admin.render_as_string(hide_password=False), name, drop_first=True)
     database_url = url.set(database=name).render_as_string(hide_password=False)
@@ -73,6 +89,8 @@ def console_server(
     with engine.connect() as connection:
         upgrade(connection)
         load_demo(connection, demo)
+        if prepare is not None:
+            prepare(connection, server_settings)
         connection.commit()
     with engine.begin() as connection:
         for role in ("dispatcher", "planner"):

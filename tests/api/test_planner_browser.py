@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection
 
 from gridgis.settings import Settings
 from tests.api import test_console_browser
 from tests.api.test_console_browser import (
     ARTIFACTS,
-    PASSWORD,
     Browser,
     ConsoleServer,
-    _free_port,
     _login,
     _only_expected_errors,
+    serve_console,
 )
 
 # The dispatch console's browser fixture, on this module's server (`console_server` below).
@@ -40,66 +37,25 @@ INCIDENTS = 1_500
 INCIDENT_DAYS = 84
 
 
+def _incident_history(connection: Connection, server_settings: Settings) -> None:
+    from gridgis.demo.incidents import generate_incidents
+    from gridgis.dispatch.eta import eta_model_from_settings
+
+    generate_incidents(
+        connection, INCIDENTS, 7, eta_model_from_settings(server_settings), days=INCIDENT_DAYS
+    )
+
+
 @pytest.fixture(scope="module")
 def console_server(
     settings: Settings, test_database_url: str, demo: Any
 ) -> Iterator[ConsoleServer]:
     """The app on a loopback port and a database of its own, with a planner, a dispatcher and
     twelve weeks of modelled incidents (for the KPI dashboard)."""
-    import uvicorn
-
-    from api.main import create_app
-    from gridgis.accounts.users import create_user
-    from gridgis.auth import create_api_key
-    from gridgis.db.embedded import ensure_database
-    from gridgis.db.engine import make_engine
-    from gridgis.db.migrate import upgrade
-    from gridgis.demo.incidents import generate_incidents
-    from gridgis.demo.load import load_demo
-    from gridgis.dispatch.eta import eta_model_from_settings
-    from gridgis.settings import resolve_secret_key
-
-    url = make_url(test_database_url)
-    name = f"{url.database}_planner_browser"
-    admin = url.set(drivername="postgresql", database="postgres")
-    ensure_database(admin.render_as_string(hide_password=False), name, drop_first=True)
-    database_url = url.set(database=name).render_as_string(hide_password=False)
-    server_settings = settings.model_copy(update={"database_url": database_url, "tiles": "none"})
-    engine = make_engine(server_settings, pool_size=2)
-    with engine.connect() as connection:
-        upgrade(connection)
-        load_demo(connection, demo)
-        generate_incidents(
-            connection, INCIDENTS, 7, eta_model_from_settings(server_settings), days=INCIDENT_DAYS
-        )
-        connection.commit()
-    with engine.begin() as connection:
-        for role in ("dispatcher", "planner"):
-            create_user(connection, name=f"test-{role}", role=role, password=PASSWORD)
-        _, system_key = create_api_key(
-            connection, resolve_secret_key(server_settings), name="dispatch-system", role="system"
-        )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(server_settings),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield ConsoleServer(f"http://127.0.0.1:{port}", system_key, engine)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
+    with serve_console(
+        settings, test_database_url, demo, suffix="planner_browser", prepare=_incident_history
+    ) as server:
+        yield server
 
 
 class Shots:
