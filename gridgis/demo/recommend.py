@@ -109,12 +109,13 @@ def recommend_many(
         answers: dict[int, list[RankedResponder] | None] = {}
         for i in indices:
             team_ids = {c.responder_id for c in found.team[i]}
-            team = rank_candidates(found.team[i], model, settings[i], team_ids, points[i])
+            pricer = model.for_call(points[i][0], points[i][1], settings[i])
+            team = rank_candidates(found.team[i], pricer, model.target_s, team_ids)
             kept = rank_candidates(
-                found.others[i], model, settings[i], team_ids | grid_team[i], points[i], n
+                found.others[i], pricer, model.target_s, team_ids | grid_team[i], n
             )
             kept = kept[:n]
-            radius = certify_radius_m(kept, n, model, settings[i], math.inf)
+            radius = certify_radius_m(kept, n, pricer, math.inf)
             lat = points[i][1]
             certified = shortlist_certified(
                 ((shortlist, count, far) for count, far in found.reach[i]), radius, lat

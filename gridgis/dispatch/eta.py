@@ -53,6 +53,34 @@ class PricedEtas:
     priced_by: npt.NDArray[np.str_]
 
 
+class CallEtas(Protocol):
+    """A model's pricing of one call: what dispatch asks while ranking responders for it.
+
+    Made once per call (`EtaModel.for_call`), so that work shared by every responder — for a
+    road model, joining the call to the network and searching the network from it — is done
+    once across the rounds of a shortlist."""
+
+    @property
+    def setting(self) -> Setting: ...
+
+    def etas(
+        self,
+        lons: FloatArray,
+        lats: FloatArray,
+        *,
+        distance_m: FloatArray | None = None,
+        need: int | None = None,
+    ) -> PricedEtas:
+        """Seconds for responders at (lons, lats) to reach the call (as `EtaModel.etas_to`)."""
+        ...
+
+    def reach_m(self, eta_s: float) -> float:
+        """The largest straight-line distance from which this call can be reached in `eta_s`.
+
+        Must never be smaller than the truth: dispatch uses it to certify a shortlist."""
+        ...
+
+
 class EtaModel(Protocol):
     """What dispatch needs from an ETA model: positions in, seconds out."""
 
@@ -98,6 +126,10 @@ class EtaModel(Protocol):
         """The largest straight-line distance from which the call can be reached in `eta_s`.
 
         Must never be smaller than the truth: callers use it to prune candidates."""
+        ...
+
+    def for_call(self, lon: float, lat: float, setting: Setting) -> CallEtas:
+        """The model's pricing of one call at (lon, lat) in `setting`."""
         ...
 
     def parameters(self) -> dict[str, float | str]:
@@ -212,8 +244,36 @@ class StraightLineEta:
         eta = self.eta_s(distance, setting)
         return PricedEtas(eta, np.full(eta.shape, self.name))
 
+    def for_call(self, lon: float, lat: float, setting: Setting) -> StraightLineCall:
+        return StraightLineCall(self, lon, lat, setting)
+
     def parameters(self) -> dict[str, float | str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StraightLineCall:
+    """The straight-line model's pricing of one call: nothing is shared between responders."""
+
+    model: StraightLineEta
+    lon: float
+    lat: float
+    setting: Setting
+
+    def etas(
+        self,
+        lons: FloatArray,
+        lats: FloatArray,
+        *,
+        distance_m: FloatArray | None = None,
+        need: int | None = None,
+    ) -> PricedEtas:
+        return self.model.etas_to(
+            self.lon, self.lat, lons, lats, self.setting, distance_m=distance_m, need=need
+        )
+
+    def reach_m(self, eta_s: float) -> float:
+        return self.model.max_distance_m(eta_s, self.setting)
 
 
 def eta_model_from_settings(settings: Settings) -> StraightLineEta:

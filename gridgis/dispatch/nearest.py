@@ -12,7 +12,7 @@ import numpy as np
 
 from gridgis.boundaries import sql as boundaries_sql
 from gridgis.db import Executor
-from gridgis.dispatch.eta import EtaModel, Setting, StraightLineEta, setting_of_kind
+from gridgis.dispatch.eta import CallEtas, EtaModel, Setting, StraightLineCall, setting_of_kind
 from gridgis.dispatch.sql import nearest as nearest_sql
 from gridgis.dispatch.sql.nearest import Candidate
 from gridgis.errors import InvalidInput
@@ -78,23 +78,19 @@ def _rank_key(item: RankedResponder) -> tuple[float, float, int]:
 
 def rank_candidates(
     candidates: Sequence[Candidate],
-    model: EtaModel,
-    setting: Setting,
+    pricer: CallEtas,
+    target_s: float,
     team_ids: set[int],
-    call: tuple[float, float],
     need: int | None = None,
 ) -> list[RankedResponder]:
-    """Candidates priced by `model` for the call at `call` (lon, lat), fastest first.
+    """Candidates priced for the call by `pricer` (its model's pricing of it), fastest first.
 
     With `need`, results the model proves slower than the `need` fastest may be left out."""
     if not candidates:
         return []
-    priced = model.etas_to(
-        call[0],
-        call[1],
+    priced = pricer.etas(
         np.asarray([c.lon for c in candidates]),
         np.asarray([c.lat for c in candidates]),
-        setting,
         distance_m=np.asarray([c.distance_m for c in candidates]),
         need=need,
     )
@@ -107,7 +103,7 @@ def rank_candidates(
                 status=c.status,
                 distance_m=round(c.distance_m, 1),
                 eta_s=round(float(eta), 1),
-                within_target=bool(eta <= model.target_s),
+                within_target=bool(eta <= target_s),
                 lon=c.lon,
                 lat=c.lat,
                 recorded_at=c.recorded_at,
@@ -124,18 +120,38 @@ def rank_candidates(
 
 
 def certify_radius_m(
-    kept: Sequence[RankedResponder], n: int, model: EtaModel, setting: Setting, otherwise: float
+    kept: Sequence[RankedResponder], n: int, pricer: CallEtas, otherwise: float
 ) -> float:
     """The straight-line distance beyond which no responder can rank among the `n` kept.
 
-    Anyone farther than the model's reach in the n-th ETA (plus the 0.05 s the ETA may have
+    Anyone farther than the call's reach in the n-th ETA (plus the 0.05 s the ETA may have
     been rounded down) is slower than all kept; with fewer than `n` kept, `otherwise`."""
     if len(kept) < n:
         return otherwise
     last = kept[-1]
-    if isinstance(model, StraightLineEta):
+    if isinstance(pricer, StraightLineCall):
         return last.distance_m  # its ETA grows with distance: the n-th distance is exact
-    return max(last.distance_m, model.max_distance_m(last.eta_s + 0.05, setting))
+    return max(last.distance_m, pricer.reach_m(last.eta_s + 0.05))
+
+
+def next_shortlist(
+    shortlist: int, walks: Iterable[tuple[int, int, float]], radius_m: float, lat: float
+) -> int:
+    """The shortlist for the next round, sized from the density the full walks met so that
+    one more round usually certifies `radius_m` (at least double, at most 64 times).
+
+    A walk certifies once the lower bound of its reach passes the radius (see
+    `shortlist_certified`); with responders spread evenly, the rows it takes grow with the
+    square of its reach."""
+    factors = []
+    for limit, walked, reach in walks:
+        if walked < limit:
+            continue  # this walk met everyone who matches
+        met = geodesic_lower_bound_m(reach, lat)
+        ok = met > 0 and math.isfinite(radius_m)
+        factors.append(1.5 * (radius_m / met) ** 2 if ok else 4.0)
+    grow = max(factors, default=4.0)
+    return math.ceil(shortlist * min(64.0, max(2.0, grow)))
 
 
 def shortlist_certified(
@@ -206,7 +222,8 @@ def nearest_responders(
             db, lon, lat, grid["code"], roles=roles, statuses=statuses, fresh_since=fresh_since
         )
         team_ids = {m.responder_id for m in members}
-        team = rank_candidates(members, model, setting, team_ids, (lon, lat))
+        team_pricer = model.for_call(lon, lat, setting)
+        team = rank_candidates(members, team_pricer, model.target_s, team_ids)
         if max_eta_s is not None:
             team = [t for t in team if t.eta_s <= max_eta_s]
         team = team[:n]
@@ -226,6 +243,7 @@ def nearest_responders(
     # Small first lists keep the common case cheap; certification widens them when needed.
     shortlist = 2 * (n + len(team_ids)) + 4
     rounds = 0
+    pricer: CallEtas | None = None
     while True:
         rounds += 1
         # Home lists walk past responders placed at a live fix (superseded rows); a longer
@@ -243,23 +261,23 @@ def nearest_responders(
         )
         grid = found.grid  # the same grid prefer_team looked up first
         setting = setting_of_kind(grid["kind"] if grid else None)
-        max_distance = (
-            model.max_distance_m(max_eta_s, setting) if max_eta_s is not None else math.inf
-        )
+        if pricer is None or pricer.setting != setting:
+            pricer = model.for_call(lon, lat, setting)  # shared by every round
+        max_distance = pricer.reach_m(max_eta_s) if max_eta_s is not None else math.inf
         others = [c for c in found.candidates if c.responder_id not in team_ids]
         ranked = rank_candidates(
-            others, model, setting, team_ids | found.team_ids, (lon, lat), need=wanted
+            others, pricer, model.target_s, team_ids | found.team_ids, need=wanted
         )
         if max_eta_s is not None:
             ranked = [r for r in ranked if r.eta_s <= max_eta_s]
         kept = ranked[:wanted]
-        radius = certify_radius_m(kept, wanted, model, setting, max_distance)
-        walks = (
+        radius = certify_radius_m(kept, wanted, pricer, max_distance)
+        walks = [
             (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
-        )
+        ]
         if shortlist_certified(walks, radius, lat):
             break
-        shortlist *= 4
+        shortlist = next_shortlist(shortlist, walks, radius, lat)
     return NearestAnswer(
         lon=lon,
         lat=lat,

@@ -29,6 +29,8 @@ IntArray = npt.NDArray[np.int64]
 _GEOD = Geod(ellps="WGS84")
 # Never joined: a call beside a motorway is not reached by stopping on the motorway.
 UNSUITABLE_FOR_SNAPPING = frozenset({"motorway", "motorway_link"})
+# Positions whose snaps an engine remembers (about 0.4 KiB each).
+SNAP_MEMORY = 50_000
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,14 @@ class RoadEngine:
     _tree: Any = field(init=False)
     _to_metres: Transformer = field(init=False)
     _arcs: dict[tuple[int, int], tuple[int, bool]] | None = field(init=False, default=None)
+    node_x: FloatArray = field(init=False)
+    node_y: FloatArray = field(init=False)
+    node_reach_m: FloatArray = field(init=False)
+    # Snaps of positions seen before, per snapping limit: responders' home bases and parked
+    # units come back call after call. Bounded; cleared when full.
+    _snaps: dict[float, dict[tuple[float, float], tuple[int, float, float, float, float]]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         n = len(self.node_lon)
@@ -97,6 +107,13 @@ class RoadEngine:
         vertex_edge = np.repeat(np.arange(len(self.edge_source)), np.diff(self.offsets))
         self._lines = shapely.linestrings(np.column_stack([x, y]), indices=vertex_edge)
         self._tree = shapely.STRtree(self._lines[self.snappable])
+        node_x, node_y = self._to_metres.transform(self.node_lon, self.node_lat)
+        self.node_x, self.node_y = np.asarray(node_x), np.asarray(node_y)
+        # The longest edge at each node: every point of its edges lies within this of it.
+        reach = np.zeros(n)
+        np.maximum.at(reach, self.edge_source, self.edge_length_m)
+        np.maximum.at(reach, self.edge_target, self.edge_length_m)
+        self.node_reach_m = reach
 
     @property
     def node_count(self) -> int:
@@ -124,6 +141,34 @@ class RoadEngine:
     @property
     def top_speed_ms(self) -> float:
         return self.top_speed_kmh / 3.6
+
+    def snap_remembered(self, lons: FloatArray, lats: FloatArray, max_distance_m: float) -> Snap:
+        """`snap`, answering positions snapped before from memory (the same result)."""
+        lons = np.atleast_1d(np.asarray(lons, dtype=np.float64))
+        lats = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        memory = self._snaps.setdefault(max_distance_m, {})
+        keys = list(zip(lons.tolist(), lats.tolist(), strict=True))
+        rows = [memory.get(key) for key in keys]
+        missing = [i for i, row in enumerate(rows) if row is None]
+        if missing:
+            fresh = self.snap(lons[missing], lats[missing], max_distance_m)
+            if len(memory) + len(missing) > SNAP_MEMORY:
+                memory.clear()
+            for k, i in enumerate(missing):
+                row = (
+                    int(fresh.edge[k]),
+                    float(fresh.fraction[k]),
+                    float(fresh.lon[k]),
+                    float(fresh.lat[k]),
+                    float(fresh.distance_m[k]),
+                )
+                rows[i] = memory[keys[i]] = row
+        edge, fraction, snap_lon, snap_lat, distance = (
+            (np.array(column, dtype=np.float64) for column in zip(*rows, strict=True))
+            if rows
+            else (np.zeros(0) for _ in range(5))
+        )
+        return Snap(edge.astype(np.int64), fraction, snap_lon, snap_lat, distance)
 
     def snap(self, lons: FloatArray, lats: FloatArray, max_distance_m: float) -> Snap:
         """The nearest point of a suitable edge for each position (edge -1 beyond the limit)."""
@@ -217,6 +262,20 @@ class RoadEngine:
 
         One reverse search per destination: the cost of many origins to few calls (dispatch)."""
         result = np.full((len(origins.edge), len(destinations.edge)), np.inf)
+        for j in np.flatnonzero(destinations.joined).tolist():
+            to_dest = self.times_from_nodes(
+                self.entries(destinations, j), reverse=True, limit=limit
+            )
+            result[:, j] = self.network_s(origins, destinations, j, to_dest)
+        return result
+
+    def network_s(
+        self, origins: Snap, destinations: Snap, j: int, to_dest: FloatArray
+    ) -> FloatArray:
+        """Network seconds from each origin to joined destination j, given every node's
+        seconds to it (`to_dest`, from a reverse search; inf beyond its limit). A result no
+        greater than the search's limit is exact; inf where the origin is not joined."""
+        result = np.full(len(origins.edge), np.inf)
         joined = np.flatnonzero(origins.joined)
         edge, t = origins.edge[joined], origins.fraction[joined]
         # Leaving a joining point: downstream to the edge's target, upstream (two-way) to its
@@ -228,14 +287,10 @@ class RoadEngine:
                 np.where(np.isfinite(self.edge_reverse_cost[edge]), t, 1.0)
                 * (self.edge_reverse_cost[edge])
             )
-        for j in np.flatnonzero(destinations.joined).tolist():
-            to_dest = self.times_from_nodes(
-                self.entries(destinations, j), reverse=True, limit=limit
-            )
-            best = np.minimum(ahead_s + to_dest[ahead_node], back_s + to_dest[back_node])
-            for k in np.flatnonzero(edge == destinations.edge[j]).tolist():
-                best[k] = min(best[k], self.along_edge_s(origins, int(joined[k]), destinations, j))
-            result[joined, j] = best
+        best = np.minimum(ahead_s + to_dest[ahead_node], back_s + to_dest[back_node])
+        for k in np.flatnonzero(edge == destinations.edge[j]).tolist():
+            best[k] = min(best[k], self.along_edge_s(origins, int(joined[k]), destinations, j))
+        result[joined] = best
         return result
 
     def route(self, origins: Snap, i: int, destinations: Snap, j: int) -> FloatArray | None:

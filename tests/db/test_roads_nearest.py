@@ -91,6 +91,26 @@ def test_nearest_by_road_equals_brute_force_over_the_roster(
         assert answer.eta_model == "road_v1"
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_dense_roster_is_certified_by_the_calls_reach(
+    conn: Connection, model: RoadEta, seed: int
+) -> None:
+    """Hundreds of responders over a square kilometre: the shortlist must grow past its
+    first round and stop well short of the whole roster, and still rank as brute force."""
+    roster = insert_roster(conn, 50 + seed, 500)
+    rng = np.random.default_rng(200 + seed)
+    rounds = []
+    for _ in range(6):
+        lon = float(rng.uniform(BOX[0], BOX[2]))
+        lat = float(rng.uniform(BOX[1], BOX[3]))
+        n = int(rng.integers(3, 15))
+        answer = nearest_responders(conn, lon, lat, model, n=n, roles=[ROLE], now=NOW)
+        got = [(r.responder_id, r.eta_s, r.priced_by) for r in answer.results]
+        assert got == brute_force(model, roster, lon, lat, n)
+        rounds.append(answer.shortlist_rounds)
+    assert max(rounds) <= 3, rounds
+
+
 def test_a_near_responder_across_the_water_ranks_by_road(conn: Connection, model: RoadEta) -> None:
     roster = insert_roster(conn, 42, 80)
     # Over many calls, the road ranking must differ from the straight-line ranking somewhere

@@ -206,3 +206,28 @@ def test_routes_follow_the_shortest_path(engine: RoadEngine) -> None:
             metres += (tj if last == engine.edge_source[ej] else 1 - tj) * engine.edge_length_m[ej]
             metres += sum(lengths[(u, v)][1] for u, v in itertools.pairwise(nodes[1:-1]))
         assert drawn == pytest.approx(metres, rel=0.01, abs=1.0)
+
+
+def test_remembered_snaps_equal_fresh_ones(
+    engine: RoadEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gridgis.roads.engine
+
+    monkeypatch.setattr(gridgis.roads.engine, "SNAP_MEMORY", 100)
+    lons, lats = random_points(31, 120)
+    fresh = engine.snap(lons, lats, 80.0)
+    sizes = []
+    # New; partly remembered (the memory is full: cleared); then mostly forgotten again.
+    for start, stop in ((0, 100), (60, 120), (0, 120), (0, 120)):
+        remembered = engine.snap_remembered(lons[start:stop], lats[start:stop], 80.0)
+        for name in ("edge", "fraction", "lon", "lat", "distance_m"):
+            assert np.array_equal(
+                getattr(remembered, name), getattr(fresh, name)[start:stop], equal_nan=True
+            ), name
+        sizes.append(len(engine._snaps[80.0]))
+    assert sizes == [100, 20, 100, 20]
+    other_limit = engine.snap_remembered(lons, lats, 20.0)
+    assert (
+        other_limit.joined <= fresh.joined
+    ).all() and other_limit.joined.sum() < fresh.joined.sum()
+    assert len(engine.snap_remembered(lons[:0], lats[:0], 80.0).edge) == 0

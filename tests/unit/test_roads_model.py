@@ -76,6 +76,45 @@ def test_the_bound_never_undercuts_a_road_eta(model: RoadEta) -> None:
         assert (distance <= reach + 1e-6).all()
 
 
+def test_a_calls_reach_holds_everyone_who_makes_it_in_time(model: RoadEta) -> None:
+    """`reach_m(E)` bounds the straight-line distance of every position (on the network or
+    priced by the fallback) whose road ETA is within E, and is tighter than the top-speed
+    bound for most calls (what keeps dispatch's shortlists short)."""
+    tighter = 0
+    checked = 0
+    for seed in range(8):
+        # A margin around the extract: some positions stand beyond the snapping limit.
+        rng = np.random.default_rng(40 + seed)
+        lons = rng.uniform(BOX[0] - 0.006, BOX[2] + 0.006, 600)
+        lats = rng.uniform(BOX[1] - 0.003, BOX[3] + 0.003, 600)
+        call = points(60 + seed, 1)
+        lon, lat = float(call[0][0]), float(call[1][0])
+        pricer = model.for_call(lon, lat, "urban")
+        priced = pricer.etas(lons, lats)
+        distance = geodesic_m(lon, lat, lons, lats)
+        for eta in np.quantile(priced.eta_s[np.isfinite(priced.eta_s)], [0.01, 0.05, 0.2, 0.6]):
+            reach = pricer.reach_m(float(eta))
+            inside = priced.eta_s <= eta
+            assert (distance[inside] <= reach + 1e-6).all(), (seed, eta)
+            checked += 1
+            tighter += reach < model.max_distance_m(float(eta), "urban")
+    assert tighter >= checked // 2
+
+
+def test_a_calls_pricing_is_the_same_whatever_was_asked_before(model: RoadEta) -> None:
+    """The search shared by a call's rounds gives the same ETAs as a fresh one."""
+    lons, lats = points(7, 120)
+    call = (24.9440, 60.1712)
+    fresh = model.etas_to(*call, lons, lats, "urban")
+    pricer = model.for_call(*call, "urban")
+    pricer.reach_m(90.0)
+    partial = pricer.etas(lons[:30], lats[:30], need=3)
+    finite = np.isfinite(partial.eta_s)
+    assert np.allclose(partial.eta_s[finite], fresh.eta_s[:30][finite])
+    again = pricer.etas(lons, lats)
+    assert np.allclose(again.eta_s, fresh.eta_s)
+
+
 @pytest.mark.parametrize("horizon_s", [5.0, 20.0, 600.0])
 def test_a_search_horizon_keeps_the_fastest_exact(
     model: RoadEta, horizon_s: float, monkeypatch: pytest.MonkeyPatch

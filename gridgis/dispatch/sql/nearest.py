@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -127,7 +128,8 @@ _NEAREST_BY_ROLE = text(
     -- matches. Superseded rows stay here: they only bounded the walks.
     SELECT c.id, c.source, c.planar, c.name, c.role, c.status, c.home_grid_code,
            c.recorded_at, c.lon, c.lat, c.distance_m,
-           (SELECT walks FROM walks) AS walks,
+           -- As text: parsed once from the first row, not once per row.
+           CAST((SELECT walks FROM walks) AS text) AS walks,
            g.code AS at_grid_code, g.name AS at_grid_name, g.kind AS at_grid_kind,
            EXISTS (
                SELECT 1 FROM assignments a WHERE a.responder_id = c.id AND a.grid_code = g.code
@@ -266,7 +268,7 @@ def nearest_shortlist(
     )
     walks = {
         (source, role): (int(walked), float(reach))
-        for source, role, walked, reach in first.walks or ()
+        for source, role, walked, reach in (json.loads(first.walks) if first.walks else ())
     }
     candidates = candidates_from((r for r in rows if r.id is not None), result.keys())
     return Shortlist(candidates, walks, grid, frozenset(int(r.id) for r in rows if r.in_team))
