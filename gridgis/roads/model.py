@@ -4,9 +4,11 @@ A position joins the network at the nearest point of a suitable edge (`RoadEngin
 the legs between the positions and the network are priced by the straight-line model (without
 its turnout, which is added once). A position farther than `max_snap_m` from every suitable
 edge is priced by the straight-line model for that answer, and each result names the model
-that priced it. The straight-line distance a road ETA allows is bounded by the fastest speed
-anywhere in the answer (the network's top speed or the straight-line model's), so dispatch's
-KNN shortlist certification stays exact for this model.
+that priced it. Dispatch prices a call through `RoadCall`: one reverse search from the call,
+shared by every round of the shortlist, which also bounds the straight-line distance from
+which anyone can reach the call in a given time (`RoadCall.reach_m`), so dispatch's KNN
+shortlist certification stays exact for this model. `max_distance_m` is the coarser bound
+that needs no search (the fastest speed anywhere in the answer).
 """
 
 from __future__ import annotations
