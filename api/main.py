@@ -101,6 +101,16 @@ async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
             log.warning("could not expire live positions: %s", exc)
 
 
+def _load_road_graph(provider: EtaProvider, engine: Engine) -> None:
+    if not provider.use_roads:
+        return
+    try:
+        with engine.connect() as conn:
+            provider.active_engine(conn)
+    except SQLAlchemyError as exc:  # the database is away: the first answer will load it
+        log.warning("could not load the road network at start: %s", exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for `settings` (from the environment when omitted)."""
     settings = settings or get_settings()
@@ -118,6 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.read_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
         recover_together([engine, read_engine])
+        # With the road model, load the active network's graph before the first call needs it
+        # (a city's graph takes seconds to read).
+        await run_in_threadpool(_load_road_graph, app.state.eta_provider, read_engine)
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)

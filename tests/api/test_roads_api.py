@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from gridgis.roads.networks import RoadImport, activate_network, import_network
 from gridgis.roads.provider import EtaProvider
@@ -224,3 +224,30 @@ def test_dispatch_map_draws_road_routes(
     assert ROAD_LAYER in page.text and "road_v1" in page.text
     # Three responders are priced by road: three road polylines beside the four straight ones.
     assert page.text.count("L.polyline(") == 4 + 3
+
+
+def test_the_road_graph_is_loaded_before_the_first_call(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the road model, the app reads the active network's graph at start (seconds for a
+    city) rather than in the first dispatcher's answer; a database that is away only logs."""
+    from api.main import _load_road_graph
+
+    with engine.begin() as setup:
+        network = import_network(
+            setup, helsinki_pbf(), RoadImport(profile="car", label="preload", force=True)
+        )["network_id"]
+        activate_network(setup, network, actor="test", force=True)
+    try:
+        road = EtaProvider(settings.model_copy(update={"eta_model": "road"}))
+        _load_road_graph(road, engine)
+        assert road._engine is not None and road._engine.network_id == network
+        straight = EtaProvider(settings)
+        _load_road_graph(straight, engine)
+        assert straight._engine is None
+        away = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+        _load_road_graph(EtaProvider(settings.model_copy(update={"eta_model": "road"})), away)
+        assert "could not load the road network" in caplog.text
+    finally:
+        with engine.begin() as cleanup:
+            cleanup.execute(text("DELETE FROM road_networks WHERE id = :n"), {"n": network})
