@@ -40,9 +40,7 @@ AT_SEA = (24.9200, 60.1500)
 def _helsinki(connection: Connection, server_settings: Settings) -> None:
     from gridgis.roads.networks import RoadImport, import_network
 
-    import_network(
-        connection, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True)
-    )
+    import_network(connection, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True))
     for k, (lon, lat) in enumerate([*ON_ROADS, AT_SEA]):
         connection.execute(
             text(
