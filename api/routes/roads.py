@@ -1,5 +1,6 @@
 """Road networks over HTTP: list, activate, import (via /v1/imports); isochrones and service
-areas on the active network as GeoJSON polygons (WGS84)."""
+areas on the active network as GeoJSON polygons, and responders' routes to a call as GeoJSON
+lines (WGS84)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,15 @@ from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep, SettingsDep
 from api.params import INT4_MAX, INT8_MAX, PointQuery, Text
-from api.schemas import ErrorPublic
+from api.road_schemas import RoutesPublic
+from api.schemas import ErrorPublic, error_responses
 from api.security import actor
 from gridgis.dispatch.responders import get_responder
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.roads.engine import RoadEngine
 from gridgis.roads.isochrones import Isochrone, isochrones
 from gridgis.roads.networks import RoadImport, activate_network, import_network, list_networks
+from gridgis.roads.routes import MAX_ROUTES, RoutesAnswer, responder_routes
 from gridgis.times import normalise_times
 from gridgis.vocabulary import RoadProfile
 
@@ -125,6 +128,100 @@ def get_service_area(
         start_s=fallback.turnout_s,
     )
     return _feature_collection(engine, bands, {"responder_id": responder_id})
+
+
+_ID = re.compile(r"[0-9]{1,19}")
+ResponderIds = Annotated[
+    Text,
+    Query(
+        max_length=500,
+        description=f"Comma-separated responder ids (1 to {MAX_ROUTES}), e.g. from a nearest "
+        "answer",
+    ),
+]
+
+
+def parse_responder_ids(value: str) -> list[int]:
+    """Strict ids: digits only, within bigint (`1.0`, `true` or `-3` name no responder)."""
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    ids = []
+    for part in parts:
+        if not _ID.fullmatch(part) or not 1 <= int(part) <= INT8_MAX:
+            raise InvalidInput(
+                f"responder_ids must be comma-separated ids (1 to {INT8_MAX}); got {part!r}.",
+                field="responder_ids",
+            )
+        ids.append(int(part))
+    return ids
+
+
+def _routes_body(answer: RoutesAnswer, query: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "FeatureCollection",
+        "query": {**query, "setting": answer.setting},
+        "features": [
+            {
+                "type": "Feature",
+                "id": route.responder_id,
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [
+                        [round(float(x), 7), round(float(y), 7)] for x, y in route.coordinates
+                    ],
+                },
+                "properties": {
+                    "responder_id": route.responder_id,
+                    "name": route.name,
+                    "role": route.role,
+                    "status": route.status,
+                    "position_source": route.source,
+                    "recorded_at": route.recorded_at,
+                    "eta_s": route.eta_s,
+                    "within_target": route.within_target,
+                    "priced_by": route.priced_by,
+                    "path": route.path,
+                    "network_id": route.network_id,
+                    "length_m": route.length_m,
+                    "distance_m": route.distance_m,
+                },
+            }
+            for route in answer.routes
+        ],
+    }
+
+
+@router.get("/routes", response_model=RoutesPublic, responses=error_responses(404, 422))
+def get_routes(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    point: PointQuery,
+    responder_ids: ResponderIds,
+) -> JSONResponse:
+    """The way each named responder would go to the call at (lon, lat), from the position
+    dispatch places them at now (a fresh live fix, else home), with the ETA the model in force
+    gives (the same as `/v1/responders/nearest`). With the road model and an active network, a
+    responder it prices gets the fastest road path (`path: road`, the legs to and from the road
+    included, one-way streets respected); a responder priced by the straight-line model (that
+    model in force, or a position farther than the snap limit from every road) gets the
+    straight line (`path: straight_line`). 404 names the responders that do not exist."""
+    ids = parse_responder_ids(responder_ids)
+    model = request.app.state.eta_provider.model(db)
+    answer = responder_routes(
+        db,
+        point.wgs_lon,
+        point.wgs_lat,
+        ids,
+        model,
+        stale_after_s=settings.stale_after_s,
+    )
+    query = {
+        **point.echo(),
+        "responder_ids": [route.responder_id for route in answer.routes],
+        "stale_after_s": settings.stale_after_s,
+        "eta_model": model.parameters(),
+    }
+    return JSONResponse(jsonable_encoder(normalise_times(_routes_body(answer, query))))
 
 
 ROAD_UPLOAD_SUFFIXES = (".pbf", ".osm")

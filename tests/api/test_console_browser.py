@@ -236,6 +236,10 @@ def test_dispatcher_flow(browser: Browser, console_server: ConsoleServer) -> Non
     assert located["grid"]["code"] in (page.text_content("#place-grid") or "")
     assert page.locator("#place-team li").count() >= 1
     assert page.locator("#nearest tr[data-responder]").count() == 5
+    # The straight-line model is in force: straight lines only, no road routes asked for.
+    page.wait_for_selector("body[data-place-seq]")
+    assert page.locator("path.road-route").count() == 0
+    assert page.locator("#nearest td.priced-road, #nearest td.priced-straight").count() == 0
     browser.shot("place-grid-team-nearest")
 
     # A dispatch system posts an incident: it appears in the queue without a reload.

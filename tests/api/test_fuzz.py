@@ -139,6 +139,7 @@ REQUIRED_PARAMS = {
     "level": "grid",
     "zoom": 12,
     "bbox": "117.6,24.5,117.7,24.6",
+    "responder_ids": "1",
 }
 NOW = datetime.now(UTC)
 

@@ -1,6 +1,7 @@
 // The city map: boundaries that change with the zoom level (county -> township -> grid, each
 // simplified for the zoom by the API), responders in view coloured by role and status, open
-// incidents, the selected place and the lines to its nearest responders.
+// incidents, the selected place and the lines to its nearest responders (their road routes when
+// the road model priced them).
 
 import { api } from './api.js';
 import { el } from './dom.js';
@@ -57,6 +58,12 @@ export class CityMap {
       interactive: false,
     }).addTo(this.map);
     this.lines = L.layerGroup().addTo(this.map);
+    // Road routes are few and drawn as SVG (one <path class="road-route"> each) in a pane under
+    // the canvas of outlines and markers, so markers stay on top and clickable; the straight
+    // lines they replace are kept by responder id.
+    this.map.createPane('routes').style.zIndex = '390';
+    this.routeRenderer = L.svg({ pane: 'routes' });
+    this.straightLines = new Map();
     this.responderLayer = L.layerGroup().addTo(this.map);
     this.incidentLayer = L.layerGroup().addTo(this.map);
     this.placeMarker = null;
@@ -251,14 +258,17 @@ export class CityMap {
 
   showNearest(origin, results) {
     this.lines.clearLayers();
+    this.straightLines.clear();
+    delete document.body.dataset.routesDrawn;
     for (const r of results) {
-      L.polyline(
+      const line = L.polyline(
         [
           [origin.lat, origin.lon],
           [r.position.lat, r.position.lon],
         ],
         { color: roleColour(r.role), weight: 2, opacity: 0.8, dashArray: r.within_target ? null : '6 6', interactive: false },
       ).addTo(this.lines);
+      this.straightLines.set(r.responder_id, line);
       L.circleMarker([r.position.lat, r.position.lon], {
         radius: 8,
         color: r.status === 'busy' ? '#c0392b' : '#000',
@@ -275,5 +285,29 @@ export class CityMap {
         .addTo(this.lines);
     }
     document.body.dataset.nearestDrawn = String(results.length);
+  }
+
+  // GeoJSON LineStrings from /v1/routes: a road path replaces its straight line (solid, wider);
+  // a straight_line feature leaves the straight line. Returns how many road routes were drawn.
+  showRoutes(features) {
+    let drawn = 0;
+    for (const feature of features) {
+      const p = feature.properties;
+      if (p.path !== 'road') continue;
+      const straight = this.straightLines.get(p.responder_id);
+      if (straight) this.lines.removeLayer(straight);
+      const latlngs = feature.geometry.coordinates.map(([lon, lat]) => [lat, lon]);
+      L.polyline(latlngs, {
+        pane: 'routes',
+        renderer: this.routeRenderer,
+        className: 'road-route',
+        color: roleColour(p.role),
+        weight: 4,
+        opacity: 0.85,
+        interactive: false,
+      }).addTo(this.lines);
+      drawn += 1;
+    }
+    return drawn;
   }
 }

@@ -1,5 +1,7 @@
 // A place on the map: its grid, the grid's hierarchy and "2+N" team, and the nearest available
-// responders with ETA, distance, within_target and live/home (also drawn on the map).
+// responders with ETA, distance, within_target and live/home (also drawn on the map). When the
+// road model priced the answer, each responder's road route comes from /v1/routes and is drawn
+// instead of the straight line, and the table says which model priced each ETA.
 
 import { api, ApiError } from './api.js';
 import { clear, el, formatDistance, formatDuration } from './dom.js';
@@ -71,11 +73,39 @@ export class PlacePanel {
       this.map.showNearest(origin, nearest.results);
       this.render(origin, located, nearest);
       document.body.dataset.placeMs = String(performance.now() - started);
+      if (byRoad(nearest)) await this.loadRoutes(seq, origin, nearest);
     } catch (exc) {
       if (seq !== this.seq) return;
       clear(this.node).append(el('p', { class: 'error', role: 'alert', text: exc.message }));
     }
     document.body.dataset.placeSeq = String(Number(document.body.dataset.placeSeq || 0) + 1);
+  }
+
+  // The road routes of the responders the road model priced (the straight lines stay for the
+  // others). A failure leaves the straight lines and says so in the panel.
+  async loadRoutes(seq, origin, nearest) {
+    const ids = nearest.results.filter((r) => r.priced_by === nearest.query.eta_model.name);
+    if (!ids.length) {
+      document.body.dataset.routesDrawn = '0';
+      return;
+    }
+    try {
+      const routes = await api.get('/v1/routes', {
+        lon: origin.lon,
+        lat: origin.lat,
+        responder_ids: ids.map((r) => r.responder_id).join(','),
+      });
+      if (seq !== this.seq) return;
+      for (const feature of routes.features) {
+        const p = feature.properties;
+        const cell = this.node.querySelector(`tr[data-responder="${p.responder_id}"] td.priced-road`);
+        if (cell && p.path === 'road') cell.textContent = t('route.byRoad', { length: formatDistance(p.length_m) });
+      }
+      document.body.dataset.routesDrawn = String(this.map.showRoutes(routes.features));
+    } catch (exc) {
+      if (seq !== this.seq) return;
+      this.node.append(el('p', { class: 'error', role: 'alert', text: exc.message }));
+    }
   }
 
   // The "2+N" team by duty: the few named duties by name, a big duty (volunteers) as a count
@@ -134,17 +164,13 @@ export class PlacePanel {
     }
     this.node.append(el('h3', { text: t('place.nearest') }));
     const table = el('table', { id: 'nearest', class: 'nearest' });
-    table.append(
-      el(
-        'tr',
-        {},
-        ['nearest.name', 'nearest.role', 'nearest.eta', 'nearest.distance', 'nearest.target', 'nearest.source', ''].map(
-          (key) => el('th', { text: key ? t(key) : '' }),
-        ),
-      ),
-    );
+    const road = byRoad(nearest);
+    const columns = ['nearest.name', 'nearest.role', 'nearest.eta', 'nearest.distance', 'nearest.target', 'nearest.source'];
+    if (road) columns.push('nearest.pricedBy');
+    columns.push('');
+    table.append(el('tr', {}, columns.map((key) => el('th', { text: key ? t(key) : '' }))));
     if (!nearest.results.length) {
-      table.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: t('nearest.none') })));
+      table.append(el('tr', {}, el('td', { colspan: columns.length, class: 'muted', text: t('nearest.none') })));
     }
     for (const r of nearest.results) {
       const action =
@@ -166,10 +192,27 @@ export class PlacePanel {
           el('td', { text: formatDistance(r.distance_m) }),
           el('td', { class: r.within_target ? 'ok' : 'late', text: r.within_target ? '✓' : '✗' }),
           el('td', { text: t(`source.${r.position.source}`) }),
+          road ? pricedByCell(r, nearest.query.eta_model.name) : null,
           el('td', {}, action),
         ),
       );
     }
     this.node.append(table);
   }
+}
+
+// The road model in force: its parameters name the network it routes on.
+function byRoad(nearest) {
+  const model = nearest.query.eta_model;
+  return Boolean(model && model.network_id !== undefined && model.network_id !== null);
+}
+
+function pricedByCell(result, roadModel) {
+  const road = result.priced_by === roadModel;
+  return el('td', {
+    class: road ? 'priced-road' : 'priced-straight',
+    title: result.priced_by,
+    dataset: { pricedBy: result.priced_by },
+    text: t(road ? 'pricedBy.road' : 'pricedBy.straight'),
+  });
 }
