@@ -141,6 +141,11 @@ class NearestResult(BaseModel):
         deprecated=True, description="Deprecated alias of home_grid_code (one more release)"
     )
     team: bool = Field(description="True when the responder belongs to the call grid's team")
+    priced_by: str = Field(
+        description="The model that priced eta_s: the one in force (query.eta_model.name), or "
+        "straight_line_v1 for a position farther than the road model's snapping limit from "
+        "every road"
+    )
 
 
 class NearestGrid(BaseModel):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import folium
+import numpy as np
 import shapely.geometry
 
 from gridgis.boundaries import sql as boundaries_sql
@@ -53,13 +54,18 @@ def dispatch_map_html(
         now=now,
     )
     paths: dict[int, list[list[float]]] = {}
-    route = getattr(model, "route", None)
-    if route is not None:
-        for r in answer.results:
-            if r.priced_by == model.name:
-                path = route(answer.lon, answer.lat, r.lon, r.lat)
-                if path is not None:
-                    paths[r.responder_id] = [[float(y), float(x)] for x, y in path]
+    routes = getattr(model, "routes", None)
+    by_road = [r for r in answer.results if r.priced_by == model.name]
+    if routes is not None and by_road:
+        found = routes(
+            answer.lon,
+            answer.lat,
+            np.array([r.lon for r in by_road]),
+            np.array([r.lat for r in by_road]),
+        )
+        for r, path in zip(by_road, found, strict=True):
+            if path is not None:
+                paths[r.responder_id] = [[float(y), float(x)] for x, y in path]
     return _render(db, answer, tiles=tiles, paths=paths)
 
 

@@ -29,6 +29,8 @@ IntArray = npt.NDArray[np.int64]
 _GEOD = Geod(ellps="WGS84")
 # Never joined: a call beside a motorway is not reached by stopping on the motorway.
 UNSUITABLE_FOR_SNAPPING = frozenset({"motorway", "motorway_link"})
+# Route searches start cut at this many seconds and widen (x8) for origins not yet reached.
+_FIRST_ROUTE_HORIZON_S = 900.0
 # Positions whose snaps an engine remembers (about 0.4 KiB each).
 SNAP_MEMORY = 50_000
 
@@ -296,35 +298,93 @@ class RoadEngine:
     def route(self, origins: Snap, i: int, destinations: Snap, j: int) -> FloatArray | None:
         """The fastest path's geometry (lon, lat rows) from joined origin i to joined
         destination j, from joining point to joining point; None when either is not joined."""
-        if not (origins.joined[i] and destinations.joined[j]):
-            return None
-        best = (self.along_edge_s(origins, i, destinations, j), -1, -1, None)
-        for node, seconds in self.exits(origins, i):
-            found, previous = dijkstra(
-                self.forward, directed=True, indices=node, return_predecessors=True
+        keep = np.zeros(len(origins.edge), dtype=np.bool_)
+        keep[i] = True
+        return self.routes_to(origins, destinations, j, only=keep)[i]
+
+    def routes_to(
+        self,
+        origins: Snap,
+        destinations: Snap,
+        j: int,
+        *,
+        only: npt.NDArray[np.bool_] | None = None,
+    ) -> list[FloatArray | None]:
+        """The fastest paths' geometries (lon, lat rows) from every joined origin (those in
+        `only`, when given) to joined destination j, from joining point to joining point; None
+        for the others. One reverse search per way into j serves every origin."""
+        wanted = origins.joined if only is None else origins.joined & only
+        if not destinations.joined[j] or not wanted.any():
+            return [None] * len(origins.edge)
+        horizon = _FIRST_ROUTE_HORIZON_S
+        while True:
+            searches = self._searches_into(destinations, j, horizon)
+            found = self._assemble_routes(origins, destinations, j, wanted, searches, horizon)
+            if all(found[i] is not None for i in np.flatnonzero(wanted).tolist()):
+                return found
+            if not np.isfinite(horizon):
+                return found  # the rest cannot reach j
+            horizon = horizon * 8 if horizon < 86_400 else np.inf
+
+    def _searches_into(
+        self, destinations: Snap, j: int, limit: float
+    ) -> list[tuple[int, float, FloatArray, IntArray]]:
+        """On the reversed graph, one search from each node by which j is entered: every
+        node's seconds to it (exact up to `limit`) and, as predecessor, the next node on the
+        way there."""
+        searches = []
+        for entry, more in self.entries(destinations, j):
+            seconds, following = dijkstra(
+                self.backward, directed=True, indices=entry, return_predecessors=True, limit=limit
             )
-            for entry, more in self.entries(destinations, j):
-                total = seconds + float(found[entry]) + more
-                if total < best[0]:
-                    best = (total, node, entry, previous)
-        if not np.isfinite(best[0]):
-            return None
-        e_from, t_from = int(origins.edge[i]), float(origins.fraction[i])
+            searches.append((entry, more, seconds, following))
+        return searches
+
+    def _assemble_routes(
+        self,
+        origins: Snap,
+        destinations: Snap,
+        j: int,
+        wanted: npt.NDArray[np.bool_],
+        searches: list[tuple[int, float, FloatArray, IntArray]],
+        horizon: float,
+    ) -> list[FloatArray | None]:
+        """Paths of the wanted origins whose fastest way is proven within `horizon` (any way
+        through a node the searches did not settle takes longer); None for the others."""
+        paths: list[FloatArray | None] = [None] * len(origins.edge)
         e_to, t_to = int(destinations.edge[j]), float(destinations.fraction[j])
-        _, exit_node, entry_node, previous = best
-        if previous is None:  # along the shared edge
-            return self._piece(e_from, t_from, t_to)
-        nodes = [entry_node]
-        while nodes[-1] != exit_node:
-            nodes.append(int(previous[nodes[-1]]))
-        nodes.reverse()
-        parts = [self._piece(e_from, t_from, 1.0 if exit_node == self.edge_target[e_from] else 0.0)]
-        for u, v in itertools.pairwise(nodes):
-            edge, forward = self._arc_edges()[(u, v)]
-            line = self.edge_geometry(edge)
-            parts.append(line if forward else line[::-1])
-        parts.append(self._piece(e_to, 0.0 if entry_node == self.edge_source[e_to] else 1.0, t_to))
-        return np.vstack(parts)
+        for i in np.flatnonzero(wanted).tolist():
+            best: tuple[float, int, int, Any] = (
+                self.along_edge_s(origins, i, destinations, j),
+                -1,
+                -1,
+                None,
+            )
+            for node, leaving in self.exits(origins, i):
+                for entry, more, seconds, following in searches:
+                    total = leaving + float(seconds[node]) + more
+                    if total < best[0]:
+                        best = (total, node, entry, following)
+            if not best[0] <= horizon:
+                continue
+            e_from, t_from = int(origins.edge[i]), float(origins.fraction[i])
+            _, exit_node, entry_node, following = best
+            if following is None:  # along the shared edge
+                paths[i] = self._piece(e_from, t_from, t_to)
+                continue
+            nodes = [exit_node]
+            while nodes[-1] != entry_node:
+                nodes.append(int(following[nodes[-1]]))
+            at_target = exit_node == self.edge_target[e_from]
+            parts = [self._piece(e_from, t_from, 1.0 if at_target else 0.0)]
+            for u, v in itertools.pairwise(nodes):
+                edge, forward = self._arc_edges()[(u, v)]
+                line = self.edge_geometry(edge)
+                parts.append(line if forward else line[::-1])
+            at_source = entry_node == self.edge_source[e_to]
+            parts.append(self._piece(e_to, 0.0 if at_source else 1.0, t_to))
+            paths[i] = np.vstack(parts)
+        return paths
 
     def _piece(self, edge: int, start: float, end: float) -> FloatArray:
         """Part of an edge between two fractions (reversed when end < start), as lon/lat."""

@@ -84,13 +84,22 @@ class RoadEta:
     ) -> FloatArray | None:
         """The road path (lon, lat rows) a responder at the given position takes to the call,
         with the legs to and from the road; None when either position is off the network."""
+        return self.routes(lon, lat, np.array([responder_lon]), np.array([responder_lat]))[0]
+
+    def routes(
+        self, lon: float, lat: float, lons: FloatArray, lats: FloatArray
+    ) -> list[FloatArray | None]:
+        """`route` for responders at (lons, lats), from one search per way into the call."""
         engine = self.engine
-        origin = engine.snap(np.array([responder_lon]), np.array([responder_lat]), self.max_snap_m)
+        lons = np.atleast_1d(np.asarray(lons, dtype=np.float64))
+        lats = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        origins = engine.snap_remembered(lons, lats, self.max_snap_m)
         call = engine.snap(np.array([lon]), np.array([lat]), self.max_snap_m)
-        path = engine.route(origin, 0, call, 0)
-        if path is None:
-            return None
-        return np.vstack([[responder_lon, responder_lat], path, [lon, lat]])
+        paths = engine.routes_to(origins, call, 0)
+        return [
+            None if path is None else np.vstack([[x, y], path, [lon, lat]])
+            for x, y, path in zip(lons.tolist(), lats.tolist(), paths, strict=True)
+        ]
 
     def eta_matrix(
         self,

@@ -105,14 +105,17 @@ def responder_routes(
     lats = np.asarray([float(r["lat"]) for r in rows])
     distance = geodesic_m(lon, lat, lons, lats)
     priced = model.etas_to(lon, lat, lons, lats, setting, distance_m=distance)
+    by_road = np.asarray(priced.priced_by) == model.name
+    road_paths: list[FloatArray | None] = [None] * len(rows)
+    if isinstance(model, RoadEta) and by_road.any():
+        found_paths = model.routes(lon, lat, lons[by_road], lats[by_road])
+        for k, found_path in zip(np.flatnonzero(by_road).tolist(), found_paths, strict=True):
+            road_paths[k] = found_path
     routes = []
     for k, row in enumerate(rows):
         by = str(priced.priced_by[k])
-        coordinates: FloatArray | None = None
-        network_id: int | None = None
-        if isinstance(model, RoadEta) and by == model.name:
-            coordinates = model.route(lon, lat, lons[k], lats[k])
-            network_id = model.engine.network_id
+        coordinates = road_paths[k]
+        network_id = model.engine.network_id if isinstance(model, RoadEta) and by_road[k] else None
         path: PathKind = "road" if coordinates is not None else "straight_line"
         if coordinates is None:
             coordinates = np.array([[lons[k], lats[k]], [lon, lat]])

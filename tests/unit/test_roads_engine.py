@@ -231,3 +231,34 @@ def test_remembered_snaps_equal_fresh_ones(
         other_limit.joined <= fresh.joined
     ).all() and other_limit.joined.sum() < fresh.joined.sum()
     assert len(engine.snap_remembered(lons[:0], lats[:0], 80.0).edge) == 0
+
+
+@pytest.mark.parametrize("first_horizon_s", [1.0, 30.0, 900.0])
+def test_routes_to_one_call_equal_one_route_each(
+    engine: RoadEngine, first_horizon_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every responder's route from the searches into the call (cut short and widened as
+    needed) takes the travel time the engine gives, and is the route `route` draws."""
+    import gridgis.roads.engine
+
+    lons, lats = random_points(41, 30)
+    origins = engine.snap(lons, lats, 300.0)
+    call = engine.snap(np.array([24.9445]), np.array([60.1700]), 300.0)
+    monkeypatch.setattr(gridgis.roads.engine, "_FIRST_ROUTE_HORIZON_S", math.inf)
+    uncut = engine.routes_to(origins, call, 0)
+    monkeypatch.setattr(gridgis.roads.engine, "_FIRST_ROUTE_HORIZON_S", first_horizon_s)
+    paths = engine.routes_to(origins, call, 0)
+    seconds = engine.travel_s(origins, call)[:, 0]
+    for i, path in enumerate(paths):
+        if not origins.joined[i]:
+            assert path is None
+            continue
+        assert path is not None
+        assert np.allclose(path[0], [origins.lon[i], origins.lat[i]], atol=1e-7)
+        assert np.allclose(path[-1], [call.lon[0], call.lat[0]], atol=1e-7)
+        assert uncut[i] is not None and np.array_equal(uncut[i], path)
+        one = engine.route(origins, i, call, 0)
+        assert one is not None and np.array_equal(one, path)
+        # Drawn length / top speed never exceeds the travel time it claims.
+        drawn = GEOD.line_length(path[:, 0], path[:, 1])
+        assert drawn / engine.top_speed_ms <= seconds[i] * 1.01 + 0.5
