@@ -180,6 +180,11 @@ class PlanCreate(BaseModel):
     target_s: float | None = Field(default=None, gt=0, le=86_400, allow_inf_nan=False)
     k: int = Field(default=1, ge=1, le=MAX_K)
     resolution: int = Field(default=9, ge=5, le=MAX_RESOLUTION)
+    eta_model: Literal["straight_line", "road"] | None = Field(
+        default=None,
+        description="For a new run (no run_id): as on POST /v1/coverage/runs. A stored run is "
+        "planned by the model it was computed with.",
+    )
 
 
 class PlannedSitePublic(BaseModel):

@@ -33,9 +33,12 @@ from api.schemas import error_responses
 from api.security import actor
 from gridgis import crs as crs_mod
 from gridgis.coverage import runs
+from gridgis.coverage import sql as coverage_sql
 from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
 from gridgis.db.engine import allow_bulk_statements
+from gridgis.dispatch.eta import StraightLineEta
+from gridgis.roads.model import ROAD_MODEL_NAME, RoadEta
 from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
@@ -198,6 +201,14 @@ def run_cells(
     return {"type": "FeatureCollection", "features": page.features, "next": next_url}
 
 
+def model_of_run(request: Request, db: SessionDep, run_id: int) -> StraightLineEta | RoadEta:
+    """The model a stored run counted by (a run by road is planned by road)."""
+    stored = coverage_sql.get_run(db, run_id).parameters.get("eta_model") or {}
+    return request.app.state.eta_provider.coverage_model(
+        db, "road" if stored.get("name") == ROAD_MODEL_NAME else "straight_line"
+    )
+
+
 def _candidates_wgs84(body: PlanCreate) -> list[list[float]] | None:
     if body.candidates is None or body.crs == "wgs84":
         return body.candidates
@@ -217,8 +228,11 @@ def plan(
     """Choose `add` new posts (maximal covering location problem) with every current responder
     kept where it is: greedy, an LP upper bound, and the exact integer programme (HiGHS) under
     a time limit. Returns the posts, what each adds, before/after shares and the gap."""
-    model = request.app.state.eta_model
     run_id = body.run_id
+    if run_id is None:
+        model = request.app.state.eta_provider.coverage_model(db, body.eta_model)
+    else:
+        model = model_of_run(request, db, run_id)
     if run_id is None:
         check_role(db, body.role, body.roles)  # before the city-wide run, not after it
         allow_bulk_statements(db, settings)

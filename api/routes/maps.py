@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.deps import SessionDep, SettingsDep
 from api.params import INT8_MAX, PointQuery, Text
 from api.quotas import HeavySlot
+from api.routes.coverage import model_of_run
 from api.routes.responders import STATUS_SET, known_roles, parse_list
 from api.schemas import ErrorPublic
 from gridgis.coverage.plan import MAX_ADD, plan_posts
@@ -73,9 +74,8 @@ def coverage_map(
 
     plan = None
     if plan_add:
-        plan = plan_posts(
-            db, request.app.state.eta_model, run_id=run_id, add=plan_add, role=plan_role
-        )
+        model = model_of_run(request, db, run_id)
+        plan = plan_posts(db, model, run_id=run_id, add=plan_add, role=plan_role)
     page = coverage_map_html(
         db, run_id, tiles=settings.tiles, stale_after_s=settings.stale_after_s, plan=plan
     )

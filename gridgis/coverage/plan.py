@@ -3,8 +3,9 @@
 With the run's responders fixed, choose `add` new posts among candidate sites so that the
 population reached by at least `k` responders within the target is as large as possible.
 A cell needs `k - responders_within_target` more responders in reach; a post reaches a cell
-when its straight-line distance is within `max_distance_m(target, setting of the cell)`, the
-same rule the run used to count responders.
+by the rule the run used to count responders: its straight-line distance within
+`max_distance_m(target, setting of the cell)`, or on a run by road, `road_v1`'s price of the
+way from the post to the cell within the target (`gridgis.roads.plan.road_reach`).
 
 Solving: cells with the same need and the same set of reaching candidates are merged (their
 population summed), which shrinks the problem by an order of magnitude. Then
@@ -40,6 +41,8 @@ from gridgis.db import Executor
 from gridgis.dispatch.eta import URBAN_KINDS, DistanceEtaModel, Setting
 from gridgis.dispatch.sql import responders as responders_sql
 from gridgis.errors import Conflict, InvalidInput
+from gridgis.roads.model import RoadEta
+from gridgis.roads.plan import road_reach
 from gridgis.validation import check_lon_lat
 
 FloatArray = npt.NDArray[np.float64]
@@ -358,7 +361,7 @@ def check_role(
 
 def plan_posts(
     db: Executor,
-    model: DistanceEtaModel,
+    model: DistanceEtaModel | RoadEta,
     *,
     run_id: int,
     add: int,
@@ -408,10 +411,29 @@ def plan_posts(
     within = cells["responders_within_target"]
     need = np.maximum(k - within, 0)
 
+    def reach(cell_index: Any, site_index: Any) -> sparse.csr_matrix:
+        """Cells x sites within the target, by the rule the run used (road or straight)."""
+        if isinstance(model, RoadEta):
+            return road_reach(
+                model,
+                cells["lon"][cell_index],
+                cells["lat"][cell_index],
+                cell_urban[cell_index],
+                sites.lon[site_index],
+                sites.lat[site_index],
+                target_s,
+            )
+        return _reach(
+            cell_xy[cell_index],
+            cell_scale[cell_index],
+            cell_urban[cell_index],
+            site_xy[site_index],
+            model,
+            target_s,
+        )
+
     relevant = np.flatnonzero((need > 0) & (cells["population"] > 0))
-    reach_relevant = _reach(
-        cell_xy[relevant], cell_scale[relevant], cell_urban[relevant], site_xy, model, target_s
-    )
+    reach_relevant = reach(relevant, slice(None))
     problem = _merge_rows(reach_relevant, need[relevant], cells["population"][relevant], add)
 
     greedy = [j for j, _ in _greedy(problem, add)]
@@ -461,9 +483,7 @@ def plan_posts(
         )
 
     # Before/after on every cell (not only the merged rows) with the same reach rule.
-    added = np.asarray(
-        _reach(cell_xy, cell_scale, cell_urban, site_xy[chosen], model, target_s).sum(axis=1)
-    )
+    added = np.asarray(reach(slice(None), np.asarray(chosen, dtype=np.int64)).sum(axis=1))
     after_count = within + added.ravel().astype(np.int64)
     covered_before = within >= k
     covered_after = after_count >= k

@@ -162,6 +162,49 @@ def test_coverage_run_by_road(client: TestClient, conn: Connection) -> None:
     ).json()
     assert straight["id"] != run["id"]
 
+    # A run by road is planned by road: each candidate's gain is the population of the cells
+    # with nobody within the target that road_v1 says it reaches.
+    sites = [[24.9420, 60.1690], [24.9480, 60.1740], [24.9300, 60.1600], [24.9445, 60.1700]]
+    plan_body = {
+        "add": 1, "candidates": sites, "role": ROLE, "roles": [ROLE], "eta_model": "road",
+        "k": 1, "target_s": 150, "resolution": 9,
+    }  # fmt: skip
+    conn.execute(
+        text("UPDATE areas SET population = 5000 WHERE generation_id = :g"), {"g": generation}
+    )
+    planned = client.post("/v1/coverage/plan", json=plan_body)
+    assert planned.status_code == 200, planned.text
+    plan_run = planned.json()["run_id"]
+    rows = conn.execute(
+        text(
+            "SELECT lon, lat, population, responders_within_target FROM coverage_cells "
+            "WHERE run_id = :r"
+        ),
+        {"r": plan_run},
+    ).all()
+    gains = []
+    for site in sites:
+        gain = 0.0
+        for lon, lat, population, within in rows:  # community grids: urban
+            eta = model.etas_to(lon, lat, np.array([site[0]]), np.array([site[1]]), "urban")
+            if within == 0 and eta.eta_s[0] <= 150:
+                gain += float(population)
+        gains.append(gain)
+    assert max(gains) > 0
+    best = planned.json()["sites"][0]
+    assert best["population_gained"] == pytest.approx(max(gains), abs=0.2)
+    again = client.post(
+        "/v1/coverage/plan",
+        json={"run_id": plan_run, "add": 1, "candidates": sites, "role": ROLE},
+    )
+    assert again.json()["sites"][0]["population_gained"] == best["population_gained"]
+    # The straight-line run is planned by the straight line: another answer.
+    line = client.post(
+        "/v1/coverage/plan",
+        json={"run_id": straight["id"], "add": 1, "candidates": sites, "role": ROLE},
+    )
+    assert line.status_code == 200, line.text
+
 
 def test_road_imports_and_networks_over_http(
     client: TestClient, conn: Connection, api_keys: dict[str, str]
