@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -256,6 +257,7 @@ def compare_pairs(engine: RoadEngine, repeat: int = 5) -> None:
     sources = rng.choice(n, size=min(50, n), replace=False)
     targets = rng.choice(n, size=min(50, n), replace=False)
     origins, destinations = np.repeat(sources, len(targets)), np.tile(targets, len(sources))
+    warnings.filterwarnings("ignore", message=".*unconnected nodes", category=UserWarning)
     pd_ms, pd_disp = median_ms(pandana_dispatch, repeat)
     full_ms, sp_disp = median_ms(lambda: scipy_dispatch(np.inf), repeat)
     cut_ms, _ = median_ms(lambda: scipy_dispatch(600.0), repeat)
