@@ -12,7 +12,6 @@ a city). The straight-line pairs are found with a KD-tree and decided by geodesi
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,9 @@ from gridgis.coverage.compute import CellEtas
 from gridgis.dispatch.eta import FloatArray, Setting
 from gridgis.roads.engine import RoadEngine, Snap
 from gridgis.roads.model import RoadEta
+from gridgis.roads.multisource import concatenated_ranges, count_within, k_nearest_sources
+
+IntArray = npt.NDArray[np.int64]
 
 _GEOD = Geod(ellps="WGS84")
 # The engine's projection errs far below this within a province (see RoadEngine.to_metric).
@@ -124,11 +126,17 @@ def _straight_line(
         todo = todo[~done]
         asked = min(len(lon), asked * 4)
     reach = fallback.max_distance_m(target_s, setting)
+    near = tree.query_ball_point(points, r=reach * (1 + _SCALE_MARGIN) + 1.0, return_sorted=False)
+    sizes = np.fromiter((len(found) for found in near), dtype=np.int64, count=len(points))
     count = np.zeros(len(points), dtype=np.int64)
-    for i, near in enumerate(tree.query_ball_point(points, r=reach * (1 + _SCALE_MARGIN) + 1.0)):
-        if near:
-            metres = _geodesic_rows(cell_lon[i : i + 1], cell_lat[i : i + 1], lon, lat, [near])
-            count[i] = int((fallback.eta_s(metres[0], setting) <= target_s).sum())
+    if sizes.sum():
+        row = np.repeat(np.arange(len(points)), sizes)
+        responder = np.fromiter(
+            (i for found in near for i in found), dtype=np.int64, count=int(sizes.sum())
+        )
+        _, _, metres = _GEOD.inv(cell_lon[row], cell_lat[row], lon[responder], lat[responder])
+        within = fallback.eta_s(np.asarray(metres, dtype=np.float64), setting) <= target_s
+        count = np.bincount(row[within], minlength=len(points)).astype(np.int64)
     return etas, count
 
 
@@ -142,6 +150,68 @@ def _geodesic_rows(
     return np.asarray(metres, dtype=np.float64).reshape(index.shape)
 
 
+def _exits(
+    engine: RoadEngine, snap: Snap, which: npt.NDArray[np.int64], start: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Per snapped position: the nodes it leaves by (ahead, back; -1 on one-way edges) and
+    the seconds to reach them, `start` included (as `RoadEngine.exits` prices them)."""
+    edge, t = snap.edge[which], snap.fraction[which]
+    reverse = engine.edge_reverse_cost[edge]
+    two_way = np.isfinite(reverse)
+    nodes = np.column_stack(
+        [engine.edge_target[edge], np.where(two_way, engine.edge_source[edge], -1)]
+    )
+    ahead = start[which] + (1.0 - t) * engine.edge_cost[edge]
+    back = np.full(len(which), np.inf)
+    back[two_way] = start[which][two_way] + t[two_way] * reverse[two_way]
+    return nodes, np.column_stack([ahead, back])
+
+
+def _entries(
+    engine: RoadEngine, snap: Snap, which: npt.NDArray[np.int64]
+) -> tuple[IntArray, FloatArray]:
+    """Per snapped position: the nodes it is entered from (-1 when none) and the seconds from
+    them (as `RoadEngine.entries` prices them)."""
+    edge, t = snap.edge[which], snap.fraction[which]
+    reverse = engine.edge_reverse_cost[edge]
+    two_way = np.isfinite(reverse)
+    nodes = np.column_stack(
+        [engine.edge_source[edge], np.where(two_way, engine.edge_target[edge], -1)]
+    )
+    back = np.full(len(which), np.inf)
+    back[two_way] = (1.0 - t[two_way]) * reverse[two_way]
+    return nodes, np.column_stack([t * engine.edge_cost[edge], back])
+
+
+def _same_edge(
+    engine: RoadEngine,
+    responders: Snap,
+    joined: npt.NDArray[np.int64],
+    start: FloatArray,
+    cells: Snap,
+    on_road: npt.NDArray[np.int64],
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """(cell row, joined responder row, seconds) for every responder on a cell's own edge,
+    along it (start included; as `RoadEngine.along_edge_s` prices it)."""
+    r_edge = responders.edge[joined]
+    order = np.argsort(r_edge, kind="stable")
+    sorted_edge = r_edge[order]
+    c_edge = cells.edge[on_road]
+    lo = np.searchsorted(sorted_edge, c_edge, side="left")
+    hi = np.searchsorted(sorted_edge, c_edge, side="right")
+    cell_row = np.repeat(np.arange(len(on_road)), hi - lo)
+    responder_row = order[concatenated_ranges(lo, hi - lo)]
+    edge = c_edge[cell_row]
+    ti = responders.fraction[joined[responder_row]]
+    tj = cells.fraction[on_road[cell_row]]
+    with np.errstate(invalid="ignore"):
+        along = np.where(
+            tj >= ti, (tj - ti) * engine.edge_cost[edge], (ti - tj) * engine.edge_reverse_cost[edge]
+        )
+    seconds = start[joined[responder_row]] + along
+    return cell_row, responder_row, seconds
+
+
 def _k_nearest_by_road(
     engine: RoadEngine,
     responders: Snap,
@@ -152,41 +222,49 @@ def _k_nearest_by_road(
     k: int,
 ) -> FloatArray:
     """Seconds (start included) of the k nearest distinct responders to each cell's joining
-    point: one label-setting search from all responders, k labels of distinct ones per node."""
-    graph = engine.forward
-    indptr, indices, weights = graph.indptr, graph.indices, graph.data
-    labels: list[list[tuple[float, int]]] = [[] for _ in range(engine.node_count)]
-    heap: list[tuple[float, int, int]] = []
-    for r in joined.tolist():
-        for node, seconds in engine.exits(responders, r):
-            heap.append((float(start[r]) + seconds, node, r))
-    heapq.heapify(heap)
-    while heap:
-        d, v, r = heapq.heappop(heap)
-        here = labels[v]
-        if len(here) >= k or any(src == r for _, src in here):
-            continue
-        here.append((d, r))
-        for a in range(indptr[v], indptr[v + 1]):
-            w = int(indices[a])
-            there = labels[w]
-            if len(there) < k and not any(src == r for _, src in there):
-                heapq.heappush(heap, (d + float(weights[a]), w, r))
-    # Responders on a cell's own edge reach it along the edge too.
-    on_edge: dict[int, list[int]] = {}
-    for r in joined.tolist():
-        on_edge.setdefault(int(responders.edge[r]), []).append(r)
-    result = np.full((len(on_road), k), np.inf)
-    for row, c in enumerate(on_road.tolist()):
-        offers: dict[int, float] = {}
-        for node, seconds in engine.entries(cells, c):
-            for d, r in labels[node]:
-                offers[r] = min(offers.get(r, np.inf), d + seconds)
-        for r in on_edge.get(int(cells.edge[c]), []):
-            along = engine.along_edge_s(responders, r, cells, c)
-            offers[r] = min(offers.get(r, np.inf), float(start[r]) + along)
-        kept = sorted(offers.values())[:k]
-        result[row, : len(kept)] = kept
+    point: k multi-source searches from all responders at once (`k_nearest_sources`)."""
+    exit_node, exit_s = _exits(engine, responders, joined, start)
+    seeded = exit_node >= 0
+    source = np.broadcast_to(np.arange(len(joined))[:, None], exit_node.shape)
+    dist, owner = k_nearest_sources(
+        engine.forward, exit_node[seeded], exit_s[seeded], source[seeded], k
+    )
+    entry_node, entry_s = _entries(engine, cells, on_road)
+    rows, sources, seconds = [], [], []
+    for col in range(2):
+        has = np.flatnonzero(entry_node[:, col] >= 0)
+        node = entry_node[has, col]
+        for m in range(k):
+            rows.append(has)
+            sources.append(owner[node, m])
+            seconds.append(dist[node, m] + entry_s[has, col])
+    cell_row, responder_row, along = _same_edge(engine, responders, joined, start, cells, on_road)
+    rows.append(cell_row)
+    sources.append(responder_row)
+    seconds.append(along)
+    return _k_smallest_distinct(
+        np.concatenate(rows), np.concatenate(sources), np.concatenate(seconds), len(on_road), k
+    )
+
+
+def _k_smallest_distinct(
+    row: IntArray, source: IntArray, seconds: FloatArray, rows: int, k: int
+) -> FloatArray:
+    """Per row, the k smallest offers of distinct sources (inf where fewer)."""
+    result = np.full((rows, k), np.inf)
+    ok = (source >= 0) & np.isfinite(seconds)
+    row, source, seconds = row[ok], source[ok], seconds[ok]
+    order = np.lexsort((seconds, source, row))
+    row, source, seconds = row[order], source[order], seconds[order]
+    first = np.ones(len(row), dtype=np.bool_)
+    first[1:] = (row[1:] != row[:-1]) | (source[1:] != source[:-1])
+    row, seconds = row[first], seconds[first]
+    order = np.lexsort((seconds, row))
+    row, seconds = row[order], seconds[order]
+    begins = np.searchsorted(row, row, side="left")
+    rank = np.arange(len(row)) - begins
+    kept = rank < k
+    result[row[kept], rank[kept]] = seconds[kept]
     return result
 
 
@@ -199,21 +277,21 @@ def _count_within(
     on_road: npt.NDArray[np.int64],
     end: FloatArray,
     target_s: float,
-) -> npt.NDArray[np.int64]:
-    """How many joined responders reach each cell by road within the target."""
-    count = np.zeros(len(on_road), dtype=np.int64)
-    edge, t = cells.edge[on_road], cells.fraction[on_road]
-    source, target = engine.edge_source[edge], engine.edge_target[edge]
-    into_forward = t * engine.edge_cost[edge]
-    into_backward = (1.0 - t) * engine.edge_reverse_cost[edge]  # inf on one-way edges
-    for r in joined.tolist():
-        budget = target_s - float(start[r])
-        if budget < 0:
-            continue
-        times = engine.times_from_nodes(engine.exits(responders, r), limit=budget)
-        arrive = np.minimum(times[source] + into_forward, times[target] + into_backward)
-        same = np.flatnonzero(edge == responders.edge[r])
-        for i in same.tolist():
-            arrive[i] = min(arrive[i], engine.along_edge_s(responders, r, cells, int(on_road[i])))
-        count += (float(start[r]) + arrive + end <= target_s).astype(np.int64)
-    return count
+) -> IntArray:
+    """How many joined responders reach each cell by road within the target: bounded searches
+    from the cells a tile at a time (`count_within`), not one search per responder."""
+    exit_node, exit_s = _exits(engine, responders, joined, start)
+    entry_node, entry_s = _entries(engine, cells, on_road)
+    direct = _same_edge(engine, responders, joined, start, cells, on_road)
+    x, y = engine.to_metric(engine.node_lon, engine.node_lat)
+    return count_within(
+        engine.forward,
+        np.column_stack([x, y]),
+        engine.top_speed_ms,
+        exit_node,
+        exit_s,
+        entry_node,
+        entry_s,
+        target_s - end,
+        direct=direct,
+    )
