@@ -287,7 +287,6 @@ def _count_within(
     return count_within(
         engine.forward,
         np.column_stack([x, y]),
-        engine.top_speed_ms,
         exit_node,
         exit_s,
         entry_node,

@@ -147,7 +147,6 @@ def concatenated_ranges(starts: IntArray, counts: IntArray) -> IntArray:
 def count_within(
     graph: csr_matrix,
     node_xy: FloatArray,
-    top_speed_ms: float,
     exit_node: IntArray,
     exit_offset: FloatArray,
     entry_node: IntArray,
@@ -160,33 +159,28 @@ def count_within(
 ) -> IntArray:
     """Per target, how many sources reach it within its budget on `graph` (forward arcs).
 
-    Source i leaves from its exits (`exit_node[i, :]`, -1 for none) at `exit_offset[i, :]`;
-    target j is entered from `entry_node[j, :]` at an added `entry_offset[j, :]`; source i
-    counts for target j when min over exits and entries of (exit offset + path + entry
+    Source i leaves from its two exits (`exit_node[i, :]`, -1 for none) at `exit_offset[i,
+    :]`; target j is entered from `entry_node[j, :]` at an added `entry_offset[j, :]`; source
+    i counts for target j when min over exits and entries of (exit offset + path + entry
     offset) <= budget[j]. `direct` pairs (target, source, seconds) offer another time (a
-    source on the target's own edge). Targets are taken a tile at a time: one search on the
-    reversed graph from every target of the tile at once, within the part of the network
-    close enough to matter (no path of `budget` seconds leaves a radius of budget x the top
-    speed), then every source met is checked in bulk."""
+    source on the target's own edge). Targets are taken a tile at a time (`tile_m` square by
+    `node_xy` of their entries): one search on the reversed graph from every target of the
+    tile at once, within the nodes that lie within the budget of any of the tile's entries
+    (the paths that matter never leave them), then the sources met are counted in bulk."""
     n = graph.shape[0]
     targets = len(budget)
     count = np.zeros(targets, dtype=np.int64)
     if targets == 0 or len(exit_node) == 0:
         return count
     reverse = graph.transpose().tocsr()
-    arc_from = np.repeat(np.arange(n, dtype=np.int64), np.diff(reverse.indptr))
     arc_to = reverse.indices.astype(np.int64)
     arc_w = reverse.data.astype(np.float64)
-    # Exits by node: which sources leave from each node, through which of their exits.
-    usable = (exit_node >= 0) & np.isfinite(exit_offset)
-    ex_source, ex_col = np.nonzero(usable)
-    ex_node = exit_node[ex_source, ex_col]
-    order = np.argsort(ex_node, kind="stable")
-    ex_source, ex_col, ex_node = ex_source[order], ex_col[order], ex_node[order]
-    ex_offset = exit_offset[ex_source, ex_col]
-    ex_ptr = np.concatenate([[0], np.cumsum(np.bincount(ex_node, minlength=n))])
+    # Exits by node, each column sorted by (node, offset): a node's sources within a budget
+    # are a prefix of its run, found by one searchsorted on exact integer keys.
+    exits = [_ExitTable(exit_node[:, col], exit_offset[:, col], n) for col in range(2)]
+    ex_offset = np.concatenate([table.offset for table in exits])
     cheapest_exit = float(ex_offset.min()) if len(ex_offset) else np.inf
-    columns = exit_node.shape[1]
+    columns = 2
     if direct is not None:
         d_target, d_source, d_seconds = direct
         d_order = np.lexsort((d_seconds, d_source, d_target))
@@ -205,6 +199,7 @@ def count_within(
     by_tile = np.argsort(tile_key, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_key[by_tile])) + 1
     local = np.full(n, -1, dtype=np.int64)
+    inside = np.zeros(n, dtype=np.bool_)
     for group in np.split(by_tile, bounds):
         group = group[entered[group].any(axis=1)]
         if len(group) == 0:
@@ -212,18 +207,19 @@ def count_within(
         limit = float(budget[group].max()) - cheapest_exit
         if limit < 0:
             continue
-        nodes = entry_node[group][entered[group]]
-        radius = limit * top_speed_ms * 1.01 + 1.0
-        low = node_xy[nodes].min(axis=0) - radius
-        high = node_xy[nodes].max(axis=0) + radius
-        inside = (
-            (node_xy[:, 0] >= low[0]) & (node_xy[:, 0] <= high[0])
-            & (node_xy[:, 1] >= low[1]) & (node_xy[:, 1] <= high[1])
-        )  # fmt: skip
-        window = np.flatnonzero(inside)
+        # The window: every node within the limit of the tile's entries (one search from all
+        # of them); shortest paths that matter never leave it.
+        nodes = np.unique(entry_node[group][entered[group]])
+        reach = dijkstra(reverse, directed=True, indices=nodes, min_only=True, limit=limit)
+        window = np.flatnonzero(np.isfinite(reach))
+        inside[window] = True
         local[window] = np.arange(len(window))
-        keep = inside[arc_from] & inside[arc_to]
-        w_from, w_to, w_w = local[arc_from[keep]], local[arc_to[keep]], arc_w[keep]
+        # The window's arcs: those leaving a window node for another one.
+        degree = reverse.indptr[window + 1] - reverse.indptr[window]
+        arcs = concatenated_ranges(reverse.indptr[window].astype(np.int64), degree)
+        keep = inside[arc_to[arcs]]
+        w_from = np.repeat(np.arange(len(window)), degree)[keep]
+        w_to, w_w = local[arc_to[arcs[keep]]], arc_w[arcs[keep]]
         size = len(window)
         block = max(1, max_block // max(size, 1))
         for part in range(0, len(group), block):
@@ -232,9 +228,8 @@ def count_within(
                 size, w_from, w_to, w_w, local, cells, entry_node, entry_offset, entered, limit
             )
             count[cells] += _tile_count(
-                seconds, cells, window, local, budget, exit_node, exit_offset, columns,
-                ex_ptr, ex_source, ex_col, ex_offset,
-            )  # fmt: skip
+                seconds, cells, window, local, budget, exit_node, exit_offset, exits
+            )
             if direct is not None:
                 lo = np.searchsorted(d_target, cells, side="left")
                 hi = np.searchsorted(d_target, cells, side="right")
@@ -242,18 +237,19 @@ def count_within(
                 if len(rows):
                     row_cell = np.repeat(np.arange(len(cells)), hi - lo)
                     source = d_source[rows]
-                    via_nodes = np.full(len(rows), np.inf)
+                    target_budget = budget[cells][row_cell]
+                    by_node = np.zeros(len(rows), dtype=np.bool_)
                     for col in range(columns):
                         at = exit_node[source, col]
                         where = np.where(at >= 0, local[np.maximum(at, 0)], -1)
                         ok = where >= 0
-                        got = np.full(len(rows), np.inf)
-                        got[ok] = exit_offset[source[ok], col] + seconds[row_cell[ok], where[ok]]
-                        np.minimum(via_nodes, got, out=via_nodes)
-                    target_budget = budget[cells][row_cell]
-                    extra = (d_seconds[rows] <= target_budget) & (via_nodes > target_budget)
+                        by_node[ok] |= exit_offset[source[ok], col] <= (
+                            target_budget[ok] - seconds[row_cell[ok], where[ok]]
+                        )
+                    extra = (d_seconds[rows] <= target_budget) & ~by_node
                     count[cells] += np.bincount(row_cell[extra], minlength=len(cells))
         local[window] = -1
+        inside[window] = False
     if direct is not None:
         # Targets no tile searched (no entry, or a budget below every exit): direct offers only.
         searched = np.zeros(targets, dtype=np.bool_)
@@ -291,6 +287,38 @@ def _tile_search(
     return np.asarray(np.atleast_2d(found)[:, :size])
 
 
+class _ExitTable:
+    """One column of exits (a node and an offset per source), sorted by node, then offset."""
+
+    def __init__(self, node: IntArray, offset: FloatArray, n: int) -> None:
+        usable = np.flatnonzero((node >= 0) & np.isfinite(offset))
+        order = np.lexsort((offset[usable], node[usable]))
+        self.source = usable[order]
+        self.node = node[self.source]
+        self.offset = offset[self.source]
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(self.node, minlength=n))])
+        # Offsets as ranks among their distinct values: (node, rank) keys are exact integers.
+        self.values = np.unique(self.offset)
+        self.stride = len(self.values) + 1
+        rank = np.searchsorted(self.values, self.offset, side="right")
+        self.keys = self.node * self.stride + rank
+        self.lowest = np.full(n, np.inf)
+        self.highest = np.full(n, -np.inf)
+        np.minimum.at(self.lowest, self.node, self.offset)
+        np.maximum.at(self.highest, self.node, self.offset)
+
+    def within(self, node: IntArray, budget: FloatArray) -> tuple[IntArray, IntArray]:
+        """For each (node, budget): where its run starts and how many offsets are <= budget."""
+        start = self.ptr[node]
+        # Most runs are wholly within the budget or wholly beyond it: search only the rest.
+        count = np.where(self.highest[node] <= budget, self.ptr[node + 1] - start, 0)
+        partly = np.flatnonzero((self.lowest[node] <= budget) & (self.highest[node] > budget))
+        rank = np.searchsorted(self.values, budget[partly], side="right")
+        end = np.searchsorted(self.keys, node[partly] * self.stride + rank, side="right")
+        count[partly] = end - start[partly]
+        return start, count
+
+
 def _tile_count(
     seconds: FloatArray,
     cells: IntArray,
@@ -299,35 +327,27 @@ def _tile_count(
     budget: FloatArray,
     exit_node: IntArray,
     exit_offset: FloatArray,
-    columns: int,
-    ex_ptr: IntArray,
-    ex_source: IntArray,
-    ex_col: IntArray,
-    ex_offset: FloatArray,
+    exits: list[_ExitTable],
 ) -> IntArray:
-    """Sources within budget of each target of a tile (each counted once: at its first exit
-    the search reached)."""
+    """Sources within budget of each target of a tile, each counted once: by its first exit
+    when that one is within budget, else by its second."""
     cell_row, node_col = np.nonzero(np.isfinite(seconds))
     at = window[node_col]
-    lo, hi = ex_ptr[at], ex_ptr[at + 1]
-    rows = concatenated_ranges(lo, hi - lo)
-    if len(rows) == 0:
-        return np.zeros(len(cells), dtype=np.int64)
-    pair = np.repeat(np.arange(len(cell_row)), hi - lo)
-    row_cell = cell_row[pair]
-    source, col = ex_source[rows], ex_col[rows]
-    best = ex_offset[rows] + seconds[row_cell, node_col[pair]]
-    counted_here = np.ones(len(rows), dtype=np.bool_)
-    for other in range(columns):
-        node = exit_node[source, other]
-        where = np.where(node >= 0, local[np.maximum(node, 0)], -1)
-        reached = np.zeros(len(rows), dtype=np.bool_)
-        via = np.full(len(rows), np.inf)
-        ok = where >= 0
-        via[ok] = exit_offset[source[ok], other] + seconds[row_cell[ok], where[ok]]
-        reached[ok] = np.isfinite(seconds[row_cell[ok], where[ok]])
-        # An earlier exit the search reached counts this source there instead.
-        counted_here &= ~((other < col) & reached)
-        np.minimum(best, via, out=best)
-    within = counted_here & (best <= budget[cells][row_cell])
-    return np.bincount(row_cell[within], minlength=len(cells))
+    spare = budget[cells][cell_row] - seconds[cell_row, node_col]
+    _, first = exits[0].within(at, spare)
+    count = np.bincount(cell_row, weights=first, minlength=len(cells)).astype(np.int64)
+    start, second = exits[1].within(at, spare)
+    rows = concatenated_ranges(start, second)
+    if len(rows):
+        row_cell = np.repeat(cell_row, second)
+        source = exits[1].source[rows]
+        node = exit_node[source, 0]
+        ahead = np.where(node >= 0, local[np.maximum(node, 0)], -1)
+        ok = ahead >= 0
+        first_ok = np.zeros(len(rows), dtype=np.bool_)
+        # The same comparison as the first exit's count (offset <= budget - seconds).
+        first_ok[ok] = exit_offset[source[ok], 0] <= (
+            budget[cells][row_cell[ok]] - seconds[row_cell[ok], ahead[ok]]
+        )
+        count += np.bincount(row_cell[~first_ok], minlength=len(cells))
+    return count
