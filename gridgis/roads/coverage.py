@@ -2,16 +2,20 @@
 reach the cell within the target, priced by `road_v1` as dispatch would price a call there.
 
 A cell and a responder that both join the network are priced by road; any other pair by the
-straight-line model (as `RoadEta.etas_to` does). The k nearest by road come from one
-multi-source search over the network from every counted responder at once (each node keeps
-the k best labels of distinct responders), not from one search per cell. Counting the
-responders within the target needs every responder, not only the k best: each joined
-responder gets one search cut at the target (cheap: five minutes of road is a small part of
-a city). The straight-line pairs are found with a KD-tree and decided by geodesic distance.
+straight-line model (as `RoadEta.etas_to` does). The k nearest by road come from k
+multi-source searches over the network from every counted responder at once
+(`multisource.k_nearest_sources`), not from one search per cell. Counting the responders
+within the target needs every responder, not only the k best: the cells are searched a tile
+at a time, each tile in one bounded search from all its cells on the reversed network, and
+the responders met are counted in bulk (`multisource.count_within`), not one search per
+responder. The straight-line pairs are found with a KD-tree and decided by geodesic distance.
+Cells' joining points are kept per network and cell set (they change with neither).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -31,6 +35,23 @@ IntArray = npt.NDArray[np.int64]
 _GEOD = Geod(ellps="WGS84")
 # The engine's projection errs far below this within a province (see RoadEngine.to_metric).
 _SCALE_MARGIN = 0.01
+_CELL_SNAPS: dict[tuple[Any, ...], tuple[RoadEngine, Snap]] = {}
+_CELL_SNAPS_LOCK = threading.Lock()
+
+
+def _cell_snap(engine: RoadEngine, cells: CellSet, max_snap_m: float) -> Snap:
+    """The cells' joining points, computed once per engine and cell set (the last one kept)."""
+    digest = hashlib.blake2b(cells.lon.tobytes() + cells.lat.tobytes()).hexdigest()
+    key = (engine.network_id, max_snap_m, len(cells), digest)
+    with _CELL_SNAPS_LOCK:
+        found = _CELL_SNAPS.get(key)
+    if found is not None and found[0] is engine:
+        return found[1]
+    snap = engine.snap(cells.lon, cells.lat, max_snap_m)
+    with _CELL_SNAPS_LOCK:
+        _CELL_SNAPS.clear()
+        _CELL_SNAPS[key] = (engine, snap)
+    return snap
 
 
 def road_cell_etas(
@@ -50,7 +71,7 @@ def road_cell_etas(
     if n == 0 or len(lon) == 0:
         return CellEtas(best[:, 0], best[:, k - 1], within)
     engine = model.engine
-    cell_snap = engine.snap(cells.lon, cells.lat, model.max_snap_m)
+    cell_snap = _cell_snap(engine, cells, model.max_snap_m)
     responder_snap = engine.snap(np.asarray(lon), np.asarray(lat), model.max_snap_m)
     road_cells = cell_snap.joined
     road_responders = responder_snap.joined

@@ -44,13 +44,22 @@ def cell_set(lon: np.ndarray, lat: np.ndarray) -> CellSet:
     )
 
 
-@pytest.mark.parametrize(("seed", "k", "target_s"), [(1, 1, 180.0), (2, 2, 240.0), (3, 3, 300.0)])
+@pytest.mark.parametrize(
+    ("seed", "k", "target_s", "responders"),
+    [
+        (1, 1, 180.0, 25),
+        (2, 2, 240.0, 25),
+        (3, 3, 300.0, 25),
+        (4, 3, 240.0, 400),
+        (5, 2, 420.0, 400),
+    ],
+)
 def test_cell_etas_equal_the_model_cell_by_cell(
-    model: RoadEta, seed: int, k: int, target_s: float
+    model: RoadEta, seed: int, k: int, target_s: float, responders: int
 ) -> None:
     rng = np.random.default_rng(seed)
     cells = cell_set(rng.uniform(BOX[0], BOX[2], 150), rng.uniform(BOX[1], BOX[3], 150))
-    lon, lat = rng.uniform(BOX[0], BOX[2], 25), rng.uniform(BOX[1], BOX[3], 25)
+    lon, lat = rng.uniform(BOX[0], BOX[2], responders), rng.uniform(BOX[1], BOX[3], responders)
     urban = rng.random(150) < 0.6
     got = road_cell_etas(cells, urban, lon, lat, model, target_s=target_s, k=k)
     priced_by: set[str] = set()
@@ -63,7 +72,7 @@ def test_cell_etas_equal_the_model_cell_by_cell(
         assert got.eta_k_s[c] == pytest.approx(etas[k - 1], rel=1e-9)
         assert got.within_target[c] == int((priced.eta_s <= target_s + 1e-9).sum())
     assert priced_by == {"road_v1", "straight_line_v1"}
-    assert 0 < got.within_target.sum() < 150 * 25
+    assert 0 < got.within_target.sum() < 150 * responders
 
 
 def test_no_responders_leaves_cells_unreached(model: RoadEta) -> None:
