@@ -57,11 +57,14 @@ def _best_per_node(
     node: IntArray, value: FloatArray, source: IntArray
 ) -> tuple[IntArray, FloatArray, IntArray]:
     """The smallest value per node (ties: the smallest source), with its source."""
-    order = np.lexsort((source, value, node))
-    node, value, source = node[order], value[order], source[order]
-    first = np.ones(len(node), dtype=np.bool_)
-    first[1:] = node[1:] != node[:-1]
-    return node[first], value[first], source[first]
+    size = int(node.max()) + 1 if len(node) else 0
+    lowest = np.full(size, np.inf)
+    np.minimum.at(lowest, node, value)
+    best = value == lowest[node]
+    chosen = np.full(size, np.iinfo(np.int64).max)
+    np.minimum.at(chosen, node[best], source[best])
+    nodes = np.flatnonzero(np.isfinite(lowest))
+    return nodes, lowest[nodes], chosen[nodes]
 
 
 def k_nearest_sources(
