@@ -88,18 +88,24 @@ def main() -> None:
             f"{road_engine.edge_count:,} edges, top speed {road_engine.top_speed_kmh:g} km/h; "
             f"loaded in {loaded:.1f} s (once per worker)"
         )
-        rows: list[tuple[int, str, float, float, dict[str, float], float, int]] = []
+        rows: list[
+            tuple[int, str, float, float, dict[str, float], tuple[float, float, float], int]
+        ] = []
         for k in args.k:
             for name, model in (("straight_line", straight), ("road", road)):
                 whole: list[float] = []
                 phases: list[dict[str, float]] = []
-                share = 0.0
+                share = (0.0, 0.0, 0.0)
                 for _ in range(args.repeat + 1):  # the first builds the caches
                     begun = time.perf_counter()
                     run = run_coverage(conn, model, CoverageRequest(resolution=RESOLUTION, k=k))
                     whole.append(time.perf_counter() - begun)
                     phases.append(run.summary["timings_s"])
-                    share = float(run.summary["population_share_within_target"])
+                    share = (
+                        float(run.summary["population_share_within_target"]),
+                        float(run.summary["eta_mean_s"] or np.inf),
+                        float(run.summary["eta_p90_s"] or np.inf),
+                    )
                     cells = int(run.cell_count)
                     conn.rollback()
                 best = 1 + int(np.argmin(whole[1:]))
@@ -129,13 +135,14 @@ def main() -> None:
     )
     header = (
         f"{'k':>2} {'model':<14}{'cold s':>8}{'best s':>8}{'fetch':>7}{'compute':>9}"
-        f"{'store':>7}  {'people within target':>20}"
+        f"{'store':>7}{'people within':>15}{'ETA mean':>10}{'ETA p90':>9}"
     )
     print(header)
     for k, name, cold, best, phase, share, _ in rows:
         print(
             f"{k:>2} {name:<14}{cold:>8.2f}{best:>8.2f}{phase['fetch']:>7.2f}"
-            f"{phase['compute']:>9.2f}{phase['store']:>7.2f}  {share:>20.1%}"
+            f"{phase['compute']:>9.2f}{phase['store']:>7.2f}{share[0]:>15.4%}"
+            f"{share[1]:>9.1f}s{share[2]:>8.1f}s"
         )
     for k in args.k:
         line = {name: (best, phase) for kk, name, _, best, phase, _, _ in rows if kk == k}

@@ -78,30 +78,34 @@ def road_cell_etas(
     fallback = model.fallback
     for setting, mask in (("urban", urban), ("rural", ~urban)):
         s: Setting = "urban" if setting == "urban" else "rural"
-        # Straight-line pairs: every responder for cells off the network, and responders
-        # off the network for cells on it.
-        for cell_mask, responder_mask in (
-            (mask & ~road_cells, np.ones(len(lon), dtype=np.bool_)),
-            (mask & road_cells, ~road_responders),
-        ):
-            if cell_mask.any() and responder_mask.any():
-                etas, count = _straight_line(
-                    cells, cell_mask, lon[responder_mask], lat[responder_mask], model, s, k,
-                    target_s,
-                )  # fmt: skip
-                best[cell_mask] = _merge(best[cell_mask], etas, k)
-                within[cell_mask] += count
+        # Straight-line pairs, cells off the network: with every responder.
+        off_road = mask & ~road_cells
+        if off_road.any():
+            etas, count = _straight_line(cells, off_road, lon, lat, model, s, k, target_s)
+            best[off_road] = _merge(best[off_road], etas, k)
+            within[off_road] += count
         on_road = np.flatnonzero(mask & road_cells)
         joined = np.flatnonzero(road_responders)
-        if len(on_road) == 0 or len(joined) == 0:
-            continue
-        start = fallback.turnout_s + fallback.leg_s(responder_snap.distance_m, s)
-        end = fallback.leg_s(cell_snap.distance_m[on_road], s)
-        road = _k_nearest_by_road(engine, responder_snap, joined, start, cell_snap, on_road, k)
-        best[on_road] = _merge(best[on_road], road + end[:, None], k)
-        within[on_road] += _count_within(
-            engine, responder_snap, joined, start, cell_snap, on_road, end, target_s
-        )
+        if len(on_road) and len(joined):
+            start = fallback.turnout_s + fallback.leg_s(responder_snap.distance_m, s)
+            end = fallback.leg_s(cell_snap.distance_m[on_road], s)
+            road = _k_nearest_by_road(engine, responder_snap, joined, start, cell_snap, on_road, k)
+            best[on_road] = _merge(best[on_road], road + end[:, None], k)
+            within[on_road] += _count_within(
+                engine, responder_snap, joined, start, cell_snap, on_road, end, target_s
+            )
+        # Cells on it, with responders off it: only those that can still matter (sooner than
+        # the k-th by road, or within the target) are priced.
+        if len(on_road) and not road_responders.all():
+            on_mask = np.zeros(n, dtype=np.bool_)
+            on_mask[on_road] = True
+            bound = np.maximum(best[on_road, k - 1], target_s)
+            etas, count = _straight_line(
+                cells, on_mask, lon[~road_responders], lat[~road_responders], model, s, k,
+                target_s, bound_s=bound,
+            )  # fmt: skip
+            best[on_road] = _merge(best[on_road], etas, k)
+            within[on_road] += count
     return CellEtas(best[:, 0], best[:, k - 1], within)
 
 
@@ -119,11 +123,15 @@ def _straight_line(
     setting: Setting,
     k: int,
     target_s: float,
+    *,
+    bound_s: FloatArray | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     """The k smallest straight-line ETAs and the count within target, for the masked cells.
 
     A KD-tree in the engine's projection finds candidates with a margin for its scale error;
-    geodesic distances (WGS84) decide, so the answer is the one a brute force would give."""
+    geodesic distances (WGS84) decide, so the answer is the one a brute force would give.
+    With `bound_s` (per masked cell), cells whose nearest responder is surely slower than
+    their bound get no offers (inf, 0): the caller has k offers at least that good already."""
     engine = model.engine
     fallback = model.fallback
     lon, lat = np.asarray(lon), np.asarray(lat)
@@ -133,6 +141,11 @@ def _straight_line(
     etas = np.full((len(points), k), np.inf)
     asked = min(len(lon), k + 8)
     todo = np.arange(len(points))
+    if bound_s is not None:
+        nearest, _ = tree.query(points, k=1, workers=-1)
+        slowest = np.asarray(nearest) / (1 + _SCALE_MARGIN) - 1.0
+        todo = np.flatnonzero(fallback.eta_s(slowest, setting) <= bound_s)
+    priced = todo.copy()
     while len(todo):
         found_p, found_i = tree.query(points[todo], k=asked, workers=-1)
         found_p = np.asarray(found_p).reshape(len(todo), -1)
@@ -147,11 +160,13 @@ def _straight_line(
         todo = todo[~done]
         asked = min(len(lon), asked * 4)
     reach = fallback.max_distance_m(target_s, setting)
-    near = tree.query_ball_point(points, r=reach * (1 + _SCALE_MARGIN) + 1.0, return_sorted=False)
-    sizes = np.fromiter((len(found) for found in near), dtype=np.int64, count=len(points))
+    near = tree.query_ball_point(
+        points[priced], r=reach * (1 + _SCALE_MARGIN) + 1.0, return_sorted=False
+    )
+    sizes = np.fromiter((len(found) for found in near), dtype=np.int64, count=len(priced))
     count = np.zeros(len(points), dtype=np.int64)
     if sizes.sum():
-        row = np.repeat(np.arange(len(points)), sizes)
+        row = np.repeat(priced, sizes)
         responder = np.fromiter(
             (i for found in near for i in found), dtype=np.int64, count=int(sizes.sum())
         )
