@@ -81,3 +81,22 @@ def test_no_responders_leaves_cells_unreached(model: RoadEta) -> None:
         cells, np.array([True]), np.array([]), np.array([]), model, target_s=300, k=2
     )
     assert np.isinf(got.eta_s).all() and got.within_target.tolist() == [0]
+
+
+def test_cells_at_the_end_of_a_one_way_edge_count_their_responders(model: RoadEta) -> None:
+    engine = model.engine
+    one_way = np.flatnonzero(~np.isfinite(engine.edge_reverse_cost))
+    ends = np.unique(engine.edge_target[one_way])
+    cells = cell_set(engine.node_lon[ends], engine.node_lat[ends])
+    snapped = engine.snap(cells.lon, cells.lat, model.max_snap_m)
+    at_end = (snapped.fraction == 1.0) & ~np.isfinite(engine.edge_reverse_cost[snapped.edge])
+    assert at_end.sum() >= 5  # the case this test is about: entered only from the edge's source
+    rng = np.random.default_rng(8)
+    lon, lat = rng.uniform(BOX[0], BOX[2], 200), rng.uniform(BOX[1], BOX[3], 200)
+    urban = np.ones(len(cells), dtype=np.bool_)
+    got = road_cell_etas(cells, urban, lon, lat, model, target_s=300.0, k=1)
+    for c in np.flatnonzero(at_end):
+        priced = model.etas_to(float(cells.lon[c]), float(cells.lat[c]), lon, lat, "urban")
+        assert got.within_target[c] == int((priced.eta_s <= 300.0 + 1e-9).sum())
+        assert got.eta_s[c] == pytest.approx(priced.eta_s.min(), rel=1e-9)
+    assert got.within_target[at_end].sum() > 0
