@@ -183,15 +183,8 @@ def count_within(
     exits = [_ExitTable(exit_node[:, col], exit_offset[:, col], n) for col in range(2)]
     ex_offset = np.concatenate([table.offset for table in exits])
     cheapest_exit = float(ex_offset.min()) if len(ex_offset) else np.inf
-    columns = 2
-    if direct is not None:
-        d_target, d_source, d_seconds = direct
-        d_order = np.lexsort((d_seconds, d_source, d_target))
-        d_target, d_source, d_seconds = d_target[d_order], d_source[d_order], d_seconds[d_order]
-        # One offer per pair: the fastest.
-        first = np.ones(len(d_target), dtype=np.bool_)
-        first[1:] = (d_target[1:] != d_target[:-1]) | (d_source[1:] != d_source[:-1])
-        d_target, d_source, d_seconds = d_target[first], d_source[first], d_seconds[first]
+    offers = _fastest_offers(direct) if direct is not None else None
+    searched = np.zeros(targets, dtype=np.bool_)
     entered = (entry_node >= 0) & np.isfinite(entry_offset)
     anchor = np.where(entered, entry_node, 0)
     # Tiles of targets, by the position of their first entry node.
@@ -215,6 +208,7 @@ def count_within(
         nodes = np.unique(entry_node[group][entered[group]])
         reach = dijkstra(reverse, directed=True, indices=nodes, min_only=True, limit=limit)
         window = np.flatnonzero(np.isfinite(reach))
+        searched[group] = True
         inside[window] = True
         local[window] = np.arange(len(window))
         # The window's arcs: those leaving a window node for another one.
@@ -233,36 +227,64 @@ def count_within(
             count[cells] += _tile_count(
                 seconds, cells, window, local, budget, exit_node, exit_offset, exits
             )
-            if direct is not None:
-                lo = np.searchsorted(d_target, cells, side="left")
-                hi = np.searchsorted(d_target, cells, side="right")
-                rows = concatenated_ranges(lo, hi - lo)
-                if len(rows):
-                    row_cell = np.repeat(np.arange(len(cells)), hi - lo)
-                    source = d_source[rows]
-                    target_budget = budget[cells][row_cell]
-                    by_node = np.zeros(len(rows), dtype=np.bool_)
-                    for col in range(columns):
-                        at = exit_node[source, col]
-                        where = np.where(at >= 0, local[np.maximum(at, 0)], -1)
-                        ok = where >= 0
-                        by_node[ok] |= exit_offset[source[ok], col] <= (
-                            target_budget[ok] - seconds[row_cell[ok], where[ok]]
-                        )
-                    extra = (d_seconds[rows] <= target_budget) & ~by_node
-                    count[cells] += np.bincount(row_cell[extra], minlength=len(cells))
+            if offers is not None:
+                count[cells] += _tile_offers(
+                    offers, seconds, cells, local, budget, exit_node, exit_offset
+                )
         local[window] = -1
         inside[window] = False
-    if direct is not None:
-        # Targets no tile searched (no entry, or a budget below every exit): direct offers only.
-        searched = np.zeros(targets, dtype=np.bool_)
-        for group in np.split(by_tile, bounds):
-            group = group[entered[group].any(axis=1)]
-            if len(group) and float(budget[group].max()) - cheapest_exit >= 0:
-                searched[group] = True
+    if offers is not None:
+        # Targets no tile searched (a budget below every exit): their direct offers alone.
+        d_target, _, d_seconds = offers
         alone = ~searched[d_target] & (d_seconds <= budget[d_target])
         count += np.bincount(d_target[alone], minlength=targets)
     return count
+
+
+def _fastest_offers(
+    direct: tuple[IntArray, IntArray, FloatArray],
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Direct offers sorted by target, one per (target, source) pair: the fastest."""
+    target = np.asarray(direct[0], dtype=np.int64)
+    source = np.asarray(direct[1], dtype=np.int64)
+    seconds = np.asarray(direct[2], dtype=np.float64)
+    order = np.lexsort((seconds, source, target))
+    target, source, seconds = target[order], source[order], seconds[order]
+    first = np.ones(len(target), dtype=np.bool_)
+    first[1:] = (target[1:] != target[:-1]) | (source[1:] != source[:-1])
+    return target[first], source[first], seconds[first]
+
+
+def _tile_offers(
+    offers: tuple[IntArray, IntArray, FloatArray],
+    seconds: FloatArray,
+    cells: IntArray,
+    local: IntArray,
+    budget: FloatArray,
+    exit_node: IntArray,
+    exit_offset: FloatArray,
+) -> IntArray:
+    """Sources a direct offer brings within budget that the network did not already count
+    (compared as `_tile_count` compares, so none is counted twice)."""
+    d_target, d_source, d_seconds = offers
+    lo = np.searchsorted(d_target, cells, side="left")
+    hi = np.searchsorted(d_target, cells, side="right")
+    rows = concatenated_ranges(lo, hi - lo)
+    if len(rows) == 0:
+        return np.zeros(len(cells), dtype=np.int64)
+    row_cell = np.repeat(np.arange(len(cells)), hi - lo)
+    source = d_source[rows]
+    target_budget = budget[cells][row_cell]
+    by_network = np.zeros(len(rows), dtype=np.bool_)
+    for col in range(exit_node.shape[1]):
+        node = exit_node[source, col]
+        where = np.where(node >= 0, local[np.maximum(node, 0)], -1)
+        ok = where >= 0
+        by_network[ok] |= exit_offset[source[ok], col] <= (
+            target_budget[ok] - seconds[row_cell[ok], where[ok]]
+        )
+    extra = (d_seconds[rows] <= target_budget) & ~by_network
+    return np.bincount(row_cell[extra], minlength=len(cells))
 
 
 def _tile_search(
