@@ -39,7 +39,7 @@ Progress = Callable[[str, int, int], None]
 GENERATOR = "gridgis demo roads (MODELLED network, not OpenStreetMap data)"
 # The modelled river's course (WGS84): from the north-west of the city through the centre
 # to the estuary in the east, roughly where the Jiulong's north branch runs.
-_RIVER = ((117.28, 25.05), (117.45, 24.80), (117.58, 24.60), (117.66, 24.50), (117.95, 24.43))
+RIVER = ((117.28, 25.05), (117.45, 24.80), (117.58, 24.60), (117.66, 24.50), (117.95, 24.43))
 _MAX_SEAT_LINK_M = 40_000.0
 
 
@@ -148,7 +148,7 @@ def generate_roads(
     report("lattice", 2, 2)
 
     # The river: links across it survive only at bridges.
-    river = crs.geometry_to_metric(shapely.LineString(_RIVER))
+    river = crs.geometry_to_metric(shapely.LineString(RIVER))
     segments = shapely.linestrings(
         np.stack(
             [np.column_stack([x[way_from], y[way_from]]), np.column_stack([x[way_to], y[way_to]])],

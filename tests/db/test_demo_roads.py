@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import shapely
 from sqlalchemy import Connection
 
 from gridgis.demo import counties as cty
-from gridgis.demo.roads import GENERATOR, ModelledRoads, generate_roads, write_pbf
+from gridgis.demo.roads import GENERATOR, RIVER, ModelledRoads, generate_roads, write_pbf
 from gridgis.dispatch.eta import geodesic_m
 from gridgis.roads.engine import load_engine
 from gridgis.roads.networks import RoadImport, import_network
@@ -40,6 +41,19 @@ def test_same_seed_same_network_and_labelled_modelled(
     assert np.array_equal(roads.lon, again.lon) and roads.highway == again.highway
     assert np.array_equal(roads.way_from, again.way_from)
     assert not np.array_equal(roads.lon, other.lon)
+    # The modelled river is crossed at a few bridges only.
+    river = shapely.LineString(RIVER)
+    links = shapely.linestrings(
+        np.stack(
+            [
+                np.column_stack([roads.lon[roads.way_from], roads.lat[roads.way_from]]),
+                np.column_stack([roads.lon[roads.way_to], roads.lat[roads.way_to]]),
+            ],
+            axis=1,
+        )
+    )
+    bridges = int(shapely.intersects(links, river).sum())
+    assert 5 <= bridges <= 0.002 * roads.way_count
     reader = osmium.io.Reader(str(network_file))
     try:
         assert reader.header().get("generator") == GENERATOR
