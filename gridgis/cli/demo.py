@@ -128,3 +128,29 @@ def demo_incidents(
         f"{summary.exact_recommendations:,} recommendations needed the per-incident path; "
         f"{summary.seconds:.1f} s"
     )
+
+
+@demo_app.command("roads")
+def demo_roads(
+    out: Annotated[Path, typer.Argument(help="The .osm.pbf file to write")],
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same network)")] = 2080,
+    spacing: Annotated[float, typer.Option(min=50.0, help="Urban street spacing (m)")] = 150.0,
+    rural_every: Annotated[
+        int, typer.Option(min=1, help="Rural roads every n-th lattice line")
+    ] = 4,
+) -> None:
+    """Write a MODELLED road network over the demo city (not OSM data), for `import roads`."""
+    from gridgis.demo.roads import generate_roads, write_pbf
+
+    with progress_bar() as bar:
+        task = bar.add_task("generating", total=None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        roads = generate_roads(seed, spacing_m=spacing, rural_every=rural_every, progress=report)
+        write_pbf(roads, out)
+    console.print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {roads.node_count:,} nodes, "
+        f"{roads.way_count:,} ways (modelled, seed {seed})"
+    )

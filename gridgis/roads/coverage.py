@@ -2,17 +2,20 @@
 reach the cell within the target, priced by `road_v1` as dispatch would price a call there.
 
 A cell and a responder that both join the network are priced by road; any other pair by the
-straight-line model (as `RoadEta.etas_to` does). The k nearest by road come from one
-multi-source search over the network from every counted responder at once (each node keeps
-the k best labels of distinct responders), not from one search per cell. Counting the
-responders within the target needs every responder, not only the k best: each joined
-responder gets one search cut at the target (cheap: five minutes of road is a small part of
-a city). The straight-line pairs are found with a KD-tree and decided by geodesic distance.
+straight-line model (as `RoadEta.etas_to` does). The k nearest by road come from k
+multi-source searches over the network from every counted responder at once
+(`multisource.k_nearest_sources`), not from one search per cell. Counting the responders
+within the target needs every responder, not only the k best: the cells are searched a tile
+at a time, each tile in one bounded search from all its cells on the reversed network, and
+the responders met are counted in bulk (`multisource.count_within`), not one search per
+responder. The straight-line pairs are found with a KD-tree and decided by geodesic distance.
+Cells' joining points are kept per network and cell set (they change with neither).
 """
 
 from __future__ import annotations
 
-import heapq
+import hashlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -25,10 +28,30 @@ from gridgis.coverage.compute import CellEtas
 from gridgis.dispatch.eta import FloatArray, Setting
 from gridgis.roads.engine import RoadEngine, Snap
 from gridgis.roads.model import RoadEta
+from gridgis.roads.multisource import concatenated_ranges, count_within, k_nearest_sources
+
+IntArray = npt.NDArray[np.int64]
 
 _GEOD = Geod(ellps="WGS84")
 # The engine's projection errs far below this within a province (see RoadEngine.to_metric).
 _SCALE_MARGIN = 0.01
+_CELL_SNAPS: dict[tuple[Any, ...], tuple[RoadEngine, Snap]] = {}
+_CELL_SNAPS_LOCK = threading.Lock()
+
+
+def _cell_snap(engine: RoadEngine, cells: CellSet, max_snap_m: float) -> Snap:
+    """The cells' joining points, computed once per engine and cell set (the last one kept)."""
+    digest = hashlib.blake2b(cells.lon.tobytes() + cells.lat.tobytes()).hexdigest()
+    key = (engine.network_id, max_snap_m, len(cells), digest)
+    with _CELL_SNAPS_LOCK:
+        found = _CELL_SNAPS.get(key)
+    if found is not None and found[0] is engine:
+        return found[1]
+    snap = engine.snap(cells.lon, cells.lat, max_snap_m)
+    with _CELL_SNAPS_LOCK:
+        _CELL_SNAPS.clear()
+        _CELL_SNAPS[key] = (engine, snap)
+    return snap
 
 
 def road_cell_etas(
@@ -48,37 +71,41 @@ def road_cell_etas(
     if n == 0 or len(lon) == 0:
         return CellEtas(best[:, 0], best[:, k - 1], within)
     engine = model.engine
-    cell_snap = engine.snap(cells.lon, cells.lat, model.max_snap_m)
+    cell_snap = _cell_snap(engine, cells, model.max_snap_m)
     responder_snap = engine.snap(np.asarray(lon), np.asarray(lat), model.max_snap_m)
     road_cells = cell_snap.joined
     road_responders = responder_snap.joined
     fallback = model.fallback
     for setting, mask in (("urban", urban), ("rural", ~urban)):
         s: Setting = "urban" if setting == "urban" else "rural"
-        # Straight-line pairs: every responder for cells off the network, and responders
-        # off the network for cells on it.
-        for cell_mask, responder_mask in (
-            (mask & ~road_cells, np.ones(len(lon), dtype=np.bool_)),
-            (mask & road_cells, ~road_responders),
-        ):
-            if cell_mask.any() and responder_mask.any():
-                etas, count = _straight_line(
-                    cells, cell_mask, lon[responder_mask], lat[responder_mask], model, s, k,
-                    target_s,
-                )  # fmt: skip
-                best[cell_mask] = _merge(best[cell_mask], etas, k)
-                within[cell_mask] += count
+        # Straight-line pairs, cells off the network: with every responder.
+        off_road = mask & ~road_cells
+        if off_road.any():
+            etas, count = _straight_line(cells, off_road, lon, lat, model, s, k, target_s)
+            best[off_road] = _merge(best[off_road], etas, k)
+            within[off_road] += count
         on_road = np.flatnonzero(mask & road_cells)
         joined = np.flatnonzero(road_responders)
-        if len(on_road) == 0 or len(joined) == 0:
-            continue
-        start = fallback.turnout_s + fallback.leg_s(responder_snap.distance_m, s)
-        end = fallback.leg_s(cell_snap.distance_m[on_road], s)
-        road = _k_nearest_by_road(engine, responder_snap, joined, start, cell_snap, on_road, k)
-        best[on_road] = _merge(best[on_road], road + end[:, None], k)
-        within[on_road] += _count_within(
-            engine, responder_snap, joined, start, cell_snap, on_road, end, target_s
-        )
+        if len(on_road) and len(joined):
+            start = fallback.turnout_s + fallback.leg_s(responder_snap.distance_m, s)
+            end = fallback.leg_s(cell_snap.distance_m[on_road], s)
+            road = _k_nearest_by_road(engine, responder_snap, joined, start, cell_snap, on_road, k)
+            best[on_road] = _merge(best[on_road], road + end[:, None], k)
+            within[on_road] += _count_within(
+                engine, responder_snap, joined, start, cell_snap, on_road, end, target_s
+            )
+        # Cells on it, with responders off it: only those that can still matter (sooner than
+        # the k-th by road, or within the target) are priced.
+        if len(on_road) and not road_responders.all():
+            on_mask = np.zeros(n, dtype=np.bool_)
+            on_mask[on_road] = True
+            bound = np.maximum(best[on_road, k - 1], target_s)
+            etas, count = _straight_line(
+                cells, on_mask, lon[~road_responders], lat[~road_responders], model, s, k,
+                target_s, bound_s=bound,
+            )  # fmt: skip
+            best[on_road] = _merge(best[on_road], etas, k)
+            within[on_road] += count
     return CellEtas(best[:, 0], best[:, k - 1], within)
 
 
@@ -96,11 +123,15 @@ def _straight_line(
     setting: Setting,
     k: int,
     target_s: float,
+    *,
+    bound_s: FloatArray | None = None,
 ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     """The k smallest straight-line ETAs and the count within target, for the masked cells.
 
     A KD-tree in the engine's projection finds candidates with a margin for its scale error;
-    geodesic distances (WGS84) decide, so the answer is the one a brute force would give."""
+    geodesic distances (WGS84) decide, so the answer is the one a brute force would give.
+    With `bound_s` (per masked cell), cells whose nearest responder is surely slower than
+    their bound get no offers (inf, 0): the caller has k offers at least that good already."""
     engine = model.engine
     fallback = model.fallback
     lon, lat = np.asarray(lon), np.asarray(lat)
@@ -110,6 +141,11 @@ def _straight_line(
     etas = np.full((len(points), k), np.inf)
     asked = min(len(lon), k + 8)
     todo = np.arange(len(points))
+    if bound_s is not None:
+        nearest, _ = tree.query(points, k=1, workers=-1)
+        slowest = np.asarray(nearest) / (1 + _SCALE_MARGIN) - 1.0
+        todo = np.flatnonzero(fallback.eta_s(slowest, setting) <= bound_s)
+    priced = todo.copy()
     while len(todo):
         found_p, found_i = tree.query(points[todo], k=asked, workers=-1)
         found_p = np.asarray(found_p).reshape(len(todo), -1)
@@ -124,11 +160,19 @@ def _straight_line(
         todo = todo[~done]
         asked = min(len(lon), asked * 4)
     reach = fallback.max_distance_m(target_s, setting)
+    near = tree.query_ball_point(
+        points[priced], r=reach * (1 + _SCALE_MARGIN) + 1.0, return_sorted=False
+    )
+    sizes = np.fromiter((len(found) for found in near), dtype=np.int64, count=len(priced))
     count = np.zeros(len(points), dtype=np.int64)
-    for i, near in enumerate(tree.query_ball_point(points, r=reach * (1 + _SCALE_MARGIN) + 1.0)):
-        if near:
-            metres = _geodesic_rows(cell_lon[i : i + 1], cell_lat[i : i + 1], lon, lat, [near])
-            count[i] = int((fallback.eta_s(metres[0], setting) <= target_s).sum())
+    if sizes.sum():
+        row = np.repeat(priced, sizes)
+        responder = np.fromiter(
+            (i for found in near for i in found), dtype=np.int64, count=int(sizes.sum())
+        )
+        _, _, metres = _GEOD.inv(cell_lon[row], cell_lat[row], lon[responder], lat[responder])
+        within = fallback.eta_s(np.asarray(metres, dtype=np.float64), setting) <= target_s
+        count = np.bincount(row[within], minlength=len(points)).astype(np.int64)
     return etas, count
 
 
@@ -142,6 +186,68 @@ def _geodesic_rows(
     return np.asarray(metres, dtype=np.float64).reshape(index.shape)
 
 
+def _exits(
+    engine: RoadEngine, snap: Snap, which: npt.NDArray[np.int64], start: FloatArray
+) -> tuple[IntArray, FloatArray]:
+    """Per snapped position: the nodes it leaves by (ahead, back; -1 on one-way edges) and
+    the seconds to reach them, `start` included (as `RoadEngine.exits` prices them)."""
+    edge, t = snap.edge[which], snap.fraction[which]
+    reverse = engine.edge_reverse_cost[edge]
+    two_way = np.isfinite(reverse)
+    nodes = np.column_stack(
+        [engine.edge_target[edge], np.where(two_way, engine.edge_source[edge], -1)]
+    )
+    ahead = start[which] + (1.0 - t) * engine.edge_cost[edge]
+    back = np.full(len(which), np.inf)
+    back[two_way] = start[which][two_way] + t[two_way] * reverse[two_way]
+    return nodes, np.column_stack([ahead, back])
+
+
+def _entries(
+    engine: RoadEngine, snap: Snap, which: npt.NDArray[np.int64]
+) -> tuple[IntArray, FloatArray]:
+    """Per snapped position: the nodes it is entered from (-1 when none) and the seconds from
+    them (as `RoadEngine.entries` prices them)."""
+    edge, t = snap.edge[which], snap.fraction[which]
+    reverse = engine.edge_reverse_cost[edge]
+    two_way = np.isfinite(reverse)
+    nodes = np.column_stack(
+        [engine.edge_source[edge], np.where(two_way, engine.edge_target[edge], -1)]
+    )
+    back = np.full(len(which), np.inf)
+    back[two_way] = (1.0 - t[two_way]) * reverse[two_way]
+    return nodes, np.column_stack([t * engine.edge_cost[edge], back])
+
+
+def _same_edge(
+    engine: RoadEngine,
+    responders: Snap,
+    joined: npt.NDArray[np.int64],
+    start: FloatArray,
+    cells: Snap,
+    on_road: npt.NDArray[np.int64],
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """(cell row, joined responder row, seconds) for every responder on a cell's own edge,
+    along it (start included; as `RoadEngine.along_edge_s` prices it)."""
+    r_edge = responders.edge[joined]
+    order = np.argsort(r_edge, kind="stable")
+    sorted_edge = r_edge[order]
+    c_edge = cells.edge[on_road]
+    lo = np.searchsorted(sorted_edge, c_edge, side="left")
+    hi = np.searchsorted(sorted_edge, c_edge, side="right")
+    cell_row = np.repeat(np.arange(len(on_road)), hi - lo)
+    responder_row = order[concatenated_ranges(lo, hi - lo)]
+    edge = c_edge[cell_row]
+    ti = responders.fraction[joined[responder_row]]
+    tj = cells.fraction[on_road[cell_row]]
+    with np.errstate(invalid="ignore"):
+        along = np.where(
+            tj >= ti, (tj - ti) * engine.edge_cost[edge], (ti - tj) * engine.edge_reverse_cost[edge]
+        )
+    seconds = start[joined[responder_row]] + along
+    return cell_row, responder_row, seconds
+
+
 def _k_nearest_by_road(
     engine: RoadEngine,
     responders: Snap,
@@ -152,41 +258,49 @@ def _k_nearest_by_road(
     k: int,
 ) -> FloatArray:
     """Seconds (start included) of the k nearest distinct responders to each cell's joining
-    point: one label-setting search from all responders, k labels of distinct ones per node."""
-    graph = engine.forward
-    indptr, indices, weights = graph.indptr, graph.indices, graph.data
-    labels: list[list[tuple[float, int]]] = [[] for _ in range(engine.node_count)]
-    heap: list[tuple[float, int, int]] = []
-    for r in joined.tolist():
-        for node, seconds in engine.exits(responders, r):
-            heap.append((float(start[r]) + seconds, node, r))
-    heapq.heapify(heap)
-    while heap:
-        d, v, r = heapq.heappop(heap)
-        here = labels[v]
-        if len(here) >= k or any(src == r for _, src in here):
-            continue
-        here.append((d, r))
-        for a in range(indptr[v], indptr[v + 1]):
-            w = int(indices[a])
-            there = labels[w]
-            if len(there) < k and not any(src == r for _, src in there):
-                heapq.heappush(heap, (d + float(weights[a]), w, r))
-    # Responders on a cell's own edge reach it along the edge too.
-    on_edge: dict[int, list[int]] = {}
-    for r in joined.tolist():
-        on_edge.setdefault(int(responders.edge[r]), []).append(r)
-    result = np.full((len(on_road), k), np.inf)
-    for row, c in enumerate(on_road.tolist()):
-        offers: dict[int, float] = {}
-        for node, seconds in engine.entries(cells, c):
-            for d, r in labels[node]:
-                offers[r] = min(offers.get(r, np.inf), d + seconds)
-        for r in on_edge.get(int(cells.edge[c]), []):
-            along = engine.along_edge_s(responders, r, cells, c)
-            offers[r] = min(offers.get(r, np.inf), float(start[r]) + along)
-        kept = sorted(offers.values())[:k]
-        result[row, : len(kept)] = kept
+    point: k multi-source searches from all responders at once (`k_nearest_sources`)."""
+    exit_node, exit_s = _exits(engine, responders, joined, start)
+    seeded = exit_node >= 0
+    source = np.broadcast_to(np.arange(len(joined))[:, None], exit_node.shape)
+    dist, owner = k_nearest_sources(
+        engine.forward, exit_node[seeded], exit_s[seeded], source[seeded], k
+    )
+    entry_node, entry_s = _entries(engine, cells, on_road)
+    rows, sources, seconds = [], [], []
+    for col in range(2):
+        has = np.flatnonzero(entry_node[:, col] >= 0)
+        node = entry_node[has, col]
+        for m in range(k):
+            rows.append(has)
+            sources.append(owner[node, m])
+            seconds.append(dist[node, m] + entry_s[has, col])
+    cell_row, responder_row, along = _same_edge(engine, responders, joined, start, cells, on_road)
+    rows.append(cell_row)
+    sources.append(responder_row)
+    seconds.append(along)
+    return _k_smallest_distinct(
+        np.concatenate(rows), np.concatenate(sources), np.concatenate(seconds), len(on_road), k
+    )
+
+
+def _k_smallest_distinct(
+    row: IntArray, source: IntArray, seconds: FloatArray, rows: int, k: int
+) -> FloatArray:
+    """Per row, the k smallest offers of distinct sources (inf where fewer)."""
+    result = np.full((rows, k), np.inf)
+    ok = (source >= 0) & np.isfinite(seconds)
+    row, source, seconds = row[ok], source[ok], seconds[ok]
+    order = np.lexsort((seconds, source, row))
+    row, source, seconds = row[order], source[order], seconds[order]
+    first = np.ones(len(row), dtype=np.bool_)
+    first[1:] = (row[1:] != row[:-1]) | (source[1:] != source[:-1])
+    row, seconds = row[first], seconds[first]
+    order = np.lexsort((seconds, row))
+    row, seconds = row[order], seconds[order]
+    begins = np.searchsorted(row, row, side="left")
+    rank = np.arange(len(row)) - begins
+    kept = rank < k
+    result[row[kept], rank[kept]] = seconds[kept]
     return result
 
 
@@ -199,21 +313,20 @@ def _count_within(
     on_road: npt.NDArray[np.int64],
     end: FloatArray,
     target_s: float,
-) -> npt.NDArray[np.int64]:
-    """How many joined responders reach each cell by road within the target."""
-    count = np.zeros(len(on_road), dtype=np.int64)
-    edge, t = cells.edge[on_road], cells.fraction[on_road]
-    source, target = engine.edge_source[edge], engine.edge_target[edge]
-    into_forward = t * engine.edge_cost[edge]
-    into_backward = (1.0 - t) * engine.edge_reverse_cost[edge]  # inf on one-way edges
-    for r in joined.tolist():
-        budget = target_s - float(start[r])
-        if budget < 0:
-            continue
-        times = engine.times_from_nodes(engine.exits(responders, r), limit=budget)
-        arrive = np.minimum(times[source] + into_forward, times[target] + into_backward)
-        same = np.flatnonzero(edge == responders.edge[r])
-        for i in same.tolist():
-            arrive[i] = min(arrive[i], engine.along_edge_s(responders, r, cells, int(on_road[i])))
-        count += (float(start[r]) + arrive + end <= target_s).astype(np.int64)
-    return count
+) -> IntArray:
+    """How many joined responders reach each cell by road within the target: bounded searches
+    from the cells a tile at a time (`count_within`), not one search per responder."""
+    exit_node, exit_s = _exits(engine, responders, joined, start)
+    entry_node, entry_s = _entries(engine, cells, on_road)
+    direct = _same_edge(engine, responders, joined, start, cells, on_road)
+    x, y = engine.to_metric(engine.node_lon, engine.node_lat)
+    return count_within(
+        engine.forward,
+        np.column_stack([x, y]),
+        exit_node,
+        exit_s,
+        entry_node,
+        entry_s,
+        target_s - end,
+        direct=direct,
+    )
