@@ -72,7 +72,7 @@ def road_cell_etas(
         return CellEtas(best[:, 0], best[:, k - 1], within)
     engine = model.engine
     cell_snap = _cell_snap(engine, cells, model.max_snap_m)
-    responder_snap = engine.snap(np.asarray(lon), np.asarray(lat), model.max_snap_m)
+    responder_snap = engine.snap_bulk(np.asarray(lon), np.asarray(lat), model.max_snap_m)
     road_cells = cell_snap.joined
     road_responders = responder_snap.joined
     fallback = model.fallback

@@ -51,6 +51,11 @@ class Snap:
         return np.asarray(self.edge >= 0)
 
 
+# A bulk snap kept for the next: its limit, sorted position keys, their order, the positions
+# and the snap itself.
+BulkSnap = tuple[float, IntArray, IntArray, FloatArray, FloatArray, Snap]
+
+
 @dataclass
 class RoadEngine:
     """One network's graph, ready to route on (built once per worker and network)."""
@@ -83,6 +88,8 @@ class RoadEngine:
     _snaps: dict[float, dict[tuple[float, float], tuple[int, float, float, float, float]]] = field(
         init=False, default_factory=dict
     )
+    # The last bulk snap (a coverage run's roster), for the next one (`snap_bulk`).
+    _bulk: BulkSnap | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         n = len(self.node_lon)
@@ -171,6 +178,45 @@ class RoadEngine:
             else (np.zeros(0) for _ in range(5))
         )
         return Snap(edge.astype(np.int64), fraction, snap_lon, snap_lat, distance)
+
+    def snap_bulk(self, lons: FloatArray, lats: FloatArray, max_distance_m: float) -> Snap:
+        """`snap` for a whole roster: positions that were in the previous roster snapped this
+        way keep their snap (found by sorted keys, no Python loop); the others are snapped."""
+        lons = np.atleast_1d(np.asarray(lons, dtype=np.float64))
+        lats = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        keys = _position_keys(lons, lats)
+        edge = np.full(len(lons), -1, dtype=np.int64)
+        fraction = np.zeros(len(lons))
+        snap_lon = np.full(len(lons), np.nan)
+        snap_lat = np.full(len(lons), np.nan)
+        distance = np.full(len(lons), np.inf)
+        known = np.zeros(len(lons), dtype=np.bool_)
+        bulk = self._bulk
+        if bulk is not None and bulk[0] == max_distance_m and len(bulk[1]):
+            _, sorted_keys, order, old_lons, old_lats, old = bulk
+            place = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+            candidate = order[place]
+            # Equal keys of different positions (a collision) are snapped afresh.
+            known = (sorted_keys[place] == keys) & (old_lons[candidate] == lons)
+            known &= old_lats[candidate] == lats
+            source = candidate[known]
+            edge[known] = old.edge[source]
+            fraction[known] = old.fraction[source]
+            snap_lon[known] = old.lon[source]
+            snap_lat[known] = old.lat[source]
+            distance[known] = old.distance_m[source]
+        fresh = np.flatnonzero(~known)
+        if len(fresh):
+            found = self.snap(lons[fresh], lats[fresh], max_distance_m)
+            edge[fresh] = found.edge
+            fraction[fresh] = found.fraction
+            snap_lon[fresh] = found.lon
+            snap_lat[fresh] = found.lat
+            distance[fresh] = found.distance_m
+        result = Snap(edge, fraction, snap_lon, snap_lat, distance)
+        order = np.argsort(keys, kind="stable")
+        self._bulk = (max_distance_m, keys[order], order, lons, lats, result)
+        return result
 
     def snap(self, lons: FloatArray, lats: FloatArray, max_distance_m: float) -> Snap:
         """The nearest point of a suitable edge for each position (edge -1 beyond the limit)."""
@@ -412,6 +458,14 @@ class RoadEngine:
 
     def edge_geometry(self, edge: int) -> FloatArray:
         return self.coords[self.offsets[edge] : self.offsets[edge + 1]]
+
+
+def _position_keys(lons: FloatArray, lats: FloatArray) -> IntArray:
+    """One integer per position, equal exactly when both coordinates are (their bit patterns
+    mixed; `snap_bulk` compares the coordinates themselves before trusting a match)."""
+    lon_bits = np.ascontiguousarray(lons, dtype=np.float64).view(np.int64)
+    lat_bits = np.ascontiguousarray(lats, dtype=np.float64).view(np.int64)
+    return np.asarray(lon_bits * np.int64(-7046029254386353131) ^ lat_bits)
 
 
 def _min_csr(rows: IntArray, cols: IntArray, weights: FloatArray, n: int) -> csr_matrix:

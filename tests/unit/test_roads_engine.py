@@ -262,3 +262,39 @@ def test_routes_to_one_call_equal_one_route_each(
         # Drawn length / top speed never exceeds the travel time it claims.
         drawn = GEOD.line_length(path[:, 0], path[:, 1])
         assert drawn / engine.top_speed_ms <= seconds[i] * 1.01 + 0.5
+
+
+def test_bulk_snaps_reuse_the_previous_roster_exactly(
+    engine: RoadEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A roster snapped in bulk keeps the snaps of positions that did not move (found by key,
+    coordinates compared), snaps the moved ones afresh, and equals a fresh snap either way."""
+    lons, lats = random_points(51, 400)
+    fresh = engine.snap(lons, lats, 90.0)
+    first = engine.snap_bulk(lons, lats, 90.0)
+    moved_lons, moved_lats = lons.copy(), lats.copy()
+    moved = np.arange(0, 400, 7)
+    moved_lons[moved] += 0.0004  # about 22 m east
+    reordered = np.random.default_rng(2).permutation(400)
+    snapped: list[int] = []
+    plain = engine.snap
+
+    def counting(lons: np.ndarray, lats: np.ndarray, limit: float) -> Snap:
+        snapped.append(len(lons))
+        return plain(lons, lats, limit)
+
+    monkeypatch.setattr(engine, "snap", counting)
+    second = engine.snap_bulk(moved_lons[reordered], moved_lats[reordered], 90.0)
+    assert snapped == [len(moved)]  # only the moved positions were snapped again
+    monkeypatch.undo()
+    again = engine.snap(moved_lons[reordered], moved_lats[reordered], 90.0)
+    other_limit = engine.snap_bulk(moved_lons, moved_lats, 30.0)
+    for name in ("edge", "fraction", "lon", "lat", "distance_m"):
+        assert np.array_equal(getattr(first, name), getattr(fresh, name), equal_nan=True)
+        assert np.array_equal(getattr(second, name), getattr(again, name), equal_nan=True)
+        assert np.array_equal(
+            getattr(other_limit, name),
+            getattr(engine.snap(moved_lons, moved_lats, 30.0), name),
+            equal_nan=True,
+        )
+    assert (fresh.edge[moved] != engine.snap(moved_lons, moved_lats, 90.0).edge[moved]).any()
