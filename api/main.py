@@ -48,8 +48,8 @@ from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
+from gridgis.coverage.progress import ProgressWriter, delete_stale
 from gridgis.coverage.runs import expire_runs
-from gridgis.coverage.views import RunProgress
 from gridgis.db.engine import (
     make_engine,
     make_session_factory,
@@ -88,6 +88,7 @@ def _expire_once(engine: Engine, settings: Settings) -> None:
         expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
     with engine.begin() as conn:
         expire_runs(conn, retention_days=settings.coverage_retention_days)
+        delete_stale(conn)
 
 
 async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings, url=url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.coverage_progress = ProgressWriter(engine)
         # Locate and nearest read through their own small pool: autocommit, generic plans.
         read_engine = make_engine(
             settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
@@ -161,7 +163,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
-    app.state.coverage_progress = RunProgress()
     app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -36,7 +35,6 @@ from gridgis.coverage import runs
 from gridgis.coverage.plan import check_role, plan_posts
 from gridgis.coverage.runs import CoverageRequest, CoverageRun
 from gridgis.db.engine import allow_bulk_statements
-from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
 
@@ -88,7 +86,11 @@ def create_run(
     allow_bulk_statements(db, settings)
     model = request.app.state.eta_provider.coverage_model(db, body.eta_model)
     progress = request.app.state.coverage_progress
-    token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
+    token = progress.start(
+        started_by=actor(request),
+        parameters=body.model_dump(mode="json", exclude={"client_token"}),
+        client_token=body.client_token,
+    )
     try:
         run = runs.run_coverage(
             db,

@@ -20,7 +20,8 @@ from api.planner_schemas import (
     RunsInProgress,
 )
 from api.schemas import ErrorPublic
-from gridgis.coverage import runs, views
+from api.security import actor
+from gridgis.coverage import progress, runs, views
 from gridgis.coverage import sql as coverage_sql
 from gridgis.dispatch import kpi_series
 from gridgis.vocabulary import AreaLevel
@@ -49,10 +50,17 @@ GEOJSON_MEDIA = "application/geo+json"
 @router.get(
     "/coverage/progress", response_model=RunsInProgress, tags=["coverage"], responses=ERRORS
 )
-def runs_in_progress(request: Request) -> dict[str, Any]:
-    """Coverage runs this server process is computing now, with their stage: a console polls
-    it while its `POST /v1/coverage/runs` is under way (a run is stored only when complete)."""
-    return {"runs": request.app.state.coverage_progress.snapshot()}
+def runs_in_progress(request: Request, db: SessionDep) -> dict[str, Any]:
+    """Coverage runs any server process is computing now, oldest first, with their stage and
+    who started them: a console polls it while its `POST /v1/coverage/runs` is under way (a
+    run is stored only when complete). `mine` marks the caller's own runs; their
+    `client_token` (sent with the POST) tells the caller's runs apart."""
+    me = actor(request)
+    found = []
+    for run in progress.runs_in_progress(db):
+        mine = run["started_by"] == me
+        found.append({**run, "mine": mine, "client_token": run["client_token"] if mine else None})
+    return {"runs": found}
 
 
 @router.get(

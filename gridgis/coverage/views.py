@@ -6,9 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-import time
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -292,60 +289,3 @@ def compare_runs(
             )
         rows.append(row)
     return {"a": run_a, "b": run_b, "level": level, "parent": parent, "areas": rows}
-
-
-# -- runs in progress -----------------------------------------------------------------------------
-@dataclass
-class _Progress:
-    token: int
-    started: float
-    started_at: str
-    parameters: dict[str, Any]
-    stage: str = "queued"
-    step: int = 0
-    steps: int = 1
-
-
-class RunProgress:
-    """Coverage runs being computed by this process, with their stage (for the console to poll
-    while a run is under way; a run is stored only when it is complete)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[int, _Progress] = {}
-        self._next = 0
-
-    def start(self, started_at: str, parameters: dict[str, Any]) -> int:
-        with self._lock:
-            self._next += 1
-            self._running[self._next] = _Progress(
-                self._next, time.monotonic(), started_at, parameters
-            )
-            return self._next
-
-    def update(self, token: int, stage: str, step: int, steps: int) -> None:
-        with self._lock:
-            found = self._running.get(token)
-            if found is not None:
-                found.stage, found.step, found.steps = stage, step, max(steps, 1)
-
-    def finish(self, token: int) -> None:
-        with self._lock:
-            self._running.pop(token, None)
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        with self._lock:
-            return [
-                {
-                    "token": p.token,
-                    "started_at": p.started_at,
-                    "elapsed_s": round(now - p.started, 1),
-                    "stage": p.stage,
-                    "step": p.step,
-                    "steps": p.steps,
-                    "fraction": round(p.step / p.steps, 3),
-                    "parameters": p.parameters,
-                }
-                for p in sorted(self._running.values(), key=lambda p: p.token)
-            ]

@@ -144,18 +144,6 @@ def test_progress_is_empty_when_nothing_runs(client: TestClient) -> None:
     assert response.status_code == 200 and response.json() == {"runs": []}
 
 
-def test_run_reports_its_stages_while_it_computes(client: TestClient) -> None:
-    from gridgis.coverage.views import RunProgress
-
-    progress = RunProgress()
-    token = progress.start("2026-01-01T00:00:00Z", {"k": 1})
-    progress.update(token, "distances", 3, 6)
-    [running] = progress.snapshot()
-    assert running["stage"] == "distances" and running["fraction"] == 0.5
-    progress.finish(token)
-    assert progress.snapshot() == []
-
-
 def test_kpi_series_by_week(client: TestClient) -> None:
     response = client.get(
         "/v1/kpis/series",
