@@ -57,6 +57,7 @@ from gridgis.db.engine import (
     resolve_app_database_url,
 )
 from gridgis.dispatch.eta import eta_model_from_settings
+from gridgis.dispatch.kpi_series import SeriesCache
 from gridgis.dispatch.positions import expire_due
 from gridgis.roads.provider import EtaProvider
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -166,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
+    app.state.series_quota = HeavyQuota(settings, kind="series")
+    app.state.kpi_series_cache = SeriesCache()
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
     app.add_middleware(Open311Errors)  # the gate's refusals too, in Open311's error format

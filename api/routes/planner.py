@@ -19,6 +19,7 @@ from api.planner_schemas import (
     RunComparison,
     RunsInProgress,
 )
+from api.quotas import RATE_LIMITED, SeriesSlot
 from api.schemas import ErrorPublic
 from api.security import actor
 from gridgis.coverage import progress, runs, views
@@ -178,6 +179,7 @@ def compare_runs(
     tags=["kpis"],
     responses={
         **ERRORS,
+        **RATE_LIMITED,
         200: {
             "description": "JSON, or (format=svg) a line chart of `metric`",
             "content": {"image/svg+xml": {"schema": {"type": "string"}}},
@@ -185,8 +187,10 @@ def compare_runs(
     },
 )
 def get_kpi_series(
+    request: Request,
     db: SessionDep,
     settings: SettingsDep,
+    _slot: SeriesSlot,
     level: Level = "county",
     from_: Annotated[
         QueryTime | None,
@@ -213,7 +217,9 @@ def get_kpi_series(
 ) -> Any:
     """Incident KPIs by week (or day) for the city and every area of `level` (the figures of
     `GET /v1/kpis`), at most 60 buckets; `format=svg` draws one of them with the city's own
-    promise (93.48 % on scene within the target) as a dashed line."""
+    promise (93.48 % on scene within the target) as a dashed line. All buckets come from one
+    statement, and a series is kept for a minute (the six charts of the dashboard are one
+    computation); callers have a quota of their own for it (429 with Retry-After beyond)."""
     series = kpi_series.kpi_series(
         db,
         level=level,
@@ -222,6 +228,7 @@ def get_kpi_series(
         bucket=bucket,
         area=area,
         target_s=settings.eta_target_s,
+        cache=request.app.state.kpi_series_cache,
     )
     if format == "svg":
         words = CHART_WORDS[lang]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import h3
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event, text
 
 from gridgis.coverage.views import _parent_bits
+from gridgis.settings import Settings
 
 CITY_BBOX = "116.9,23.5,118.4,25.3"
 
@@ -244,3 +247,109 @@ def test_draw_resolution_follows_the_zoom(zoom: int, run_resolution: int, drawn:
     from gridgis.coverage.views import draw_resolution
 
     assert draw_resolution(zoom, run_resolution) == drawn
+
+
+def test_kpi_series_is_one_statement_equal_to_each_weeks_kpis(
+    conn: Connection, settings: Settings
+) -> None:
+    """Every bucket of the series holds exactly what GET /v1/kpis gives for that week, and the
+    whole series is one KPI statement (not one per week)."""
+    from gridgis.demo.incidents import generate_incidents
+    from gridgis.dispatch.eta import eta_model_from_settings
+    from gridgis.dispatch.kpi_series import POINT_FIELDS, kpi_series
+    from gridgis.dispatch.kpis import incident_kpis
+
+    end = datetime(2026, 3, 2, tzinfo=UTC)
+    generate_incidents(conn, 400, 11, eta_model_from_settings(settings), days=40, end=end)
+    start = end - timedelta(days=44)  # six whole weeks and a shorter last bucket
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        series = kpi_series(conn, level="county", start=start, end=end, target_s=300.0)
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    assert sum("facts AS (" in s for s in statements) == 1, len(statements)
+    assert len(series.buckets) == 7
+    assert sum(p["incidents"] for p in series.series[0]["points"]) == 400
+    for i, at in enumerate(series.buckets):
+        upto = min(at + timedelta(days=7), end)
+        report = incident_kpis(conn, start=at, end=upto, levels=["city", "county"])
+        expected = {row.code: row for row in report.areas}
+        assert len(series.series) == len(expected) == 12
+        for line in series.series:
+            point = line["points"][i]
+            assert (point["start"], point["end"]) == (at, upto)
+            row = expected[line["code"]]
+            assert {f: point[f] for f in POINT_FIELDS} == {f: getattr(row, f) for f in POINT_FIELDS}
+
+
+def _dashboard(client: TestClient, range_: dict[str, str], lang: str) -> list[int]:
+    """What the KPI tab asks for: the county and city tables, then six charts."""
+    statuses = [
+        client.get("/v1/kpis", params={**range_, "level": level}).status_code
+        for level in ("county", "city")
+    ]
+    for metric in CHART_METRICS:
+        params = {**range_, "level": "county", "format": "svg", "metric": metric, "lang": lang}
+        statuses.append(client.get("/v1/kpis/series", params=params).status_code)
+    return statuses
+
+
+CHART_METRICS = (
+    "within_target_rate",
+    "urban_within_target_rate",
+    "median_response_s",
+    "p90_response_s",
+    "diverted_share",
+    "resolved_on_site_share",
+)
+DASHBOARD_RANGE = {"from": "2026-01-05T00:00:00Z", "to": "2026-03-30T00:00:00Z"}
+
+
+def test_the_dashboards_own_load_stays_within_the_series_quota(
+    client: TestClient, api_keys: dict[str, str], conn: Connection
+) -> None:
+    client.headers["X-API-Key"] = api_keys["planner"]
+    planner = int(
+        conn.execute(text("SELECT id FROM api_keys WHERE name = 'test-planner'")).scalar_one()
+    )
+    quota = client.app.state.series_quota  # type: ignore[attr-defined]
+    # Six charts at once, and a reload (a language switch) while they still load: twelve.
+    for _ in range(11):
+        quota.acquire(planner)
+    try:
+        assert _dashboard(client, DASHBOARD_RANGE, "zh-CN") == [200] * 8
+    finally:
+        for _ in range(11):
+            quota.release(planner)
+    # Opened, switched to English and back, twelve weeks then eight: a few loads a minute.
+    assert _dashboard(client, DASHBOARD_RANGE, "en") == [200] * 8
+    assert _dashboard(client, DASHBOARD_RANGE, "zh-CN") == [200] * 8
+    shorter = {**DASHBOARD_RANGE, "from": "2026-02-02T00:00:00Z"}
+    assert _dashboard(client, shorter, "zh-CN") == [200] * 8
+    # Each range was computed once, however many charts drew it.
+    assert client.app.state.kpi_series_cache.computed == 2  # type: ignore[attr-defined]
+
+
+def test_a_flood_of_series_requests_is_refused(
+    client: TestClient, api_keys: dict[str, str], settings: Settings
+) -> None:
+    headers = {"X-API-Key": api_keys["planner"]}
+    statuses = [
+        client.get("/v1/kpis/series", params=DASHBOARD_RANGE, headers=headers).status_code
+        for _ in range(settings.series_per_key_per_minute + 5)
+    ]
+    assert statuses[: settings.series_per_key_per_minute] == [200] * (
+        settings.series_per_key_per_minute
+    )
+    assert set(statuses[settings.series_per_key_per_minute :]) == {429}
+    refused = client.get("/v1/kpis/series", params=DASHBOARD_RANGE, headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Another caller is not held up by it.
+    other = client.get("/v1/kpis/series", params=DASHBOARD_RANGE)
+    assert other.status_code == 200
