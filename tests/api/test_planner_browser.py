@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,6 +95,47 @@ def _start_run(page: Any, *, volunteers: bool, resolution: str) -> int:
     return int(page.get_attribute("#run-summary", "data-run") or 0)
 
 
+CATALOGUES = Path(__file__).resolve().parents[2] / "api" / "console" / "i18n"
+MESSAGES = {
+    lang: json.loads((CATALOGUES / f"planner-{lang}.json").read_text(encoding="utf-8"))
+    for lang in ("zh-CN", "en")
+}
+COMPARE_HEADERS = (
+    "col.code",
+    "col.name",
+    "col.population",
+    "col.shareA",
+    "col.shareB",
+    "col.shareDiff",
+    "col.peopleDiff",
+    "col.etaA",
+    "col.etaB",
+    "col.respondersDiff",
+)
+SITE_HEADERS = ("col.rank", "col.site", "col.grid", "col.gained")
+
+
+def _labels(keys: tuple[str, ...], lang: str) -> list[str]:
+    return [MESSAGES[lang][key] for key in keys]
+
+
+def _headers(page: Any, table: str, cells: str = "th") -> list[str]:
+    headers: list[str] = page.eval_on_selector_all(
+        f"{table} {cells}", "cells => cells.map(c => c.textContent)"
+    )
+    return headers
+
+
+def _switch_language(page: Any, lang: str) -> None:
+    page.click("#lang-toggle")
+    page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+    # The toggle's handler re-renders the drill-down table last.
+    page.wait_for_function(
+        "label => document.querySelector('#drill-table th').textContent === label",
+        arg=MESSAGES[lang]["col.code"],
+    )
+
+
 def _table_rows(page: Any, table: str) -> list[list[str]]:
     rows: list[list[str]] = page.eval_on_selector_all(
         f"{table} tbody tr",
@@ -171,6 +213,16 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     assert len(compared) == 11
     assert any(row[5].startswith("+") for row in compared)
     shot("compare")
+    # The comparison's table, caption and legend follow a language switch, and back.
+    _switch_language(page, "en")
+    assert _headers(page, "#compare-rows") == _labels(COMPARE_HEADERS, "en")
+    assert (page.text_content("#compare-table p") or "").endswith(f"compared with #{before}")
+    assert page.text_content("#compare-legend b") == MESSAGES["en"]["compare.legend"]
+    assert _table_rows(page, "#compare-rows") == compared  # the same figures
+    shot("compare-english")
+    _switch_language(page, "zh-CN")
+    assert _headers(page, "#compare-rows") == _labels(COMPARE_HEADERS, "zh-CN")
+    assert page.text_content("#compare-legend b") == MESSAGES["zh-CN"]["compare.legend"]
 
     # Where would 10 new volunteer posts help most.
     page.click(".tab[data-view=plan]")
@@ -185,6 +237,21 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     assert all(int(row[3].replace(",", "")) >= 0 for row in sites)
     assert "%" in (page.text_content("#plan-summary") or "")
     shot("plan")
+    # The plan's summary and both tables follow a language switch, and back.
+    _switch_language(page, "en")
+    assert _headers(page, "#plan-sites") == _labels(SITE_HEADERS, "en")
+    assert _headers(page, "#plan-counties")[2:4] == _labels(("col.before", "col.after"), "en")
+    summary_terms = _headers(page, "#plan-summary", cells="dt")
+    assert summary_terms[0] == MESSAGES["en"]["plan.gained"]
+    assert page.text_content("#plan-run") == MESSAGES["en"]["plan.against"].replace(
+        "{id}", str(after)
+    )
+    assert _table_rows(page, "#plan-sites") == sites
+    shot("plan-english")
+    _switch_language(page, "zh-CN")
+    assert _headers(page, "#plan-sites") == _labels(SITE_HEADERS, "zh-CN")
+    summary_terms = _headers(page, "#plan-summary", cells="dt")
+    assert summary_terms[0] == MESSAGES["zh-CN"]["plan.gained"]
 
     # The KPI dashboard: each county against the city's 93.48 % line, weekly charts.
     page.click(".tab[data-view=kpi]")

@@ -50,7 +50,11 @@ function showSummary(run) {
   $('#run-summary').dataset.run = String(run.id);
 }
 
+// What the info panel shows ({kind, item}), to show it again in another language.
+let shownInfo = null;
+
 function showArea(area) {
+  shownInfo = { kind: 'area', item: area };
   const panel = $('#area-info');
   panel.hidden = false;
   clear(panel).append(
@@ -69,6 +73,7 @@ function showArea(area) {
 }
 
 function showHexagon(cell) {
+  shownInfo = { kind: 'hexagon', item: cell };
   const panel = $('#area-info');
   panel.hidden = false;
   clear(panel).append(
@@ -247,11 +252,17 @@ async function start() {
     fillForm();
     renderRunList();
     runMap.renderLegend();
+    compare.relabel();
+    plan.relabel();
+    if (shownInfo && !$('#area-info').hidden) {
+      if (shownInfo.kind === 'area') showArea(shownInfo.item);
+      else showHexagon(shownInfo.item);
+    }
     if (state.run) {
       showSummary(state.run);
       await drill.load();
     }
-    if (state.view === 'kpi') await kpi.load();
+    if (state.view === 'kpi' || kpi.loaded) await kpi.load();
   });
   if (!me.permissions.includes('planning')) {
     // Planning is for planners: a dispatcher sees a pointer back to the dispatch console.
