@@ -48,6 +48,7 @@ from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
+from gridgis.coverage.hexagons import HexagonCache
 from gridgis.coverage.progress import ProgressWriter, delete_stale
 from gridgis.coverage.runs import expire_runs
 from gridgis.db.engine import (
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.heavy_quota = HeavyQuota(settings)
     app.state.series_quota = HeavyQuota(settings, kind="series")
     app.state.kpi_series_cache = SeriesCache()
+    app.state.hexagon_cache = HexagonCache(settings.hexagon_cache_mb * 1024 * 1024)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
     app.add_middleware(Open311Errors)  # the gate's refusals too, in Open311's error format

@@ -110,6 +110,7 @@ def delete_run(request: Request, db: SessionDep, run_id: RunId) -> Response:
     """Delete a run with its cells and statistics (audited). Runs also expire after
     GRIDGIS_COVERAGE_RETENTION_DAYS."""
     runs.delete_run(db, run_id, actor=actor(request))
+    request.app.state.hexagon_cache.discard(run_id)
     return Response(status_code=204)
 
 

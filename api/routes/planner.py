@@ -71,6 +71,7 @@ def runs_in_progress(request: Request, db: SessionDep) -> dict[str, Any]:
     responses=ERRORS,
 )
 def run_hexagons(
+    request: Request,
     db: SessionDep,
     run_id: RunId,
     bbox: Annotated[
@@ -81,11 +82,12 @@ def run_hexagons(
 ) -> dict[str, Any]:
     """The run's cells in a map view as GeoJSON hexagons, gathered to a coarser H3 resolution
     (zoom - 2 up to zoom 9, then zoom - 3; at least 5, at most the run's; coarser when the
-    view would hold more than 20,000 of them): people and people within target summed, the
-    ETA population-weighted."""
+    view would hold more than 20,000 of them): every hexagon with a cell centre in the view,
+    with all its cells' people and people within target summed, the ETA population-weighted.
+    A finished run's hexagons are gathered once per resolution and kept by the process."""
     parsed = runs.parse_bbox(bbox)
     assert parsed is not None
-    return views.hexagons(db, run_id, bbox=parsed, zoom=zoom)
+    return views.hexagons(db, run_id, bbox=parsed, zoom=zoom, cache=request.app.state.hexagon_cache)
 
 
 @router.get(

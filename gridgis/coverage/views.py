@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import text
 
 from gridgis.coverage import cells as cells_mod
+from gridgis.coverage import hexagons as hexagon_tables
 from gridgis.coverage import sql as coverage_sql
+from gridgis.coverage.hexagons import HexagonCache, HexagonTable
 from gridgis.coverage.runs import public_area
 from gridgis.db import Executor
 from gridgis.errors import InvalidInput, NotFound
@@ -57,73 +59,51 @@ def draw_resolution(zoom: int, run_resolution: int) -> int:
     return max(MIN_DRAW_RESOLUTION, min(run_resolution, wanted))
 
 
-def _parent_bits(resolution: int) -> tuple[int, int]:
-    """(mask clearing the resolution field, bits to OR in) that turn any finer H3 cell index
-    into its parent at `resolution`: the resolution field set and the finer digits set to 7
-    (unused), exactly what h3's cell_to_parent does."""
-    clear = ~(0xF << 52) & ((1 << 63) - 1)
-    unused = 0
-    for r in range(resolution + 1, 16):
-        unused |= 7 << ((15 - r) * 3)
-    return clear, (resolution << 52) | unused
-
-
-_HEXAGONS = text(
-    """
-    SELECT (h3 & :clear) | :set AS cell,
-           sum(population) AS population,
-           sum(population) FILTER (WHERE responders_within_target >= :k) AS covered,
-           sum(population * eta_s) FILTER (WHERE eta_s IS NOT NULL)
-             / NULLIF(sum(population) FILTER (WHERE eta_s IS NOT NULL), 0) AS eta_weighted,
-           avg(eta_s) AS eta_mean,
-           min(eta_s) AS eta_min,
-           max(eta_s) AS eta_max,
-           min(grid_code) AS grid_code,
-           count(DISTINCT h3) AS cells
-    FROM coverage_cells
-    WHERE run_id = :run_id
-      AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat
-    GROUP BY 1
-    ORDER BY 1
-    LIMIT :limit
-    """
-)
-
-
 def hexagons(
-    db: Executor, run_id: int, *, bbox: tuple[float, float, float, float], zoom: int
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None = None,
 ) -> dict[str, Any]:
-    """The run's cells whose centre lies in `bbox`, aggregated to the resolution drawn at
-    `zoom` (GeoJSON hexagons), coarser still when the view would hold more than MAX_HEXAGONS.
-    A coarser hexagon carries its cells' people summed, the people
-    within target (k responders), the population-weighted ETA (mean when nobody lives there)
-    and the fastest and slowest ETA; at the run's own resolution it is one feature per cell."""
+    """The run's cells in `bbox` gathered to the resolution drawn at `zoom` (GeoJSON
+    hexagons), coarser still when the view would hold more than MAX_HEXAGONS. A hexagon is
+    drawn when any of its cells' centres is in the view, and carries all its cells: people
+    summed, the people within target (k responders), the population-weighted ETA (mean when
+    nobody lives there) and the fastest and slowest ETA; at the run's own resolution it is one
+    feature per cell. With `cache`, a finished run's hexagons are gathered once per
+    resolution and kept (the run is looked up on every call all the same)."""
     if not 0 <= zoom <= 22:
         raise InvalidInput("zoom must be between 0 and 22.", field="zoom")
     run = coverage_sql.get_run(db, run_id)
     run_resolution = int(run.parameters["resolution"])
     k = int(run.parameters.get("k", 1))
-    min_lon, min_lat, max_lon, max_lat = bbox
+    # Only a finished run is immutable; one still being written is gathered for this call.
+    tables = cache if cache is not None and run.status == "done" else HexagonCache(0)
+
+    def table_at(resolution: int) -> HexagonTable:
+        if resolution == run_resolution:
+            return tables.get(
+                run_id,
+                run.created_at,
+                resolution,
+                lambda: hexagon_tables.run_table(db, run_id, resolution=resolution, k=k),
+            )
+        return tables.get(
+            run_id,
+            run.created_at,
+            resolution,
+            lambda: hexagon_tables.coarser(table_at(run_resolution), resolution),
+        )
+
     # A big screen at a close zoom may hold more cells than a browser should draw: then the
     # next coarser resolution, until the view fits.
     resolution = draw_resolution(zoom, run_resolution)
     while True:
-        clear, set_bits = _parent_bits(resolution)
-        rows = db.execute(
-            _HEXAGONS,
-            {
-                "clear": clear,
-                "set": set_bits,
-                "k": k,
-                "run_id": run_id,
-                "min_lon": min_lon,
-                "min_lat": min_lat,
-                "max_lon": max_lon,
-                "max_lat": max_lat,
-                "limit": MAX_HEXAGONS + 1,
-            },
-        ).all()
-        if len(rows) <= MAX_HEXAGONS:
+        table = table_at(resolution)
+        shown = table.in_view(bbox)
+        if len(shown) <= MAX_HEXAGONS:
             break
         if resolution <= MIN_DRAW_RESOLUTION:
             raise InvalidInput(
@@ -132,29 +112,6 @@ def hexagons(
                 field="bbox",
             )
         resolution -= 1
-    features = []
-    for r in rows:
-        cell = int(r.cell)
-        population = float(r.population or 0.0)
-        eta = r.eta_weighted if r.eta_weighted is not None else r.eta_mean
-        features.append(
-            {
-                "type": "Feature",
-                "id": cells_mod.cell_token(cell),
-                "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(cell)]},
-                "properties": {
-                    "h3": cells_mod.cell_token(cell),
-                    "resolution": resolution,
-                    "cells": int(r.cells),
-                    "grid_code": r.grid_code if resolution == run_resolution else None,
-                    "population": round(population, 2),
-                    "population_within_target": round(float(r.covered or 0.0), 2),
-                    "eta_s": None if eta is None else round(float(eta), 1),
-                    "eta_min_s": None if r.eta_min is None else round(float(r.eta_min), 1),
-                    "eta_max_s": None if r.eta_max is None else round(float(r.eta_max), 1),
-                },
-            }
-        )
     return {
         "type": "FeatureCollection",
         "run": run_id,
@@ -162,7 +119,43 @@ def hexagons(
         "resolution": resolution,
         "run_resolution": run_resolution,
         "target_s": float(run.parameters["target_s"]),
-        "features": features,
+        "features": [_hexagon(table, int(i), run_resolution) for i in shown],
+    }
+
+
+def _figure(value: float, digits: int) -> float | None:
+    return None if value != value else round(float(value), digits)  # NaN: no ETA
+
+
+def _hexagon(table: HexagonTable, i: int, run_resolution: int) -> dict[str, Any]:
+    cell = int(table.cell[i])
+    if table.people_with_eta[i] > 0:
+        eta = table.people_eta[i] / table.people_with_eta[i]
+    elif table.eta_count[i] > 0:
+        eta = table.eta_sum[i] / table.eta_count[i]
+    else:
+        eta = float("nan")
+    grid_code = (
+        table.codes[int(table.grid[i])]
+        if table.grid is not None and table.resolution == run_resolution
+        else None
+    )
+    token = cells_mod.cell_token(cell)
+    return {
+        "type": "Feature",
+        "id": token,
+        "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(cell)]},
+        "properties": {
+            "h3": token,
+            "resolution": table.resolution,
+            "cells": int(table.cells[i]),
+            "grid_code": grid_code,
+            "population": round(float(table.population[i]), 2),
+            "population_within_target": round(float(table.covered[i]), 2),
+            "eta_s": _figure(eta, 1),
+            "eta_min_s": _figure(table.eta_min[i], 1),
+            "eta_max_s": _figure(table.eta_max[i], 1),
+        },
     }
 
 

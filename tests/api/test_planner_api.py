@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, text
 
-from gridgis.coverage.views import _parent_bits
+from gridgis.coverage.hexagons import parent_bits
 from gridgis.settings import Settings
 
 CITY_BBOX = "116.9,23.5,118.4,25.3"
@@ -31,7 +31,7 @@ def _run(client: TestClient, **body: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("resolution", [5, 6, 7, 8])
 def test_parent_bits_match_h3(resolution: int) -> None:
     cell = h3.latlng_to_cell(24.51, 117.65, 9)
-    clear, bits = _parent_bits(resolution)
+    clear, bits = parent_bits(resolution)
     assert (h3.str_to_int(cell) & clear) | bits == h3.str_to_int(
         h3.cell_to_parent(cell, resolution)
     )
@@ -67,10 +67,102 @@ def test_hexagons_gather_cells_by_zoom(client: TestClient) -> None:
     assert fine.json()["resolution"] == 8
     mid = client.get(f"/v1/coverage/runs/{run['id']}/hexagons", params={**view, "zoom": 10})
     assert mid.json()["resolution"] == 7
-    assert len(fine.json()["features"]) == sum(
-        f["properties"]["cells"] for f in mid.json()["features"]
-    )
+    # A hexagon in the view carries all its cells, those beyond the view's edge too.
+    parents = {f["id"]: f["properties"]["cells"] for f in mid.json()["features"]}
+    assert {h3.cell_to_parent(f["id"], 7) for f in fine.json()["features"]} == set(parents)
+    assert len(fine.json()["features"]) <= sum(parents.values())
     assert all(f["properties"]["grid_code"] for f in fine.json()["features"])
+
+
+_REFERENCE_HEXAGONS = text(
+    """
+    SELECT (h3 & :clear) | :set AS cell,
+           round(CAST(sum(population) AS numeric), 2) AS population,
+           round(CAST(COALESCE(sum(population) FILTER (WHERE responders_within_target >= 1), 0)
+                      AS numeric), 2) AS covered,
+           round(CAST(COALESCE(
+               sum(population * eta_s) FILTER (WHERE eta_s IS NOT NULL)
+                 / NULLIF(sum(population) FILTER (WHERE eta_s IS NOT NULL), 0),
+               avg(eta_s)) AS numeric), 1) AS eta,
+           round(CAST(min(eta_s) AS numeric), 1) AS eta_min,
+           round(CAST(max(eta_s) AS numeric), 1) AS eta_max,
+           min(grid_code) AS grid_code,
+           count(DISTINCT h3) AS cells
+    FROM coverage_cells WHERE run_id = :run_id
+    GROUP BY 1
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("run_resolution", "zoom", "resolution"), [(8, 8, 6), (8, 9, 7), (7, 11, 7)]
+)
+def test_kept_hexagons_equal_gathering_in_sql(
+    client: TestClient, conn: Connection, run_resolution: int, zoom: int, resolution: int
+) -> None:
+    """Over the whole city, the hexagons kept in memory hold what grouping the run's rows in
+    SQL gives (the earlier way, per request)."""
+    run = _run(client, resolution=run_resolution)
+    clear, bits = parent_bits(resolution)
+    expected = {
+        h3.int_to_str(int(r.cell)): r
+        for r in conn.execute(
+            _REFERENCE_HEXAGONS, {"clear": clear, "set": bits, "run_id": run["id"]}
+        )
+    }
+    around = "110,20,125,30"  # wider than the city: every cell is in the view
+    body = client.get(
+        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": around, "zoom": zoom}
+    ).json()
+    assert body["resolution"] == resolution
+    got = {f["id"]: f["properties"] for f in body["features"]}
+    assert set(got) == set(expected)
+    for cell, p in got.items():
+        r = expected[cell]
+        assert p["population"] == pytest.approx(float(r.population), abs=0.011)
+        assert p["population_within_target"] == pytest.approx(float(r.covered), abs=0.011)
+        for name, value in (("eta_s", r.eta), ("eta_min_s", r.eta_min), ("eta_max_s", r.eta_max)):
+            assert p[name] == (None if value is None else pytest.approx(float(value), abs=0.11))
+        assert p["cells"] == r.cells
+        assert p["grid_code"] == (r.grid_code if resolution == run_resolution else None)
+
+
+def test_a_runs_hexagons_are_gathered_once_and_forgotten_with_it(
+    client: TestClient, conn: Connection, api_keys: dict[str, str]
+) -> None:
+    run = _run(client)
+    url = f"/v1/coverage/runs/{run['id']}/hexagons"
+    read: list[str] = []
+
+    def count(*args: Any) -> None:
+        if "FROM coverage_cells" in str(args[2]):
+            read.append(str(args[2]))
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        first = client.get(url, params={"bbox": CITY_BBOX, "zoom": 8})
+        assert first.status_code == 200 and len(read) == 1
+        # Other views and zooms of the run: from memory, the run's rows are not read again.
+        for bbox, zoom in ((CITY_BBOX, 9), ("117.55,24.4,117.75,24.6", 14), (CITY_BBOX, 8)):
+            response = client.get(url, params={"bbox": bbox, "zoom": zoom})
+            assert response.status_code == 200 and response.json()["features"]
+        assert len(read) == 1
+        assert client.get(url, params={"bbox": CITY_BBOX, "zoom": 8}).json() == first.json()
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    # Kept or not, the route's permission holds.
+    refused = client.get(
+        url,
+        params={"bbox": CITY_BBOX, "zoom": 8},
+        headers={"X-API-Key": api_keys["dispatcher"]},
+    )
+    assert refused.status_code == 403
+    cache = client.app.state.hexagon_cache  # type: ignore[attr-defined]
+    assert len(cache) == 3  # resolutions 6, 7 (from 8) and 8
+    assert client.delete(f"/v1/coverage/runs/{run['id']}").status_code == 204
+    assert len(cache) == 0
+    gone = client.get(url, params={"bbox": CITY_BBOX, "zoom": 8})
+    assert gone.status_code == 404
 
 
 def test_hexagons_refuse_bad_views(client: TestClient) -> None:
