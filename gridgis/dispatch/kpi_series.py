@@ -61,14 +61,20 @@ def _point(row: KpiRow) -> dict[str, Any]:
     return {name: values[name] for name in POINT_FIELDS}
 
 
-class SeriesCache:
-    """KPI series computed in the last `ttl_s` seconds, by their filters (at most
-    `max_entries`). Requests for a series being computed wait for it instead of computing it
-    again: the dashboard asks for one series six times at once (one chart per metric)."""
+def _points(series: KpiSeries) -> int:
+    return sum(len(line["points"]) for line in series.series)
 
-    def __init__(self, ttl_s: float = 60.0, max_entries: int = 64) -> None:
+
+class SeriesCache:
+    """KPI series computed in the last `ttl_s` seconds, by their filters (at most `max_points`
+    points in all, least recently used dropped first; a bigger series is not kept). Requests
+    for a series being computed wait for it instead of computing it again: the dashboard asks
+    for one series six times at once (one chart per metric)."""
+
+    def __init__(self, ttl_s: float = 60.0, max_points: int = 100_000) -> None:
         self.ttl_s = ttl_s
-        self.max_entries = max_entries
+        self.max_points = max_points
+        self.points = 0
         self.computed = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, tuple[float, KpiSeries]] = OrderedDict()
@@ -98,12 +104,18 @@ class SeriesCache:
             finally:
                 with self._lock:
                     self._computing.pop(key, None)
+            size = _points(series)
             with self._lock:
                 self.computed += 1
-                self._entries[key] = (time.monotonic() + self.ttl_s, series)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                if size <= self.max_points:
+                    old = self._entries.pop(key, None)
+                    if old is not None:
+                        self.points -= _points(old[1])
+                    self._entries[key] = (time.monotonic() + self.ttl_s, series)
+                    self.points += size
+                    while self.points > self.max_points:
+                        _, (_, dropped) = self._entries.popitem(last=False)
+                        self.points -= _points(dropped)
         return series
 
 

@@ -445,3 +445,48 @@ def test_a_flood_of_series_requests_is_refused(
     # Another caller is not held up by it.
     other = client.get("/v1/kpis/series", params=DASHBOARD_RANGE)
     assert other.status_code == 200
+
+
+def test_series_cache_computes_once_and_stays_bounded() -> None:
+    import threading
+    import time as clock
+
+    from gridgis.dispatch.kpi_series import KpiSeries, SeriesCache
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+
+    def series(lines: int) -> KpiSeries:
+        point = {"start": at, "end": at}
+        return KpiSeries(
+            level="county",
+            bucket="week",
+            start=at,
+            end=at,
+            target_s=300.0,
+            city_promise_share=0.9348,
+            buckets=[at],
+            series=[{"code": str(i), "level": "county", "points": [point]} for i in range(lines)],
+        )
+
+    cache = SeriesCache(max_points=10)
+    calls: list[int] = []
+
+    def slow() -> KpiSeries:
+        calls.append(1)
+        clock.sleep(0.2)
+        return series(4)
+
+    threads = [threading.Thread(target=cache.get, args=("a", slow)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and cache.points == 4  # six asked at once, one computed
+    cache.get("b", lambda: series(4))
+    cache.get("c", lambda: series(4))  # 12 points: the least recently used goes
+    assert cache.points == 8
+    cache.get("a", slow)
+    assert len(calls) == 2
+    cache.get("big", lambda: series(11))  # bigger than the whole cache: not kept
+    cache.get("big", lambda: series(11))
+    assert cache.computed == 6 and cache.points <= 10
