@@ -12,21 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 
+from gridgis.coverage import sql as coverage_sql
 from gridgis.db import Executor
 
 DEFAULT_CACHE_BYTES = 128 * 1024 * 1024
-
-_RUN_CELLS = text(
-    """
-    SELECT h3, lon, lat, population, responders_within_target >= :k AS covered, eta_s,
-           grid_code
-    FROM coverage_cells
-    WHERE run_id = :run_id
-    ORDER BY seq
-    """
-)
 
 
 def parent_bits(resolution: int) -> tuple[int, int]:
@@ -111,20 +101,14 @@ def _max(values: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarra
 def run_table(db: Executor, run_id: int, *, resolution: int, k: int) -> HexagonTable:
     """The run's cells (one row per distinct H3 cell; a cell shared by a tiny grid's people
     has its pieces summed) at the run's own resolution."""
-    rows = db.execute(_RUN_CELLS, {"run_id": run_id, "k": k}).all()
-    h3 = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    lon = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
-    lat = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
-    population = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
-    covered = np.fromiter((bool(r[4]) for r in rows), dtype=bool, count=len(rows))
-    eta = np.fromiter(
-        (np.nan if r[5] is None else r[5] for r in rows), dtype=np.float64, count=len(rows)
-    )
-    codes, grid_of_row = np.unique(
-        np.array([r[6] for r in rows], dtype=object), return_inverse=True
-    )
+    columns = coverage_sql.cell_columns(db, run_id)
+    population = columns["population"]
+    eta = columns["eta_s"]
+    lon, lat = columns["lon"], columns["lat"]
+    covered = columns["responders_within_target"] >= k
+    codes, grid_of_row = np.unique(columns["grid_code"], return_inverse=True)
     has_eta = ~np.isnan(eta)
-    order, starts, cell = _groups(h3)
+    order, starts, cell = _groups(columns["h3"])
     return HexagonTable(
         resolution=resolution,
         cell=cell,
@@ -145,7 +129,7 @@ def run_table(db: Executor, run_id: int, *, resolution: int, k: int) -> HexagonT
         grid=np.minimum.reduceat(grid_of_row[order], starts).astype(np.int32)
         if len(starts)
         else np.zeros(0, dtype=np.int32),
-        codes=tuple(str(c) for c in codes),
+        codes=tuple(c.decode("ascii") for c in codes),
     )
 
 
