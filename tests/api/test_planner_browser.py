@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection
 
+from gridgis.coverage.progress import ProgressWriter
 from gridgis.settings import Settings
 from tests.api import test_console_browser
 from tests.api.test_console_browser import (
@@ -77,14 +78,19 @@ def _open_planner(browser: Browser, base: str, user: str) -> None:
     browser.page.goto(base + "/console/planner")
 
 
-def _start_run(page: Any, *, volunteers: bool, resolution: str) -> int:
-    """Starts a run from the form (every role, volunteers or not) and waits for its summary."""
+def _start_run(
+    page: Any, *, volunteers: bool, resolution: str, during: Callable[[], None] | None = None
+) -> int:
+    """Starts a run from the form (every role, volunteers or not) and waits for its summary
+    (`during` is called while it computes)."""
     for box in page.locator("#run-roles input").all():
         box.set_checked(volunteers or box.get_attribute("value") != "volunteer")
     page.select_option("#run-resolution", resolution)
     before = page.get_attribute("#run-summary", "data-run")
     page.click("#run-start")
     page.wait_for_selector("#run-progress:not([hidden])")
+    if during is not None:
+        during()
     page.wait_for_function(
         "before => document.querySelector('#run-summary').dataset.run"
         " && document.querySelector('#run-summary').dataset.run !== before",
@@ -200,8 +206,22 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     shot("grid-choropleth")
     page.check("#show-hexagons")
 
-    # A second run counting the volunteers too, and the comparison of the two.
-    after = _start_run(page, volunteers=True, resolution="9")
+    # A second run counting the volunteers too, while another planner's run computes: the
+    # bar follows this page's own run, the other is listed as someone else's.
+    other = ProgressWriter(console_server.engine)
+    token = other.start(started_by="user:another-planner", parameters={"resolution": 8})
+
+    def others_run_is_listed() -> None:
+        page.wait_for_selector(f"#run-others:not([hidden]) li[data-token='{token}']")
+        listed = page.text_content(f"#run-others li[data-token='{token}']") or ""
+        assert "user:another-planner" in listed
+        shot("progress-with-another-run")
+
+    try:
+        after = _start_run(page, volunteers=True, resolution="9", during=others_run_is_listed)
+    finally:
+        other.finish(token)
+    assert page.is_hidden("#run-others")
     assert after > before
     page.click(".tab[data-view=compare]")
     page.select_option("#compare-a", str(before))

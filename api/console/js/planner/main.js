@@ -168,9 +168,11 @@ async function startRun(event) {
   $('#run-progress-bar').value = 0;
   $('#run-progress-text').textContent = t('progress.queued');
   const started = performance.now();
+  let finished = false;
   const poll = setInterval(async () => {
     const now = await api.get('/v1/coverage/progress').catch(() => null);
-    if (!now) return;
+    // A poll answered after the run came back must not show it (or others) again.
+    if (!now || finished) return;
     const mine = now.runs.find((run) => run.client_token === token);
     const elapsed = ((performance.now() - started) / 1000).toFixed(1);
     if (mine) {
@@ -189,6 +191,7 @@ async function startRun(event) {
   } catch (exc) {
     $('#run-error').textContent = exc.field ? `${exc.field}: ${exc.message}` : exc.message;
   } finally {
+    finished = true;
     clearInterval(poll);
     showOthers([]);
     button.disabled = false;
