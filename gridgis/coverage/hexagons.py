@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +30,14 @@ def parent_bits(resolution: int) -> tuple[int, int]:
     return clear, (resolution << 52) | unused
 
 
-@dataclass(frozen=True)
+@dataclass
 class HexagonTable:
     """One row per hexagon at `resolution`, with sums that stay sums when gathered further:
     people, people within target, people-weighted ETA parts, the plain ETA mean's parts, the
     fastest and slowest ETA, the run's cells in it, and the extent of their centres. `grid`
     indexes `codes` (the smallest grid code with people in the cell) at the run's resolution
-    only."""
+    only. `encoded` keeps hexagons already sent as JSON (the run never changes), up to as
+    many bytes as the arrays take."""
 
     resolution: int
     cell: np.ndarray
@@ -55,15 +56,29 @@ class HexagonTable:
     max_lat: np.ndarray
     grid: np.ndarray | None
     codes: tuple[str, ...]
+    encoded: dict[int, str] = field(default_factory=dict)
+    encoded_bytes: int = 0
 
     @property
-    def nbytes(self) -> int:
-        arrays = sum(
+    def array_bytes(self) -> int:
+        return sum(
             getattr(self, f.name).nbytes
             for f in fields(self)
             if isinstance(getattr(self, f.name), np.ndarray)
         )
-        return arrays + sum(len(c) + 50 for c in self.codes)
+
+    @property
+    def nbytes(self) -> int:
+        """What the table may take: its arrays and codes, and as much again for `encoded`."""
+        return 2 * self.array_bytes + sum(len(c) + 50 for c in self.codes)
+
+    def remember(self, index: int, encoded: str) -> None:
+        """Keep a hexagon's JSON while the budget allows (an approximate count under
+        concurrent requests; a hexagon encoded twice is the same text)."""
+        size = len(encoded) + 100
+        if self.encoded_bytes + size <= self.array_bytes:
+            self.encoded[index] = encoded
+            self.encoded_bytes += size
 
     def in_view(self, bbox: tuple[float, float, float, float]) -> np.ndarray:
         """Indexes of the hexagons with cells in `bbox` (their centres' extent meets it)."""

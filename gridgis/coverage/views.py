@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 
 from gridgis.coverage import cells as cells_mod
@@ -59,21 +60,14 @@ def draw_resolution(zoom: int, run_resolution: int) -> int:
     return max(MIN_DRAW_RESOLUTION, min(run_resolution, wanted))
 
 
-def hexagons(
+def _view(
     db: Executor,
     run_id: int,
-    *,
     bbox: tuple[float, float, float, float],
     zoom: int,
-    cache: HexagonCache | None = None,
-) -> dict[str, Any]:
-    """The run's cells in `bbox` gathered to the resolution drawn at `zoom` (GeoJSON
-    hexagons), coarser still when the view would hold more than MAX_HEXAGONS. A hexagon is
-    drawn when any of its cells' centres is in the view, and carries all its cells: people
-    summed, the people within target (k responders), the population-weighted ETA (mean when
-    nobody lives there) and the fastest and slowest ETA; at the run's own resolution it is one
-    feature per cell. With `cache`, a finished run's hexagons are gathered once per
-    resolution and kept (the run is looked up on every call all the same)."""
+    cache: HexagonCache | None,
+) -> tuple[dict[str, Any], HexagonTable, np.ndarray]:
+    """(the collection's members but its features, the table drawn, the indexes shown)."""
     if not 0 <= zoom <= 22:
         raise InvalidInput("zoom must be between 0 and 22.", field="zoom")
     run = coverage_sql.get_run(db, run_id)
@@ -112,15 +106,61 @@ def hexagons(
                 field="bbox",
             )
         resolution -= 1
-    return {
+    head = {
         "type": "FeatureCollection",
         "run": run_id,
         "zoom": zoom,
         "resolution": resolution,
         "run_resolution": run_resolution,
         "target_s": float(run.parameters["target_s"]),
-        "features": [_hexagon(table, int(i), run_resolution) for i in shown],
     }
+    return head, table, shown
+
+
+def hexagons(
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None = None,
+) -> dict[str, Any]:
+    """The run's cells in `bbox` gathered to the resolution drawn at `zoom` (GeoJSON
+    hexagons), coarser still when the view would hold more than MAX_HEXAGONS. A hexagon is
+    drawn when any of its cells' centres is in the view, and carries all its cells: people
+    summed, the people within target (k responders), the population-weighted ETA (mean when
+    nobody lives there) and the fastest and slowest ETA; at the run's own resolution it is one
+    feature per cell. With `cache`, a finished run's hexagons are gathered once per
+    resolution and kept (the run is looked up on every call all the same)."""
+    head, table, shown = _view(db, run_id, bbox, zoom, cache)
+    run_resolution = int(head["run_resolution"])
+    return {**head, "features": [_hexagon(table, int(i), run_resolution) for i in shown]}
+
+
+def hexagons_json(
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None = None,
+) -> bytes:
+    """hexagons() encoded as compact UTF-8 JSON; with `cache`, each hexagon's JSON is kept
+    with its table, so a view seen before is joined, not built again."""
+    head, table, shown = _view(db, run_id, bbox, zoom, cache)
+    run_resolution = int(head["run_resolution"])
+    parts = []
+    for index in shown.tolist():
+        encoded = table.encoded.get(index)
+        if encoded is None:
+            encoded = _compact(_hexagon(table, index, run_resolution))
+            table.remember(index, encoded)
+        parts.append(encoded)
+    return (_compact(head)[:-1] + ',"features":[' + ",".join(parts) + "]}").encode("utf-8")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _figure(value: float, digits: int) -> float | None:

@@ -128,8 +128,12 @@ def test_kept_hexagons_equal_gathering_in_sql(
 
 
 def test_a_runs_hexagons_are_gathered_once_and_forgotten_with_it(
-    client: TestClient, api_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    conn: Connection,
+    api_keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from gridgis.coverage import runs, views
     from gridgis.coverage import sql as coverage_sql
 
     run = _run(client)
@@ -150,6 +154,10 @@ def test_a_runs_hexagons_are_gathered_once_and_forgotten_with_it(
         assert response.status_code == 200 and response.json()["features"]
     assert read == [run["id"]]
     assert client.get(url, params={"bbox": CITY_BBOX, "zoom": 8}).json() == first.json()
+    # The kept JSON of each hexagon is what the library's dictionaries say.
+    cache = client.app.state.hexagon_cache  # type: ignore[attr-defined]
+    direct = views.hexagons(conn, run["id"], bbox=runs.parse_bbox(CITY_BBOX), zoom=8, cache=cache)
+    assert direct == first.json()
     # Kept or not, the route's permission holds.
     refused = client.get(
         url,
@@ -157,7 +165,6 @@ def test_a_runs_hexagons_are_gathered_once_and_forgotten_with_it(
         headers={"X-API-Key": api_keys["dispatcher"]},
     )
     assert refused.status_code == 403
-    cache = client.app.state.hexagon_cache  # type: ignore[attr-defined]
     assert len(cache) == 3  # resolutions 6, 7 (from 8) and 8
     assert client.delete(f"/v1/coverage/runs/{run['id']}").status_code == 204
     assert len(cache) == 0
