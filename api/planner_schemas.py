@@ -92,7 +92,7 @@ class RunComparison(BaseModel):
 
 class RunInProgress(BaseModel):
     token: int = Field(description="This computation's id (not the run's: it has none yet)")
-    started_by: str = Field(description='Who started it: "user:NAME" or "key:NAME#id"')
+    started_by: str = Field(description='Who started it: "user:NAME" or "key:NAME"')
     mine: bool = Field(description="Started by the caller (the same user or API key)")
     client_token: str | None = Field(
         description="The `client_token` the caller sent with its POST (only on its own runs)"
