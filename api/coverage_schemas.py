@@ -61,6 +61,14 @@ class CoverageRunCreate(BaseModel):
         description="H3 resolution: 9 ≈ 0.1 km² cells (the finest the API computes), 8 for "
         "quick looks.",
     )
+    client_token: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Any id the caller picks: `GET /v1/coverage/progress` returns it with "
+        "this run's stage while it computes (only to the same caller).",
+    )
     generation: SmallId | None = Field(
         default=None, description="Boundary generation (default: the active one)."
     )

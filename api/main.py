@@ -48,8 +48,9 @@ from api.routes.console import install_console
 from api.schemas import ErrorPublic
 from api.security import document_public_routes, require_api_key
 from gridgis import __version__
+from gridgis.coverage.hexagons import HexagonCache
+from gridgis.coverage.progress import ProgressWriter, delete_stale
 from gridgis.coverage.runs import expire_runs
-from gridgis.coverage.views import RunProgress
 from gridgis.db.engine import (
     make_engine,
     make_session_factory,
@@ -57,6 +58,7 @@ from gridgis.db.engine import (
     resolve_app_database_url,
 )
 from gridgis.dispatch.eta import eta_model_from_settings
+from gridgis.dispatch.kpi_series import SeriesCache
 from gridgis.dispatch.positions import expire_due
 from gridgis.roads.provider import EtaProvider
 from gridgis.settings import Settings, get_settings, resolve_secret_key
@@ -88,6 +90,7 @@ def _expire_once(engine: Engine, settings: Settings) -> None:
         expire_due(conn, stale_after_s=settings.stale_after_s, force=True)
     with engine.begin() as conn:
         expire_runs(conn, retention_days=settings.coverage_retention_days)
+        delete_stale(conn)
 
 
 async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings, url=url)
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        app.state.coverage_progress = ProgressWriter(engine)
         # Locate and nearest read through their own small pool: autocommit, generic plans.
         read_engine = make_engine(
             settings, url=url, pool_size=settings.dispatch_threads, generic_plans=True
@@ -174,10 +178,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
-    app.state.coverage_progress = RunProgress()
     app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
+    app.state.series_quota = HeavyQuota(settings, kind="series")
+    app.state.kpi_series_cache = SeriesCache()
+    app.state.hexagon_cache = HexagonCache(settings.hexagon_cache_mb * 1024 * 1024)
     app.add_middleware(CountInFlight, counter=app.state.in_flight)
     app.add_middleware(Gate)  # authenticates and caps the body before anything reads it
     app.add_middleware(Open311Errors)  # the gate's refusals too, in Open311's error format

@@ -91,8 +91,14 @@ class RunComparison(BaseModel):
 
 
 class RunInProgress(BaseModel):
-    token: int
-    started_at: str = Field(description="RFC 3339 UTC")
+    token: int = Field(description="This computation's id (not the run's: it has none yet)")
+    started_by: str = Field(description='Who started it: "user:NAME" or "key:NAME"')
+    mine: bool = Field(description="Started by the caller (the same user or API key)")
+    client_token: str | None = Field(
+        description="The `client_token` the caller sent with its POST (only on its own runs)"
+    )
+    started_at: UtcDatetime
+    updated_at: UtcDatetime = Field(description="Its last progress write")
     elapsed_s: float
     stage: str = Field(
         description="boundaries, responders, cells, distances, aggregating, storing or done"

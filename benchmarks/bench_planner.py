@@ -5,10 +5,11 @@ time for the same hexagon requests (the floor).
     .venv/bin/python -m benchmarks.bench_planner [--volunteers 300000] [--switches 20]
         [--database gridgis_bench]
 
-Loads the demo with the requested volunteer force (as the other benchmarks do), computes two
-res-9 runs over the whole city through the API (every role; every role but the volunteers),
-serves the API with uvicorn on loopback and logs a planner in with headless Chromium
-(Playwright, no network beyond loopback). Each switch clicks the other run in the list and
+Loads the demo with the requested volunteer force (as the other benchmarks do), serves the
+API with uvicorn on loopback, computes two res-9 runs over the whole city through it (every
+role; every role but the volunteers), times each run's first city view (the server gathers
+the run's cells and keeps them) and the same view again, and logs a planner in with headless
+Chromium (Playwright, no network beyond loopback). Each switch clicks the other run in the list and
 waits until its hexagons are painted (the map sets data-draw-ms after two animation frames);
 the floor is the same /hexagons request sent by a plain HTTP client with keep-alive.
 """
@@ -33,6 +34,7 @@ from gridgis.settings import get_settings
 USER = "bench-planner"
 PASSWORD = "bench planner password"
 GRID_ZOOM_STEPS = 5  # city zoom 9 -> 14: res-9 hexagons, one grid fills a good part of the view
+CITY_BBOX = "116.9,23.5,118.4,25.3"
 
 
 def _p(values: list[float], q: float) -> float:
@@ -116,6 +118,18 @@ def _floor(
     return took
 
 
+def _first_views(
+    base: str, headers: dict[str, str], runs: tuple[dict[str, Any], ...]
+) -> dict[str, list[float]]:
+    """Each run's first city view (nothing kept yet: the server gathers the run's cells), then
+    the same view again, from a plain HTTP client."""
+    took: dict[str, list[float]] = {"first": [], "again": []}
+    for run in runs:
+        for kind in ("first", "again"):
+            took[kind].extend(_floor(base, headers, run["id"], CITY_BBOX, 8, 1))
+    return took
+
+
 def _view(page: Any) -> tuple[str, int]:
     """The bbox and zoom the map last asked hexagons for (from the page's own request)."""
     url = page.evaluate(
@@ -149,6 +163,7 @@ def main() -> None:
     with served_api(url, workers=1) as server, sync_playwright() as playwright:
         session = _session(server.url)
         a, b = _runs(server.url, session)
+        first_views = _first_views(server.url, session, (a, b))
         browser = playwright.chromium.launch(
             executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
         )
@@ -200,6 +215,11 @@ def main() -> None:
         for name, series in rows:
             p50, p95 = _p(series, 50), _p(series, 95)
             print(f"{name:44} {p50:8.1f} {p95:8.1f} {p50 / base:12.2f}")
+    base = _p(results["city zoom"]["floor"], 50)
+    for kind, label in (("first", "first city view of a run"), ("again", "the same view again")):
+        values = first_views[kind]
+        line = ", ".join(f"{v:.1f}" for v in values)
+        print(f"API /hexagons, {label:28} {line:>16} ms {max(values) / base:8.2f} x floor")
     mean = statistics.fmean(results["city zoom"]["page"])
     print(f"\n(mean in-page at city zoom {mean:.1f} ms; {args.switches} switches per zoom)")
 

@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     heavy_concurrency: int = Field(default=2, ge=1, le=32)
     heavy_per_key_concurrency: int = Field(default=1, ge=1, le=32)
     heavy_per_key_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # KPI series (the dashboard's six charts load at once, a reload re-asks all six): the same
+    # three limits, for those requests only.
+    series_concurrency: int = Field(default=16, ge=1, le=256)
+    series_per_key_concurrency: int = Field(default=12, ge=1, le=256)
+    series_per_key_per_minute: int = Field(default=90, ge=1, le=10_000)
+    # Memory each API process may keep finished runs' map hexagons in (least recently used go).
+    hexagon_cache_mb: int = Field(default=128, ge=0, le=65_536)
     # Coverage runs older than this many days are deleted (0: kept until deleted by hand).
     coverage_retention_days: int = Field(default=90, ge=0, le=36_500)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -39,7 +38,6 @@ from gridgis.coverage.runs import CoverageRequest, CoverageRun
 from gridgis.db.engine import allow_bulk_statements
 from gridgis.dispatch.eta import StraightLineEta
 from gridgis.roads.model import ROAD_MODEL_NAME, RoadEta
-from gridgis.times import rfc3339
 
 router = APIRouter(tags=["coverage"])
 
@@ -91,7 +89,11 @@ def create_run(
     allow_bulk_statements(db, settings)
     model = request.app.state.eta_provider.coverage_model(db, body.eta_model)
     progress = request.app.state.coverage_progress
-    token = progress.start(rfc3339(datetime.now(UTC)), body.model_dump(mode="json"))
+    token = progress.start(
+        started_by=actor(request),
+        parameters=body.model_dump(mode="json", exclude={"client_token"}),
+        client_token=body.client_token,
+    )
     try:
         run = runs.run_coverage(
             db,
@@ -111,6 +113,7 @@ def delete_run(request: Request, db: SessionDep, run_id: RunId) -> Response:
     """Delete a run with its cells and statistics (audited). Runs also expire after
     GRIDGIS_COVERAGE_RETENTION_DAYS."""
     runs.delete_run(db, run_id, actor=actor(request))
+    request.app.state.hexagon_cache.discard(run_id)
     return Response(status_code=204)
 
 

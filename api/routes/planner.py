@@ -19,8 +19,10 @@ from api.planner_schemas import (
     RunComparison,
     RunsInProgress,
 )
+from api.quotas import RATE_LIMITED, SeriesSlot
 from api.schemas import ErrorPublic
-from gridgis.coverage import runs, views
+from api.security import actor
+from gridgis.coverage import progress, runs, views
 from gridgis.coverage import sql as coverage_sql
 from gridgis.dispatch import kpi_series
 from gridgis.vocabulary import AreaLevel
@@ -49,10 +51,17 @@ GEOJSON_MEDIA = "application/geo+json"
 @router.get(
     "/coverage/progress", response_model=RunsInProgress, tags=["coverage"], responses=ERRORS
 )
-def runs_in_progress(request: Request) -> dict[str, Any]:
-    """Coverage runs this server process is computing now, with their stage: a console polls
-    it while its `POST /v1/coverage/runs` is under way (a run is stored only when complete)."""
-    return {"runs": request.app.state.coverage_progress.snapshot()}
+def runs_in_progress(request: Request, db: SessionDep) -> dict[str, Any]:
+    """Coverage runs any server process is computing now, oldest first, with their stage and
+    who started them: a console polls it while its `POST /v1/coverage/runs` is under way (a
+    run is stored only when complete). `mine` marks the caller's own runs; their
+    `client_token` (sent with the POST) tells the caller's runs apart."""
+    me = actor(request)
+    found = []
+    for run in progress.runs_in_progress(db):
+        mine = run["started_by"] == me
+        found.append({**run, "mine": mine, "client_token": run["client_token"] if mine else None})
+    return {"runs": found}
 
 
 @router.get(
@@ -62,6 +71,7 @@ def runs_in_progress(request: Request) -> dict[str, Any]:
     responses=ERRORS,
 )
 def run_hexagons(
+    request: Request,
     db: SessionDep,
     run_id: RunId,
     bbox: Annotated[
@@ -69,14 +79,19 @@ def run_hexagons(
         Query(max_length=200, description="minlon,minlat,maxlon,maxlat (WGS84) of the view"),
     ],
     zoom: Annotated[int, Query(ge=0, le=22, description="The web map's zoom")],
-) -> dict[str, Any]:
+) -> Response:
     """The run's cells in a map view as GeoJSON hexagons, gathered to a coarser H3 resolution
     (zoom - 2 up to zoom 9, then zoom - 3; at least 5, at most the run's; coarser when the
-    view would hold more than 20,000 of them): people and people within target summed, the
-    ETA population-weighted."""
+    view would hold more than 20,000 of them): every hexagon with a cell centre in the view,
+    with all its cells' people and people within target summed, the ETA population-weighted.
+    A finished run's hexagons are gathered once per resolution and kept by the process."""
     parsed = runs.parse_bbox(bbox)
     assert parsed is not None
-    return views.hexagons(db, run_id, bbox=parsed, zoom=zoom)
+    # Built and encoded in the documented shape by the library, not validated again.
+    encoded = views.hexagons_json(
+        db, run_id, bbox=parsed, zoom=zoom, cache=request.app.state.hexagon_cache
+    )
+    return Response(encoded, media_type="application/json")
 
 
 @router.get(
@@ -170,6 +185,7 @@ def compare_runs(
     tags=["kpis"],
     responses={
         **ERRORS,
+        **RATE_LIMITED,
         200: {
             "description": "JSON, or (format=svg) a line chart of `metric`",
             "content": {"image/svg+xml": {"schema": {"type": "string"}}},
@@ -177,8 +193,10 @@ def compare_runs(
     },
 )
 def get_kpi_series(
+    request: Request,
     db: SessionDep,
     settings: SettingsDep,
+    _slot: SeriesSlot,
     level: Level = "county",
     from_: Annotated[
         QueryTime | None,
@@ -205,7 +223,9 @@ def get_kpi_series(
 ) -> Any:
     """Incident KPIs by week (or day) for the city and every area of `level` (the figures of
     `GET /v1/kpis`), at most 60 buckets; `format=svg` draws one of them with the city's own
-    promise (93.48 % on scene within the target) as a dashed line."""
+    promise (93.48 % on scene within the target) as a dashed line. All buckets come from one
+    statement, and a series is kept for a minute (the six charts of the dashboard are one
+    computation); callers have a quota of their own for it (429 with Retry-After beyond)."""
     series = kpi_series.kpi_series(
         db,
         level=level,
@@ -214,6 +234,7 @@ def get_kpi_series(
         bucket=bucket,
         area=area,
         target_s=settings.eta_target_s,
+        cache=request.app.state.kpi_series_cache,
     )
     if format == "svg":
         words = CHART_WORDS[lang]

@@ -406,6 +406,64 @@ def run_cells(db: Executor, run_id: int) -> dict[str, npt.NDArray[Any]]:
     return columns
 
 
+# A run's cells for the map, as columns: one binary COPY parsed by numpy (a res-9 city run is
+# ~143,000 rows; row objects would take several times longer). Every field has a fixed width:
+# a missing ETA comes as NaN, the grid code padded to the column's 20 characters.
+_CELL_COLUMNS_COPY = """
+    COPY (
+        SELECT h3, lon, lat, population, COALESCE(eta_s, 'NaN'), responders_within_target,
+               rpad(grid_code, 20)
+        FROM coverage_cells WHERE run_id = %(run_id)s ORDER BY seq
+    ) TO STDOUT (FORMAT binary)
+    """
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("h3_size", ">i4"),
+        ("h3", ">i8"),
+        ("lon_size", ">i4"),
+        ("lon", ">f8"),
+        ("lat_size", ">i4"),
+        ("lat", ">f8"),
+        ("population_size", ">i4"),
+        ("population", ">f8"),
+        ("eta_size", ">i4"),
+        ("eta", ">f8"),
+        ("reached_size", ">i4"),
+        ("reached", ">i4"),
+        ("grid_size", ">i4"),
+        ("grid", "S20"),
+    ]
+)
+_COPY_HEADER = 19  # signature, flags, header extension length
+_COPY_TRAILER = 2
+
+
+def cell_columns(db: Executor, run_id: int) -> dict[str, npt.NDArray[Any]]:
+    """A run's cell rows in `seq` order as arrays: h3 (int64), lon, lat, population, eta_s
+    (NaN where no responder counts), responders_within_target (int32), grid_code (bytes)."""
+    payload = bytearray()
+    raw = _raw_connection(db)
+    with raw.cursor() as cur, cur.copy(_CELL_COLUMNS_COPY, {"run_id": run_id}) as copy:
+        for chunk in copy:
+            payload += chunk
+    body = payload[_COPY_HEADER : len(payload) - _COPY_TRAILER]
+    if len(body) % _COPY_ROW.itemsize:
+        raise ValueError("unexpected COPY row layout for coverage_cells")  # a code not ASCII
+    rows = np.frombuffer(bytes(body), dtype=_COPY_ROW)
+    if len(rows) and not ((rows["fields"] == 7).all() and (rows["grid_size"] == 20).all()):
+        raise ValueError("unexpected COPY row layout for coverage_cells")
+    return {
+        "h3": rows["h3"].astype(np.int64),
+        "lon": rows["lon"].astype(np.float64),
+        "lat": rows["lat"].astype(np.float64),
+        "population": rows["population"].astype(np.float64),
+        "eta_s": rows["eta"].astype(np.float64),
+        "responders_within_target": rows["reached"].astype(np.int32),
+        "grid_code": np.char.rstrip(rows["grid"]),
+    }
+
+
 def delete_run(db: Executor, run_id: int) -> None:
     """Delete a run; its cells and statistics go with it (ON DELETE CASCADE)."""
     db.execute(text("DELETE FROM coverage_runs WHERE id = :id"), {"id": run_id})

@@ -6,15 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
-import time
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 
 from gridgis.coverage import cells as cells_mod
+from gridgis.coverage import hexagons as hexagon_tables
 from gridgis.coverage import sql as coverage_sql
+from gridgis.coverage.hexagons import HexagonCache, HexagonTable
 from gridgis.coverage.runs import public_area
 from gridgis.db import Executor
 from gridgis.errors import InvalidInput, NotFound
@@ -60,73 +60,44 @@ def draw_resolution(zoom: int, run_resolution: int) -> int:
     return max(MIN_DRAW_RESOLUTION, min(run_resolution, wanted))
 
 
-def _parent_bits(resolution: int) -> tuple[int, int]:
-    """(mask clearing the resolution field, bits to OR in) that turn any finer H3 cell index
-    into its parent at `resolution`: the resolution field set and the finer digits set to 7
-    (unused), exactly what h3's cell_to_parent does."""
-    clear = ~(0xF << 52) & ((1 << 63) - 1)
-    unused = 0
-    for r in range(resolution + 1, 16):
-        unused |= 7 << ((15 - r) * 3)
-    return clear, (resolution << 52) | unused
-
-
-_HEXAGONS = text(
-    """
-    SELECT (h3 & :clear) | :set AS cell,
-           sum(population) AS population,
-           sum(population) FILTER (WHERE responders_within_target >= :k) AS covered,
-           sum(population * eta_s) FILTER (WHERE eta_s IS NOT NULL)
-             / NULLIF(sum(population) FILTER (WHERE eta_s IS NOT NULL), 0) AS eta_weighted,
-           avg(eta_s) AS eta_mean,
-           min(eta_s) AS eta_min,
-           max(eta_s) AS eta_max,
-           min(grid_code) AS grid_code,
-           count(DISTINCT h3) AS cells
-    FROM coverage_cells
-    WHERE run_id = :run_id
-      AND lon BETWEEN :min_lon AND :max_lon AND lat BETWEEN :min_lat AND :max_lat
-    GROUP BY 1
-    ORDER BY 1
-    LIMIT :limit
-    """
-)
-
-
-def hexagons(
-    db: Executor, run_id: int, *, bbox: tuple[float, float, float, float], zoom: int
-) -> dict[str, Any]:
-    """The run's cells whose centre lies in `bbox`, aggregated to the resolution drawn at
-    `zoom` (GeoJSON hexagons), coarser still when the view would hold more than MAX_HEXAGONS.
-    A coarser hexagon carries its cells' people summed, the people
-    within target (k responders), the population-weighted ETA (mean when nobody lives there)
-    and the fastest and slowest ETA; at the run's own resolution it is one feature per cell."""
+def _view(
+    db: Executor,
+    run_id: int,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None,
+) -> tuple[dict[str, Any], HexagonTable, np.ndarray]:
+    """(the collection's members but its features, the table drawn, the indexes shown)."""
     if not 0 <= zoom <= 22:
         raise InvalidInput("zoom must be between 0 and 22.", field="zoom")
     run = coverage_sql.get_run(db, run_id)
     run_resolution = int(run.parameters["resolution"])
     k = int(run.parameters.get("k", 1))
-    min_lon, min_lat, max_lon, max_lat = bbox
+    # Only a finished run is immutable; one still being written is gathered for this call.
+    tables = cache if cache is not None and run.status == "done" else HexagonCache(0)
+
+    def table_at(resolution: int) -> HexagonTable:
+        if resolution == run_resolution:
+            return tables.get(
+                run_id,
+                run.created_at,
+                resolution,
+                lambda: hexagon_tables.run_table(db, run_id, resolution=resolution, k=k),
+            )
+        return tables.get(
+            run_id,
+            run.created_at,
+            resolution,
+            lambda: hexagon_tables.coarser(table_at(run_resolution), resolution),
+        )
+
     # A big screen at a close zoom may hold more cells than a browser should draw: then the
     # next coarser resolution, until the view fits.
     resolution = draw_resolution(zoom, run_resolution)
     while True:
-        clear, set_bits = _parent_bits(resolution)
-        rows = db.execute(
-            _HEXAGONS,
-            {
-                "clear": clear,
-                "set": set_bits,
-                "k": k,
-                "run_id": run_id,
-                "min_lon": min_lon,
-                "min_lat": min_lat,
-                "max_lon": max_lon,
-                "max_lat": max_lat,
-                "limit": MAX_HEXAGONS + 1,
-            },
-        ).all()
-        if len(rows) <= MAX_HEXAGONS:
+        table = table_at(resolution)
+        shown = table.in_view(bbox)
+        if len(shown) <= MAX_HEXAGONS:
             break
         if resolution <= MIN_DRAW_RESOLUTION:
             raise InvalidInput(
@@ -135,37 +106,96 @@ def hexagons(
                 field="bbox",
             )
         resolution -= 1
-    features = []
-    for r in rows:
-        cell = int(r.cell)
-        population = float(r.population or 0.0)
-        eta = r.eta_weighted if r.eta_weighted is not None else r.eta_mean
-        features.append(
-            {
-                "type": "Feature",
-                "id": cells_mod.cell_token(cell),
-                "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(cell)]},
-                "properties": {
-                    "h3": cells_mod.cell_token(cell),
-                    "resolution": resolution,
-                    "cells": int(r.cells),
-                    "grid_code": r.grid_code if resolution == run_resolution else None,
-                    "population": round(population, 2),
-                    "population_within_target": round(float(r.covered or 0.0), 2),
-                    "eta_s": None if eta is None else round(float(eta), 1),
-                    "eta_min_s": None if r.eta_min is None else round(float(r.eta_min), 1),
-                    "eta_max_s": None if r.eta_max is None else round(float(r.eta_max), 1),
-                },
-            }
-        )
-    return {
+    head = {
         "type": "FeatureCollection",
         "run": run_id,
         "zoom": zoom,
         "resolution": resolution,
         "run_resolution": run_resolution,
         "target_s": float(run.parameters["target_s"]),
-        "features": features,
+    }
+    return head, table, shown
+
+
+def hexagons(
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None = None,
+) -> dict[str, Any]:
+    """The run's cells in `bbox` gathered to the resolution drawn at `zoom` (GeoJSON
+    hexagons), coarser still when the view would hold more than MAX_HEXAGONS. A hexagon is
+    drawn when any of its cells' centres is in the view, and carries all its cells: people
+    summed, the people within target (k responders), the population-weighted ETA (mean when
+    nobody lives there) and the fastest and slowest ETA; at the run's own resolution it is one
+    feature per cell. With `cache`, a finished run's hexagons are gathered once per
+    resolution and kept (the run is looked up on every call all the same)."""
+    head, table, shown = _view(db, run_id, bbox, zoom, cache)
+    run_resolution = int(head["run_resolution"])
+    return {**head, "features": [_hexagon(table, int(i), run_resolution) for i in shown]}
+
+
+def hexagons_json(
+    db: Executor,
+    run_id: int,
+    *,
+    bbox: tuple[float, float, float, float],
+    zoom: int,
+    cache: HexagonCache | None = None,
+) -> bytes:
+    """hexagons() encoded as compact UTF-8 JSON; with `cache`, each hexagon's JSON is kept
+    with its table, so a view seen before is joined, not built again."""
+    head, table, shown = _view(db, run_id, bbox, zoom, cache)
+    run_resolution = int(head["run_resolution"])
+    parts = []
+    for index in shown.tolist():
+        encoded = table.encoded.get(index)
+        if encoded is None:
+            encoded = _compact(_hexagon(table, index, run_resolution))
+            table.remember(index, encoded)
+        parts.append(encoded)
+    return (_compact(head)[:-1] + ',"features":[' + ",".join(parts) + "]}").encode("utf-8")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _figure(value: float, digits: int) -> float | None:
+    return None if value != value else round(float(value), digits)  # NaN: no ETA
+
+
+def _hexagon(table: HexagonTable, i: int, run_resolution: int) -> dict[str, Any]:
+    cell = int(table.cell[i])
+    if table.people_with_eta[i] > 0:
+        eta = table.people_eta[i] / table.people_with_eta[i]
+    elif table.eta_count[i] > 0:
+        eta = table.eta_sum[i] / table.eta_count[i]
+    else:
+        eta = float("nan")
+    grid_code = (
+        table.codes[int(table.grid[i])]
+        if table.grid is not None and table.resolution == run_resolution
+        else None
+    )
+    token = cells_mod.cell_token(cell)
+    return {
+        "type": "Feature",
+        "id": token,
+        "geometry": {"type": "Polygon", "coordinates": [cells_mod.cell_boundary(cell)]},
+        "properties": {
+            "h3": token,
+            "resolution": table.resolution,
+            "cells": int(table.cells[i]),
+            "grid_code": grid_code,
+            "population": round(float(table.population[i]), 2),
+            "population_within_target": round(float(table.covered[i]), 2),
+            "eta_s": _figure(eta, 1),
+            "eta_min_s": _figure(table.eta_min[i], 1),
+            "eta_max_s": _figure(table.eta_max[i], 1),
+        },
     }
 
 
@@ -292,60 +322,3 @@ def compare_runs(
             )
         rows.append(row)
     return {"a": run_a, "b": run_b, "level": level, "parent": parent, "areas": rows}
-
-
-# -- runs in progress -----------------------------------------------------------------------------
-@dataclass
-class _Progress:
-    token: int
-    started: float
-    started_at: str
-    parameters: dict[str, Any]
-    stage: str = "queued"
-    step: int = 0
-    steps: int = 1
-
-
-class RunProgress:
-    """Coverage runs being computed by this process, with their stage (for the console to poll
-    while a run is under way; a run is stored only when it is complete)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[int, _Progress] = {}
-        self._next = 0
-
-    def start(self, started_at: str, parameters: dict[str, Any]) -> int:
-        with self._lock:
-            self._next += 1
-            self._running[self._next] = _Progress(
-                self._next, time.monotonic(), started_at, parameters
-            )
-            return self._next
-
-    def update(self, token: int, stage: str, step: int, steps: int) -> None:
-        with self._lock:
-            found = self._running.get(token)
-            if found is not None:
-                found.stage, found.step, found.steps = stage, step, max(steps, 1)
-
-    def finish(self, token: int) -> None:
-        with self._lock:
-            self._running.pop(token, None)
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        with self._lock:
-            return [
-                {
-                    "token": p.token,
-                    "started_at": p.started_at,
-                    "elapsed_s": round(now - p.started, 1),
-                    "stage": p.stage,
-                    "step": p.step,
-                    "steps": p.steps,
-                    "fraction": round(p.step / p.steps, 3),
-                    "parameters": p.parameters,
-                }
-                for p in sorted(self._running.values(), key=lambda p: p.token)
-            ]

@@ -493,6 +493,29 @@ class CoverageAreaStat(Base):
     responders_per_10k: Mapped[float | None] = mapped_column(Double)
 
 
+class CoverageProgress(Base):
+    """A coverage run being computed now, written by the worker computing it (its own short
+    transactions) so that every worker can report it; removed when the run ends. A row not
+    updated for a while belongs to a worker that died: readers skip it, writers delete it."""
+
+    __tablename__ = "coverage_progress"
+    __table_args__ = (
+        CheckConstraint(
+            "steps >= 1 AND step BETWEEN 0 AND steps", name="ck_coverage_progress_step"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    client_token: Mapped[str | None] = mapped_column(String(64))
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    stage: Mapped[str] = mapped_column(String(16))
+    step: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[int] = mapped_column(Integer)
+
+
 # -- road networks -----------------------------------------------------------------------------
 
 

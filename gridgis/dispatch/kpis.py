@@ -120,7 +120,8 @@ def _seconds(value: Any) -> float | None:
     return None if value is None else round(float(value), 1)
 
 
-def _row(r: Mapping[str, Any]) -> KpiRow:
+def kpi_row(r: Mapping[str, Any]) -> KpiRow:
+    """A KpiRow from one row of the KPI statement (counts in, rates computed)."""
     return KpiRow(
         level=r["level"],
         code=r["code"],
@@ -164,6 +165,22 @@ def _aware(value: Any, name: str) -> datetime:
     return value
 
 
+def check_target(target_s: float) -> None:
+    """InvalidInput naming `target_s` unless it is a positive number of seconds (< 1 week)."""
+    if not (isinstance(target_s, int | float) and 0 < target_s < 86_400 * 7):
+        raise InvalidInput("target_s must be a positive number of seconds.", field="target_s")
+
+
+def area_scope(db: Executor, area: str | None) -> tuple[int, str | None, str]:
+    """(active generation, grid-code prefix of `area`, its level): what KPIs are counted over
+    (the whole city when `area` is None); NotFound for an unknown area."""
+    generation_id = boundaries_sql.active_generation_id(db)
+    if area is None:
+        return generation_id, None, "city"
+    prefix = area_grid_prefix(db, area)
+    return generation_id, prefix, str(incidents_sql.area_level(db, generation_id, area))
+
+
 def incident_kpis(
     db: Executor,
     *,
@@ -186,17 +203,11 @@ def incident_kpis(
         raise InvalidInput("to is too early.", field="to") from None
     if end <= start:
         raise InvalidInput("to must be later than from.", field="to")
-    if not (isinstance(target_s, int | float) and 0 < target_s < 86_400 * 7):
-        raise InvalidInput("target_s must be a positive number of seconds.", field="target_s")
+    check_target(target_s)
     unknown = [level for level in levels if level not in AREA_LEVELS]
     if unknown or not levels:
         raise InvalidInput(f"level must be some of {', '.join(AREA_LEVELS)}.", field="level")
-    generation_id = boundaries_sql.active_generation_id(db)
-    prefix = None
-    min_level = "city"
-    if area is not None:
-        prefix = area_grid_prefix(db, area)
-        min_level = str(incidents_sql.area_level(db, generation_id, area))
+    generation_id, prefix, min_level = area_scope(db, area)
     rows = incidents_sql.incident_kpis(
         db,
         generation_id=generation_id,
@@ -208,7 +219,7 @@ def incident_kpis(
         levels=levels,
         with_outside=area is None,
     )
-    kpis = [_row(r) for r in rows]
+    kpis = [kpi_row(r) for r in rows]
     return KpiReport(
         start=start,
         end=end,

@@ -101,6 +101,8 @@ def test_the_api_runs_as_the_app_role(
                 "/v1/coverage/runs", json={"roles": ["police_unit"], "resolution": 7}
             )
             assert created.status_code == 201, created.text  # COPY of the cells as the app role
+            # Its progress was written and removed on the app role's own transactions.
+            assert client.get("/v1/coverage/progress").json() == {"runs": []}
             run_id = created.json()["id"]
             assert client.delete(f"/v1/coverage/runs/{run_id}").status_code == 204  # audited
             incident = client.post(

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import h3
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event, text
 
-from gridgis.coverage.views import _parent_bits
+from gridgis.coverage.hexagons import parent_bits
+from gridgis.settings import Settings
 
 CITY_BBOX = "116.9,23.5,118.4,25.3"
 
@@ -28,7 +31,7 @@ def _run(client: TestClient, **body: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("resolution", [5, 6, 7, 8])
 def test_parent_bits_match_h3(resolution: int) -> None:
     cell = h3.latlng_to_cell(24.51, 117.65, 9)
-    clear, bits = _parent_bits(resolution)
+    clear, bits = parent_bits(resolution)
     assert (h3.str_to_int(cell) & clear) | bits == h3.str_to_int(
         h3.cell_to_parent(cell, resolution)
     )
@@ -64,10 +67,109 @@ def test_hexagons_gather_cells_by_zoom(client: TestClient) -> None:
     assert fine.json()["resolution"] == 8
     mid = client.get(f"/v1/coverage/runs/{run['id']}/hexagons", params={**view, "zoom": 10})
     assert mid.json()["resolution"] == 7
-    assert len(fine.json()["features"]) == sum(
-        f["properties"]["cells"] for f in mid.json()["features"]
-    )
+    # A hexagon in the view carries all its cells, those beyond the view's edge too.
+    parents = {f["id"]: f["properties"]["cells"] for f in mid.json()["features"]}
+    assert {h3.cell_to_parent(f["id"], 7) for f in fine.json()["features"]} == set(parents)
+    assert len(fine.json()["features"]) <= sum(parents.values())
     assert all(f["properties"]["grid_code"] for f in fine.json()["features"])
+
+
+_REFERENCE_HEXAGONS = text(
+    """
+    SELECT (h3 & :clear) | :set AS cell,
+           round(CAST(sum(population) AS numeric), 2) AS population,
+           round(CAST(COALESCE(sum(population) FILTER (WHERE responders_within_target >= 1), 0)
+                      AS numeric), 2) AS covered,
+           round(CAST(COALESCE(
+               sum(population * eta_s) FILTER (WHERE eta_s IS NOT NULL)
+                 / NULLIF(sum(population) FILTER (WHERE eta_s IS NOT NULL), 0),
+               avg(eta_s)) AS numeric), 1) AS eta,
+           round(CAST(min(eta_s) AS numeric), 1) AS eta_min,
+           round(CAST(max(eta_s) AS numeric), 1) AS eta_max,
+           min(grid_code) AS grid_code,
+           count(DISTINCT h3) AS cells
+    FROM coverage_cells WHERE run_id = :run_id
+    GROUP BY 1
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("run_resolution", "zoom", "resolution"), [(8, 8, 6), (8, 9, 7), (7, 11, 7)]
+)
+def test_kept_hexagons_equal_gathering_in_sql(
+    client: TestClient, conn: Connection, run_resolution: int, zoom: int, resolution: int
+) -> None:
+    """Over the whole city, the hexagons kept in memory hold what grouping the run's rows in
+    SQL gives (the earlier way, per request)."""
+    run = _run(client, resolution=run_resolution)
+    clear, bits = parent_bits(resolution)
+    expected = {
+        h3.int_to_str(int(r.cell)): r
+        for r in conn.execute(
+            _REFERENCE_HEXAGONS, {"clear": clear, "set": bits, "run_id": run["id"]}
+        )
+    }
+    around = "110,20,125,30"  # wider than the city: every cell is in the view
+    body = client.get(
+        f"/v1/coverage/runs/{run['id']}/hexagons", params={"bbox": around, "zoom": zoom}
+    ).json()
+    assert body["resolution"] == resolution
+    got = {f["id"]: f["properties"] for f in body["features"]}
+    assert set(got) == set(expected)
+    for cell, p in got.items():
+        r = expected[cell]
+        assert p["population"] == pytest.approx(float(r.population), abs=0.011)
+        assert p["population_within_target"] == pytest.approx(float(r.covered), abs=0.011)
+        for name, value in (("eta_s", r.eta), ("eta_min_s", r.eta_min), ("eta_max_s", r.eta_max)):
+            assert p[name] == (None if value is None else pytest.approx(float(value), abs=0.11))
+        assert p["cells"] == r.cells
+        assert p["grid_code"] == (r.grid_code if resolution == run_resolution else None)
+
+
+def test_a_runs_hexagons_are_gathered_once_and_forgotten_with_it(
+    client: TestClient,
+    conn: Connection,
+    api_keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gridgis.coverage import runs, views
+    from gridgis.coverage import sql as coverage_sql
+
+    run = _run(client)
+    url = f"/v1/coverage/runs/{run['id']}/hexagons"
+    read: list[int] = []
+    reader = coverage_sql.cell_columns
+
+    def counted(db: Any, run_id: int) -> Any:
+        read.append(run_id)
+        return reader(db, run_id)
+
+    monkeypatch.setattr(coverage_sql, "cell_columns", counted)
+    first = client.get(url, params={"bbox": CITY_BBOX, "zoom": 8})
+    assert first.status_code == 200 and read == [run["id"]]
+    # Other views and zooms of the run: from memory, the run's rows are not read again.
+    for bbox, zoom in ((CITY_BBOX, 9), ("117.55,24.4,117.75,24.6", 14), (CITY_BBOX, 8)):
+        response = client.get(url, params={"bbox": bbox, "zoom": zoom})
+        assert response.status_code == 200 and response.json()["features"]
+    assert read == [run["id"]]
+    assert client.get(url, params={"bbox": CITY_BBOX, "zoom": 8}).json() == first.json()
+    # The kept JSON of each hexagon is what the library's dictionaries say.
+    cache = client.app.state.hexagon_cache  # type: ignore[attr-defined]
+    direct = views.hexagons(conn, run["id"], bbox=runs.parse_bbox(CITY_BBOX), zoom=8, cache=cache)
+    assert direct == first.json()
+    # Kept or not, the route's permission holds.
+    refused = client.get(
+        url,
+        params={"bbox": CITY_BBOX, "zoom": 8},
+        headers={"X-API-Key": api_keys["dispatcher"]},
+    )
+    assert refused.status_code == 403
+    assert len(cache) == 3  # resolutions 6, 7 (from 8) and 8
+    assert client.delete(f"/v1/coverage/runs/{run['id']}").status_code == 204
+    assert len(cache) == 0
+    gone = client.get(url, params={"bbox": CITY_BBOX, "zoom": 8})
+    assert gone.status_code == 404
 
 
 def test_hexagons_refuse_bad_views(client: TestClient) -> None:
@@ -142,18 +244,6 @@ def test_compare_two_runs(client: TestClient) -> None:
 def test_progress_is_empty_when_nothing_runs(client: TestClient) -> None:
     response = client.get("/v1/coverage/progress")
     assert response.status_code == 200 and response.json() == {"runs": []}
-
-
-def test_run_reports_its_stages_while_it_computes(client: TestClient) -> None:
-    from gridgis.coverage.views import RunProgress
-
-    progress = RunProgress()
-    token = progress.start("2026-01-01T00:00:00Z", {"k": 1})
-    progress.update(token, "distances", 3, 6)
-    [running] = progress.snapshot()
-    assert running["stage"] == "distances" and running["fraction"] == 0.5
-    progress.finish(token)
-    assert progress.snapshot() == []
 
 
 def test_kpi_series_by_week(client: TestClient) -> None:
@@ -256,3 +346,154 @@ def test_draw_resolution_follows_the_zoom(zoom: int, run_resolution: int, drawn:
     from gridgis.coverage.views import draw_resolution
 
     assert draw_resolution(zoom, run_resolution) == drawn
+
+
+def test_kpi_series_is_one_statement_equal_to_each_weeks_kpis(
+    conn: Connection, settings: Settings
+) -> None:
+    """Every bucket of the series holds exactly what GET /v1/kpis gives for that week, and the
+    whole series is one KPI statement (not one per week)."""
+    from gridgis.demo.incidents import generate_incidents
+    from gridgis.dispatch.eta import eta_model_from_settings
+    from gridgis.dispatch.kpi_series import POINT_FIELDS, kpi_series
+    from gridgis.dispatch.kpis import incident_kpis
+
+    end = datetime(2026, 3, 2, tzinfo=UTC)
+    generate_incidents(conn, 400, 11, eta_model_from_settings(settings), days=40, end=end)
+    start = end - timedelta(days=44)  # six whole weeks and a shorter last bucket
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        series = kpi_series(conn, level="county", start=start, end=end, target_s=300.0)
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    assert sum("facts AS (" in s for s in statements) == 1, len(statements)
+    assert len(series.buckets) == 7
+    assert sum(p["incidents"] for p in series.series[0]["points"]) == 400
+    for i, at in enumerate(series.buckets):
+        upto = min(at + timedelta(days=7), end)
+        report = incident_kpis(conn, start=at, end=upto, levels=["city", "county"])
+        expected = {row.code: row for row in report.areas}
+        assert len(series.series) == len(expected) == 12
+        for line in series.series:
+            point = line["points"][i]
+            assert (point["start"], point["end"]) == (at, upto)
+            row = expected[line["code"]]
+            assert {f: point[f] for f in POINT_FIELDS} == {f: getattr(row, f) for f in POINT_FIELDS}
+
+
+def _dashboard(client: TestClient, range_: dict[str, str], lang: str) -> list[int]:
+    """What the KPI tab asks for: the county and city tables, then six charts."""
+    statuses = [
+        client.get("/v1/kpis", params={**range_, "level": level}).status_code
+        for level in ("county", "city")
+    ]
+    for metric in CHART_METRICS:
+        params = {**range_, "level": "county", "format": "svg", "metric": metric, "lang": lang}
+        statuses.append(client.get("/v1/kpis/series", params=params).status_code)
+    return statuses
+
+
+CHART_METRICS = (
+    "within_target_rate",
+    "urban_within_target_rate",
+    "median_response_s",
+    "p90_response_s",
+    "diverted_share",
+    "resolved_on_site_share",
+)
+DASHBOARD_RANGE = {"from": "2026-01-05T00:00:00Z", "to": "2026-03-30T00:00:00Z"}
+
+
+def test_the_dashboards_own_load_stays_within_the_series_quota(
+    client: TestClient, api_keys: dict[str, str], conn: Connection
+) -> None:
+    client.headers["X-API-Key"] = api_keys["planner"]
+    planner = int(
+        conn.execute(text("SELECT id FROM api_keys WHERE name = 'test-planner'")).scalar_one()
+    )
+    quota = client.app.state.series_quota  # type: ignore[attr-defined]
+    # Six charts at once, and a reload (a language switch) while they still load: twelve.
+    for _ in range(11):
+        quota.acquire(planner)
+    try:
+        assert _dashboard(client, DASHBOARD_RANGE, "zh-CN") == [200] * 8
+    finally:
+        for _ in range(11):
+            quota.release(planner)
+    # Opened, switched to English and back, twelve weeks then eight: a few loads a minute.
+    assert _dashboard(client, DASHBOARD_RANGE, "en") == [200] * 8
+    assert _dashboard(client, DASHBOARD_RANGE, "zh-CN") == [200] * 8
+    shorter = {**DASHBOARD_RANGE, "from": "2026-02-02T00:00:00Z"}
+    assert _dashboard(client, shorter, "zh-CN") == [200] * 8
+    # Each range was computed once, however many charts drew it.
+    assert client.app.state.kpi_series_cache.computed == 2  # type: ignore[attr-defined]
+
+
+def test_a_flood_of_series_requests_is_refused(
+    client: TestClient, api_keys: dict[str, str], settings: Settings
+) -> None:
+    headers = {"X-API-Key": api_keys["planner"]}
+    statuses = [
+        client.get("/v1/kpis/series", params=DASHBOARD_RANGE, headers=headers).status_code
+        for _ in range(settings.series_per_key_per_minute + 5)
+    ]
+    assert statuses[: settings.series_per_key_per_minute] == [200] * (
+        settings.series_per_key_per_minute
+    )
+    assert set(statuses[settings.series_per_key_per_minute :]) == {429}
+    refused = client.get("/v1/kpis/series", params=DASHBOARD_RANGE, headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    # Another caller is not held up by it.
+    other = client.get("/v1/kpis/series", params=DASHBOARD_RANGE)
+    assert other.status_code == 200
+
+
+def test_series_cache_computes_once_and_stays_bounded() -> None:
+    import threading
+    import time as clock
+
+    from gridgis.dispatch.kpi_series import KpiSeries, SeriesCache
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+
+    def series(lines: int) -> KpiSeries:
+        point = {"start": at, "end": at}
+        return KpiSeries(
+            level="county",
+            bucket="week",
+            start=at,
+            end=at,
+            target_s=300.0,
+            city_promise_share=0.9348,
+            buckets=[at],
+            series=[{"code": str(i), "level": "county", "points": [point]} for i in range(lines)],
+        )
+
+    cache = SeriesCache(max_points=10)
+    calls: list[int] = []
+
+    def slow() -> KpiSeries:
+        calls.append(1)
+        clock.sleep(0.2)
+        return series(4)
+
+    threads = [threading.Thread(target=cache.get, args=("a", slow)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and cache.points == 4  # six asked at once, one computed
+    cache.get("b", lambda: series(4))
+    cache.get("c", lambda: series(4))  # 12 points: the least recently used goes
+    assert cache.points == 8
+    cache.get("a", slow)
+    assert len(calls) == 2
+    cache.get("big", lambda: series(11))  # bigger than the whole cache: not kept
+    cache.get("big", lambda: series(11))
+    assert cache.computed == 6 and cache.points <= 10

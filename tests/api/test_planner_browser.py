@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection
 
+from gridgis.coverage.progress import ProgressWriter
 from gridgis.settings import Settings
 from tests.api import test_console_browser
 from tests.api.test_console_browser import (
@@ -76,14 +78,19 @@ def _open_planner(browser: Browser, base: str, user: str) -> None:
     browser.page.goto(base + "/console/planner")
 
 
-def _start_run(page: Any, *, volunteers: bool, resolution: str) -> int:
-    """Starts a run from the form (every role, volunteers or not) and waits for its summary."""
+def _start_run(
+    page: Any, *, volunteers: bool, resolution: str, during: Callable[[], None] | None = None
+) -> int:
+    """Starts a run from the form (every role, volunteers or not) and waits for its summary
+    (`during` is called while it computes)."""
     for box in page.locator("#run-roles input").all():
         box.set_checked(volunteers or box.get_attribute("value") != "volunteer")
     page.select_option("#run-resolution", resolution)
     before = page.get_attribute("#run-summary", "data-run")
     page.click("#run-start")
     page.wait_for_selector("#run-progress:not([hidden])")
+    if during is not None:
+        during()
     page.wait_for_function(
         "before => document.querySelector('#run-summary').dataset.run"
         " && document.querySelector('#run-summary').dataset.run !== before",
@@ -92,6 +99,47 @@ def _start_run(page: Any, *, volunteers: bool, resolution: str) -> int:
     )
     page.wait_for_selector("#run-start:not([disabled])")
     return int(page.get_attribute("#run-summary", "data-run") or 0)
+
+
+CATALOGUES = Path(__file__).resolve().parents[2] / "api" / "console" / "i18n"
+MESSAGES = {
+    lang: json.loads((CATALOGUES / f"planner-{lang}.json").read_text(encoding="utf-8"))
+    for lang in ("zh-CN", "en")
+}
+COMPARE_HEADERS = (
+    "col.code",
+    "col.name",
+    "col.population",
+    "col.shareA",
+    "col.shareB",
+    "col.shareDiff",
+    "col.peopleDiff",
+    "col.etaA",
+    "col.etaB",
+    "col.respondersDiff",
+)
+SITE_HEADERS = ("col.rank", "col.site", "col.grid", "col.gained")
+
+
+def _labels(keys: tuple[str, ...], lang: str) -> list[str]:
+    return [MESSAGES[lang][key] for key in keys]
+
+
+def _headers(page: Any, table: str, cells: str = "th") -> list[str]:
+    headers: list[str] = page.eval_on_selector_all(
+        f"{table} {cells}", "cells => cells.map(c => c.textContent)"
+    )
+    return headers
+
+
+def _switch_language(page: Any, lang: str) -> None:
+    page.click("#lang-toggle")
+    page.wait_for_function(f"() => document.documentElement.lang === '{lang}'")
+    # The toggle's handler re-renders the drill-down table last.
+    page.wait_for_function(
+        "label => document.querySelector('#drill-table th').textContent === label",
+        arg=MESSAGES[lang]["col.code"],
+    )
 
 
 def _table_rows(page: Any, table: str) -> list[list[str]]:
@@ -158,8 +206,22 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     shot("grid-choropleth")
     page.check("#show-hexagons")
 
-    # A second run counting the volunteers too, and the comparison of the two.
-    after = _start_run(page, volunteers=True, resolution="9")
+    # A second run counting the volunteers too, while another planner's run computes: the
+    # bar follows this page's own run, the other is listed as someone else's.
+    other = ProgressWriter(console_server.engine)
+    token = other.start(started_by="user:another-planner", parameters={"resolution": 8})
+
+    def others_run_is_listed() -> None:
+        page.wait_for_selector(f"#run-others:not([hidden]) li[data-token='{token}']")
+        listed = page.text_content(f"#run-others li[data-token='{token}']") or ""
+        assert "user:another-planner" in listed
+        shot("progress-with-another-run")
+
+    try:
+        after = _start_run(page, volunteers=True, resolution="9", during=others_run_is_listed)
+    finally:
+        other.finish(token)
+    assert page.is_hidden("#run-others")
     assert after > before
     page.click(".tab[data-view=compare]")
     page.select_option("#compare-a", str(before))
@@ -171,6 +233,16 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     assert len(compared) == 11
     assert any(row[5].startswith("+") for row in compared)
     shot("compare")
+    # The comparison's table, caption and legend follow a language switch, and back.
+    _switch_language(page, "en")
+    assert _headers(page, "#compare-rows") == _labels(COMPARE_HEADERS, "en")
+    assert (page.text_content("#compare-table p") or "").endswith(f"compared with #{before}")
+    assert page.text_content("#compare-legend b") == MESSAGES["en"]["compare.legend"]
+    assert _table_rows(page, "#compare-rows") == compared  # the same figures
+    shot("compare-english")
+    _switch_language(page, "zh-CN")
+    assert _headers(page, "#compare-rows") == _labels(COMPARE_HEADERS, "zh-CN")
+    assert page.text_content("#compare-legend b") == MESSAGES["zh-CN"]["compare.legend"]
 
     # Where would 10 new volunteer posts help most.
     page.click(".tab[data-view=plan]")
@@ -185,6 +257,21 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     assert all(int(row[3].replace(",", "")) >= 0 for row in sites)
     assert "%" in (page.text_content("#plan-summary") or "")
     shot("plan")
+    # The plan's summary and both tables follow a language switch, and back.
+    _switch_language(page, "en")
+    assert _headers(page, "#plan-sites") == _labels(SITE_HEADERS, "en")
+    assert _headers(page, "#plan-counties")[2:4] == _labels(("col.before", "col.after"), "en")
+    summary_terms = _headers(page, "#plan-summary", cells="dt")
+    assert summary_terms[0] == MESSAGES["en"]["plan.gained"]
+    assert page.text_content("#plan-run") == MESSAGES["en"]["plan.against"].replace(
+        "{id}", str(after)
+    )
+    assert _table_rows(page, "#plan-sites") == sites
+    shot("plan-english")
+    _switch_language(page, "zh-CN")
+    assert _headers(page, "#plan-sites") == _labels(SITE_HEADERS, "zh-CN")
+    summary_terms = _headers(page, "#plan-summary", cells="dt")
+    assert summary_terms[0] == MESSAGES["zh-CN"]["plan.gained"]
 
     # The KPI dashboard: each county against the city's 93.48 % line, weekly charts.
     page.click(".tab[data-view=kpi]")

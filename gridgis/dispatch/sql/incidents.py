@@ -237,10 +237,10 @@ def list_incidents(
 # then each located incident is counted once at each level of its grid code's hierarchy
 # (codes are hierarchical: city = first 4 digits + "00", county 6, township 9, grid 12) and
 # aggregated per (level, code); the areas of the generation supply names and the empty rows.
-_KPIS = text(
-    """
-    WITH facts AS (
-        SELECT i.id, i.grid_code, i.grid_kind, c.police_matter, c.divert_to_mediation,
+_KPI_FACTS = """
+    facts AS (
+        SELECT i.id, i.reported_at, i.grid_code, i.grid_kind, c.police_matter,
+               c.divert_to_mediation,
                CAST(EXTRACT(EPOCH FROM (MIN(e.at) FILTER (WHERE e.type = :arrived)
                                         - i.reported_at)) AS float8) AS response_s,
                COALESCE(BOOL_OR(e.type = :resolved), false) AS resolved,
@@ -269,7 +269,8 @@ _KPIS = text(
           AND (CAST(:prefix AS varchar) IS NULL
                OR i.grid_code LIKE CAST(:prefix AS varchar) || '%')
         GROUP BY i.id, c.police_matter, c.divert_to_mediation, f.reached, f.satisfied
-    ),
+    )"""
+_KPI_TAGGED = """
     tagged AS (
         SELECT f.*, lv.level, lv.code
         FROM facts f
@@ -282,9 +283,8 @@ _KPIS = text(
         WHERE f.grid_code IS NOT NULL
         UNION ALL
         SELECT f.*, 'outside', NULL FROM facts f WHERE f.grid_code IS NULL
-    ),
-    agg AS (
-        SELECT level, code,
+    )"""
+_KPI_AGGREGATES = """
                COUNT(*) AS incidents,
                COUNT(response_s) AS attended,
                COUNT(*) FILTER (WHERE response_s <= :target_s) AS within_target,
@@ -310,10 +310,8 @@ _KPIS = text(
                  AS followed_up,
                COUNT(*) FILTER (WHERE closed AND follow_up_reached) AS follow_up_reached,
                COUNT(follow_up_satisfied) FILTER (WHERE closed) AS follow_up_answered,
-               COUNT(*) FILTER (WHERE closed AND follow_up_satisfied) AS follow_up_satisfied
-        FROM tagged
-        GROUP BY level, code
-    ),
+               COUNT(*) FILTER (WHERE closed AND follow_up_satisfied) AS follow_up_satisfied"""
+_KPI_WANTED = """
     wanted AS (
         SELECT a.level, a.code, a.name, a.parent_code
         FROM areas a
@@ -326,8 +324,8 @@ _KPIS = text(
         UNION ALL
         SELECT 'outside', NULL, NULL, NULL
         WHERE CAST(:prefix AS varchar) IS NULL AND :with_outside
-    )
-    SELECT w.level, w.code, w.name, w.parent_code,
+    )"""
+_KPI_FIGURES = """
            COALESCE(g.incidents, 0) AS incidents,
            COALESCE(g.attended, 0) AS attended,
            COALESCE(g.within_target, 0) AS within_target,
@@ -345,12 +343,83 @@ _KPIS = text(
            COALESCE(g.followed_up, 0) AS followed_up,
            COALESCE(g.follow_up_reached, 0) AS follow_up_reached,
            COALESCE(g.follow_up_answered, 0) AS follow_up_answered,
-           COALESCE(g.follow_up_satisfied, 0) AS follow_up_satisfied
+           COALESCE(g.follow_up_satisfied, 0) AS follow_up_satisfied"""
+_KPIS = text(
+    f"""
+    WITH {_KPI_FACTS},
+    {_KPI_TAGGED},
+    agg AS (
+        SELECT level, code, {_KPI_AGGREGATES}
+        FROM tagged
+        GROUP BY level, code
+    ),
+    {_KPI_WANTED}
+    SELECT w.level, w.code, w.name, w.parent_code, {_KPI_FIGURES}
     FROM wanted w
     LEFT JOIN agg g ON g.level = w.level AND g.code IS NOT DISTINCT FROM w.code
     ORDER BY array_position(CAST(:levels_order AS varchar[]), w.level::varchar), w.code
     """
 )
+# The same figures per time bucket in one pass: each incident falls in bucket
+# floor((reported_at - start) / step); every wanted area gets a row for every bucket.
+_KPI_SERIES = text(
+    f"""
+    WITH {_KPI_FACTS},
+    {_KPI_TAGGED},
+    agg AS (
+        SELECT bucket, level, code, {_KPI_AGGREGATES}
+        FROM (
+            SELECT t.*,
+                   CAST(floor(EXTRACT(EPOCH FROM (t.reported_at - :start)) / :step_s) AS int)
+                     AS bucket
+            FROM tagged t
+            WHERE t.level = ANY(CAST(:levels_shown AS varchar[]))
+        ) AS bucketed
+        GROUP BY bucket, level, code
+    ),
+    {_KPI_WANTED}
+    SELECT b.bucket, w.level, w.code, w.name, w.parent_code, {_KPI_FIGURES}
+    FROM wanted w
+    CROSS JOIN generate_series(0, :buckets - 1) AS b(bucket)
+    LEFT JOIN agg g
+      ON g.bucket = b.bucket AND g.level = w.level AND g.code IS NOT DISTINCT FROM w.code
+    ORDER BY b.bucket, array_position(CAST(:levels_order AS varchar[]), w.level::varchar), w.code
+    """
+)
+
+
+def _kpi_parameters(
+    *,
+    generation_id: int,
+    start: datetime,
+    end: datetime,
+    target_s: float,
+    grid_prefix: str | None,
+    min_level: str,
+    levels: Sequence[str],
+    with_outside: bool,
+) -> dict[str, Any]:
+    return {
+        "generation_id": generation_id,
+        "start": start,
+        "end": end,
+        "target_s": target_s,
+        "prefix": grid_prefix,
+        "levels": list(AREA_LEVELS),
+        "min_level": AREA_LEVELS.index(min_level) + 1,
+        "levels_shown": list(levels),
+        "levels_order": [*AREA_LEVELS, "outside"],
+        "with_outside": with_outside,
+        "arrived": ARRIVED,
+        "resolved": RESOLVED,
+        "referred": REFERRED,
+        "dispatched": DISPATCHED,
+        "mediator": MEDIATOR,
+        "mediated_success": MEDIATED_SUCCESS,
+        "mediated_failed": MEDIATED_FAILED,
+        "closed": CLOSED,
+        "urban_kind": URBAN_GRID_KIND,
+    }
 
 
 def incident_kpis(
@@ -368,26 +437,45 @@ def incident_kpis(
     """KPI counts and response-time percentiles per area; see gridgis/dispatch/kpis.py."""
     rows = db.execute(
         _KPIS,
-        {
-            "generation_id": generation_id,
-            "start": start,
-            "end": end,
-            "target_s": target_s,
-            "prefix": grid_prefix,
-            "levels": list(AREA_LEVELS),
-            "min_level": AREA_LEVELS.index(min_level) + 1,
-            "levels_shown": list(levels),
-            "levels_order": [*AREA_LEVELS, "outside"],
-            "with_outside": with_outside,
-            "arrived": ARRIVED,
-            "resolved": RESOLVED,
-            "referred": REFERRED,
-            "dispatched": DISPATCHED,
-            "mediator": MEDIATOR,
-            "mediated_success": MEDIATED_SUCCESS,
-            "mediated_failed": MEDIATED_FAILED,
-            "closed": CLOSED,
-            "urban_kind": URBAN_GRID_KIND,
-        },
+        _kpi_parameters(
+            generation_id=generation_id,
+            start=start,
+            end=end,
+            target_s=target_s,
+            grid_prefix=grid_prefix,
+            min_level=min_level,
+            levels=levels,
+            with_outside=with_outside,
+        ),
     )
+    return [dict(r._mapping) for r in rows]
+
+
+def incident_kpi_series(
+    db: Executor,
+    *,
+    generation_id: int,
+    start: datetime,
+    end: datetime,
+    step_s: float,
+    buckets: int,
+    target_s: float,
+    grid_prefix: str | None,
+    min_level: str,
+    levels: Sequence[str],
+) -> list[dict[str, Any]]:
+    """The KPI rows of incident_kpis for each of `buckets` buckets of `step_s` seconds from
+    `start` (the last one ends at `end`), in one statement: each row carries its `bucket`
+    (0-based); rows ordered by bucket, then as incident_kpis orders them."""
+    parameters = _kpi_parameters(
+        generation_id=generation_id,
+        start=start,
+        end=end,
+        target_s=target_s,
+        grid_prefix=grid_prefix,
+        min_level=min_level,
+        levels=levels,
+        with_outside=False,
+    )
+    rows = db.execute(_KPI_SERIES, {**parameters, "step_s": step_s, "buckets": buckets})
     return [dict(r._mapping) for r in rows]

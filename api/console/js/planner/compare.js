@@ -38,6 +38,8 @@ export class CompareView {
     this.tiles = tiles;
     this.map = null;
     this.layer = null;
+    this.legend = null;
+    this.last = null; // {a, b, areas} of the comparison shown
     this.table = new SortableTable(COLUMNS, {
       id: 'compare-rows',
       sortKey: 'population_share_within_target_diff',
@@ -73,19 +75,39 @@ export class CompareView {
           }),
         ),
     }).addTo(this.map);
-    const legend = L.control({ position: 'bottomleft' });
-    legend.onAdd = () =>
-      el(
-        'div',
-        { class: 'legend static' },
-        el('b', { text: t('compare.legend') }),
-        legendRow(diffColour(0.1), '> +5 pp'),
-        legendRow(diffColour(0.02), '+1…+5 pp'),
-        legendRow(diffColour(0.005), '0…+1 pp'),
-        legendRow(diffColour(0), '0'),
-        legendRow(diffColour(-0.01), '< 0'),
-      );
-    legend.addTo(this.map);
+    this.legend = L.control({ position: 'bottomleft' });
+    this.legend.onAdd = () => {
+      this.legendNode = el('div', { class: 'legend static', id: 'compare-legend' });
+      this.renderLegend();
+      return this.legendNode;
+    };
+    this.legend.addTo(this.map);
+  }
+
+  renderLegend() {
+    if (!this.legendNode) return;
+    clear(this.legendNode).append(
+      el('b', { text: t('compare.legend') }),
+      legendRow(diffColour(0.1), '> +5 pp'),
+      legendRow(diffColour(0.02), '+1…+5 pp'),
+      legendRow(diffColour(0.005), '0…+1 pp'),
+      legendRow(diffColour(0), '0'),
+      legendRow(diffColour(-0.01), '< 0'),
+    );
+  }
+
+  // The table, its caption and the legend again in the current language.
+  relabel() {
+    this.renderLegend();
+    if (this.last) this.renderTable();
+  }
+
+  renderTable() {
+    const { a, b, areas } = this.last;
+    clear(this.tableNode).append(
+      el('p', { class: 'muted', text: t('compare.caption', { a, b }) }),
+      this.table.setRows(areas),
+    );
   }
 
   setRuns(runs, current) {
@@ -112,10 +134,8 @@ export class CompareView {
       api.get(url, { level }),
       api.get(url, { level, format: 'geojson' }),
     ]);
-    clear(this.tableNode).append(
-      el('p', { class: 'muted', text: t('compare.caption', { a, b }) }),
-      this.table.setRows(rows.areas),
-    );
+    this.last = { a, b, areas: rows.areas };
+    this.renderTable();
     this.layer.clearLayers();
     this.layer.addData(shapes);
     if (this.layer.getLayers().length) this.map.fitBounds(this.layer.getBounds());

@@ -83,5 +83,6 @@ export class KpiView {
       );
     }
     this.tableNode.dataset.counties = String(report.areas.length);
+    this.loaded = true;
   }
 }

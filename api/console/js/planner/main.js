@@ -50,7 +50,11 @@ function showSummary(run) {
   $('#run-summary').dataset.run = String(run.id);
 }
 
+// What the info panel shows ({kind, item}), to show it again in another language.
+let shownInfo = null;
+
 function showArea(area) {
+  shownInfo = { kind: 'area', item: area };
   const panel = $('#area-info');
   panel.hidden = false;
   clear(panel).append(
@@ -69,6 +73,7 @@ function showArea(area) {
 }
 
 function showHexagon(cell) {
+  shownInfo = { kind: 'hexagon', item: cell };
   const panel = $('#area-info');
   panel.hidden = false;
   clear(panel).append(
@@ -119,33 +124,63 @@ function checked(container) {
   return [...container.querySelectorAll('input:checked')].map((input) => input.value);
 }
 
-// The run is computed while the POST is open; meanwhile its stage comes from /progress.
+// A random id sent with the POST: the progress poll tells this tab's run from others'.
+function clientToken() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+// Runs started by others (other planners, other tabs) while this one computes.
+function showOthers(runs) {
+  const list = clear($('#run-others'));
+  list.hidden = runs.length === 0;
+  for (const run of runs) {
+    const who = run.mine ? t('progress.otherTab') : run.started_by;
+    list.append(
+      el('li', {
+        text: t('progress.other', { who, stage: t(`stage.${run.stage}`), pct: Math.round(run.fraction * 100) }),
+        dataset: { token: String(run.token) },
+      }),
+    );
+  }
+}
+
+// The run is computed while the POST is open; meanwhile its stage comes from /progress (any
+// server process answers it: the stages are kept in the database).
 async function startRun(event) {
   event.preventDefault();
   const button = $('#run-start');
   const box = $('#run-progress');
   $('#run-error').textContent = '';
   const roles = checked($('#run-roles'));
+  const token = clientToken();
   const body = {
     roles: roles.length === state.roles.length ? null : roles,
     statuses: checked($('#run-statuses')),
     target_s: Number($('#run-target').value),
     k: Number($('#run-k').value),
     resolution: Number($('#run-resolution').value),
+    client_token: token,
   };
   button.disabled = true;
   box.hidden = false;
+  box.dataset.token = token;
   $('#run-progress-bar').value = 0;
   $('#run-progress-text').textContent = t('progress.queued');
   const started = performance.now();
+  let finished = false;
   const poll = setInterval(async () => {
     const now = await api.get('/v1/coverage/progress').catch(() => null);
-    const mine = now && now.runs[now.runs.length - 1];
+    // A poll answered after the run came back must not show it (or others) again.
+    if (!now || finished) return;
+    const mine = now.runs.find((run) => run.client_token === token);
     const elapsed = ((performance.now() - started) / 1000).toFixed(1);
     if (mine) {
       $('#run-progress-bar').value = mine.fraction;
       $('#run-progress-text').textContent = `${t(`stage.${mine.stage}`)} · ${elapsed} s`;
+      box.dataset.stage = mine.stage;
     }
+    showOthers(now.runs.filter((run) => run !== mine));
   }, PROGRESS_EVERY_MS);
   try {
     const run = await api.post('/v1/coverage/runs', body);
@@ -156,7 +191,9 @@ async function startRun(event) {
   } catch (exc) {
     $('#run-error').textContent = exc.field ? `${exc.field}: ${exc.message}` : exc.message;
   } finally {
+    finished = true;
     clearInterval(poll);
+    showOthers([]);
     button.disabled = false;
   }
 }
@@ -218,11 +255,17 @@ async function start() {
     fillForm();
     renderRunList();
     runMap.renderLegend();
+    compare.relabel();
+    plan.relabel();
+    if (shownInfo && !$('#area-info').hidden) {
+      if (shownInfo.kind === 'area') showArea(shownInfo.item);
+      else showHexagon(shownInfo.item);
+    }
     if (state.run) {
       showSummary(state.run);
       await drill.load();
     }
-    if (state.view === 'kpi') await kpi.load();
+    if (state.view === 'kpi' || kpi.loaded) await kpi.load();
   });
   if (!me.permissions.includes('planning')) {
     // Planning is for planners: a dispatcher sees a pointer back to the dispatch console.

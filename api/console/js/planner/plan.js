@@ -38,6 +38,7 @@ export class PlanView {
     this.run = null;
     this.map = null;
     this.sites = null;
+    this.result = null; // the plan shown
     form.addEventListener('submit', (event) => {
       event.preventDefault();
       this.plan(form.querySelector('button[type=submit]')).catch((exc) => {
@@ -103,6 +104,18 @@ export class PlanView {
         .addTo(this.sites);
     }
     if (result.sites.length) this.map.fitBounds(this.sites.getBounds().pad(0.2));
+    this.result = result;
+    this.renderResult();
+  }
+
+  // The run note, summary and tables again in the current language.
+  relabel() {
+    this.setRun(this.run);
+    if (this.result) this.renderResult();
+  }
+
+  renderResult() {
+    const result = this.result;
     const change = (area) => ({
       code: area.code,
       name: area.name,
