@@ -23,7 +23,8 @@ from gridgis.roads.engine import RoadEngine, Snap
 ROAD_MODEL_NAME = "road_v1"
 # The tmerc projection used to prorate edges and measure snaps errs far below this.
 _PROJECTION_MARGIN = 1.01
-_FIRST_HORIZON_S = 120.0
+# The first search horizon: the 5-minute target, which most answers are about.
+_FIRST_HORIZON_S = 300.0
 _ROUNDING_MARGIN_S = 0.2
 _LONGEST_HORIZON_S = 4 * 86_400.0
 
@@ -142,7 +143,7 @@ class RoadCall:
         self.fixed_s = fallback.turnout_s + (
             float(fallback.leg_s(self._call.distance_m[:1], setting)[0]) if self.joined else 0.0
         )
-        self._to_call: FloatArray = np.full(engine.node_count, np.inf)
+        self._to_call: FloatArray | None = None
         self._horizon = 0.0
 
     @property
@@ -151,7 +152,7 @@ class RoadCall:
 
     def _search(self, horizon: float) -> FloatArray:
         """Every node's network seconds to the call, exact up to at least `horizon`."""
-        if horizon > self._horizon:
+        if self._to_call is None or horizon > self._horizon:
             engine = self.model.engine
             self._to_call = engine.times_from_nodes(
                 engine.entries(self._call, 0), reverse=True, limit=horizon
