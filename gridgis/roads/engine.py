@@ -12,6 +12,7 @@ here; callers price it with the straight-line model.
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +91,11 @@ class RoadEngine:
     )
     # The last bulk snap (a coverage run's roster), for the next one (`snap_bulk`).
     _bulk: BulkSnap | None = field(init=False, default=None)
+    # The reversed graph with one more node whose two arcs are set per search to the nodes by
+    # which a position is entered, weighted by the part of its edge left to travel: one search
+    # from it gives every node's seconds to the position (see `seconds_to`).
+    _into: csr_matrix = field(init=False)
+    _into_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         n = len(self.node_lon)
@@ -99,6 +105,15 @@ class RoadEngine:
         weights = np.concatenate([self.edge_cost, self.edge_reverse_cost[two_way]])
         self.forward = _min_csr(rows, cols, weights, n)
         self.backward = self.forward.transpose().tocsr()
+        nnz = self.backward.nnz
+        self._into = csr_matrix(
+            (
+                np.concatenate([self.backward.data, [0.0, 0.0]]),
+                np.concatenate([self.backward.indices, np.zeros(2, dtype=np.int32)]),
+                np.concatenate([self.backward.indptr, [nnz + 2]]),
+            ),
+            shape=(n + 1, n + 1),
+        )
         _, labels = connected_components(self.forward, directed=True, connection="strong")
         main = np.bincount(labels).argmax() if n else 0
         in_main = (labels[self.edge_source] == main) & (labels[self.edge_target] == main)
@@ -297,6 +312,21 @@ class RoadEngine:
         for row, (_, offset) in zip(found, starts, strict=True):
             np.minimum(best, row + offset, out=best)
         return best
+
+    def seconds_to(self, snap: Snap, i: int, *, limit: float = np.inf) -> FloatArray:
+        """Every node's network seconds to joined position i (inf beyond `limit`): one search
+        on the reversed graph from a node joined to i's entries (what `times_from_nodes` with
+        `entries(snap, i)` and `reverse=True` gives, in one search instead of two)."""
+        entries = self.entries(snap, i)
+        nodes = [node for node, _ in entries] * (3 - len(entries))
+        offsets = [offset for _, offset in entries] * (3 - len(entries))
+        n = self.node_count
+        with self._into_lock:
+            arcs = slice(self._into.indptr[n], self._into.indptr[n] + 2)
+            self._into.indices[arcs] = nodes[:2]
+            self._into.data[arcs] = offsets[:2]
+            found = dijkstra(self._into, directed=True, indices=n, limit=limit)
+        return np.asarray(found[:n])
 
     def travel_s(
         self,
