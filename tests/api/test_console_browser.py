@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from gridgis.settings import Settings
+from tests.servers import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 PASSWORD = "correct horse battery staple"
@@ -32,12 +32,6 @@ LIVE_WITHIN_S = 2.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -98,7 +92,7 @@ def serve_console(
         _, system_key = create_api_key(
             connection, resolve_secret_key(server_settings), name="dispatch-system", role="system"
         )
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(server_settings),
         host="127.0.0.1",

@@ -4,7 +4,6 @@ writes that fail half way leaving nothing behind."""
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,16 +25,11 @@ from gridgis.db.migrate import upgrade
 from gridgis.dispatch import incidents
 from gridgis.dispatch.eta import eta_model_from_settings
 from gridgis.settings import Settings, resolve_secret_key
+from tests.servers import free_port
 
 # connect_timeout (1 s here) + pool_timeout (2 s here) bound a request when PostGIS is gone;
 # a refused connection fails at once, so the real figure is far below this.
 BOUND_S = 5.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture()
@@ -44,7 +38,7 @@ def scratch(settings: Settings, tmp_path: Path) -> Iterator[tuple[EmbeddedCluste
     scratch_settings = settings.model_copy(
         update={
             "home": tmp_path / "gridgis-home",
-            "embedded_port": _free_port(),
+            "embedded_port": free_port(),
             "database_url": None,
             "connect_timeout_s": 1,
             "pool_timeout_s": 2.0,

@@ -5,12 +5,9 @@ with who started it; stale rows of a dead process are neither reported nor kept.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -20,12 +17,11 @@ from sqlalchemy.engine import make_url
 
 from gridgis.coverage.progress import ProgressWriter, delete_stale, runs_in_progress
 from gridgis.settings import Settings, resolve_secret_key
-from tests.api.test_recovery import _free_port
+from tests.servers import served
 
 if TYPE_CHECKING:
     from gridgis.demo.generate import DemoData
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_TOKEN = "console-tab-1"
 
 
@@ -60,38 +56,14 @@ def two_workers(
                 )
     finally:
         engine.dispose()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDGIS_")}
     env.update(
         GRIDGIS_ENV="test",
         GRIDGIS_DATABASE_URL=database_url,
         GRIDGIS_EXPIRE_POSITIONS_EVERY_S="0",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gridgis.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.3)
+    with served(env) as base:
         yield base, keys
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _poll(base: str, key: str) -> dict[str, Any]:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,18 +21,12 @@ from gridgis.db.embedded import EmbeddedCluster
 from gridgis.db.engine import make_engine
 from gridgis.db.migrate import upgrade
 from gridgis.settings import Settings, resolve_secret_key
+from tests.servers import free_port, served
 
 if TYPE_CHECKING:
     from gridgis.demo.generate import DemoData
 
-ROOT = Path(__file__).resolve().parents[2]
 CALL = {"lon": 117.65, "lat": 24.51}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture()
@@ -48,7 +39,7 @@ def cluster(
     own = settings.model_copy(
         update={
             "home": tmp_path / "gridgis-home",
-            "embedded_port": _free_port(),
+            "embedded_port": free_port(),
             "database_url": None,
             "connect_timeout_s": 1,
             "pool_timeout_s": 2.0,
@@ -87,7 +78,6 @@ def server(cluster: tuple[EmbeddedCluster, Settings]) -> Iterator[tuple[str, str
             ).scalars()
         )
     engine.dispose()
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDGIS_")}
     env.update(
         GRIDGIS_ENV="test",
@@ -97,31 +87,8 @@ def server(cluster: tuple[EmbeddedCluster, Settings]) -> Iterator[tuple[str, str
         GRIDGIS_POOL_TIMEOUT_S="2",
         GRIDGIS_EXPIRE_POSITIONS_EVERY_S="0",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gridgis.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.3)
+    with served(env) as base:
         yield base, key, responders
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _mixed_requests(responders: list[int], tag: str, count: int) -> list[tuple[str, str, Any]]:

@@ -14,12 +14,7 @@ import pytest
 from gridgis.db.embedded import EmbeddedCluster, _reachable_by_others
 from gridgis.errors import EmbeddedClusterError
 from gridgis.settings import Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port
 
 
 @pytest.fixture()
@@ -28,7 +23,7 @@ def scratch_cluster(settings: Settings, tmp_path: Path) -> Iterator[EmbeddedClus
     postgres OS user, which exercises the fallback server folder under /var/lib/gridgis."""
     cluster = EmbeddedCluster(
         settings.model_copy(
-            update={"home": tmp_path / "gridgis-home", "embedded_port": _free_port()}
+            update={"home": tmp_path / "gridgis-home", "embedded_port": free_port()}
         )
     )
     try:
