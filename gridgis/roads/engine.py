@@ -91,11 +91,11 @@ class RoadEngine:
     )
     # The last bulk snap (a coverage run's roster), for the next one (`snap_bulk`).
     _bulk: BulkSnap | None = field(init=False, default=None)
-    # The reversed graph with one more node whose two arcs are set per search to the nodes by
-    # which a position is entered, weighted by the part of its edge left to travel: one search
-    # from it gives every node's seconds to the position (see `seconds_to`).
-    _into: csr_matrix = field(init=False)
-    _into_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    # The graph and the reversed graph, each with one more node whose two arcs are set per
+    # search to a position's ways onto the network (the ends of its edge, weighted by the part
+    # of the edge to travel): one search from it serves both ways (`times_from_nodes`).
+    _started: dict[bool, csr_matrix] = field(init=False)
+    _started_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         n = len(self.node_lon)
@@ -105,15 +105,10 @@ class RoadEngine:
         weights = np.concatenate([self.edge_cost, self.edge_reverse_cost[two_way]])
         self.forward = _min_csr(rows, cols, weights, n)
         self.backward = self.forward.transpose().tocsr()
-        nnz = self.backward.nnz
-        self._into = csr_matrix(
-            (
-                np.concatenate([self.backward.data, [0.0, 0.0]]),
-                np.concatenate([self.backward.indices, np.zeros(2, dtype=np.int32)]),
-                np.concatenate([self.backward.indptr, [nnz + 2]]),
-            ),
-            shape=(n + 1, n + 1),
-        )
+        self._started = {
+            False: _with_start_node(self.forward),
+            True: _with_start_node(self.backward),
+        }
         _, labels = connected_components(self.forward, directed=True, connection="strong")
         main = np.bincount(labels).argmax() if n else 0
         in_main = (labels[self.edge_source] == main) & (labels[self.edge_target] == main)
@@ -301,31 +296,23 @@ class RoadEngine:
         self, starts: list[tuple[int, float]], *, reverse: bool = False, limit: float = np.inf
     ) -> FloatArray:
         """Seconds to every node from the cheapest start (node, offset); on the reversed graph,
-        seconds from every node to the cheapest start. Nodes beyond `limit` are inf."""
-        graph = self.backward if reverse else self.forward
-        nodes = [s for s, _ in starts]
-        if not nodes:
-            return np.full(self.node_count, np.inf)
-        found = dijkstra(graph, directed=True, indices=nodes, limit=limit)
-        found = np.atleast_2d(found)
-        best = np.full(self.node_count, np.inf)
-        for row, (_, offset) in zip(found, starts, strict=True):
-            np.minimum(best, row + offset, out=best)
-        return best
+        seconds from every node to the cheapest start. Nodes beyond `limit` are inf.
 
-    def seconds_to(self, snap: Snap, i: int, *, limit: float = np.inf) -> FloatArray:
-        """Every node's network seconds to joined position i (inf beyond `limit`): one search
-        on the reversed graph from a node joined to i's entries (what `times_from_nodes` with
-        `entries(snap, i)` and `reverse=True` gives, in one search instead of two)."""
-        entries = self.entries(snap, i)
-        nodes = [node for node, _ in entries] * (3 - len(entries))
-        offsets = [offset for _, offset in entries] * (3 - len(entries))
+        One search from the extra node of the graph, its two arcs set to the starts (a
+        position's exits or entries: one or two)."""
         n = self.node_count
-        with self._into_lock:
-            arcs = slice(self._into.indptr[n], self._into.indptr[n] + 2)
-            self._into.indices[arcs] = nodes[:2]
-            self._into.data[arcs] = offsets[:2]
-            found = dijkstra(self._into, directed=True, indices=n, limit=limit)
+        if not starts:
+            return np.full(n, np.inf)
+        if len(starts) > 2:
+            raise ValueError("at most two starts: a position's ways onto the network")
+        nodes = [node for node, _ in starts] * (3 - len(starts))
+        offsets = [offset for _, offset in starts] * (3 - len(starts))
+        graph = self._started[reverse]
+        with self._started_lock:
+            arcs = slice(graph.indptr[n], graph.indptr[n] + 2)
+            graph.indices[arcs] = nodes[:2]
+            graph.data[arcs] = offsets[:2]
+            found = dijkstra(graph, directed=True, indices=n, limit=limit)
         return np.asarray(found[:n])
 
     def travel_s(
@@ -496,6 +483,19 @@ def _position_keys(lons: FloatArray, lats: FloatArray) -> IntArray:
     lon_bits = np.ascontiguousarray(lons, dtype=np.float64).view(np.int64)
     lat_bits = np.ascontiguousarray(lats, dtype=np.float64).view(np.int64)
     return np.asarray(lon_bits * np.int64(-7046029254386353131) ^ lat_bits)
+
+
+def _with_start_node(graph: csr_matrix) -> csr_matrix:
+    """`graph` with one more node and two arcs out of it (set per search), none into it."""
+    n, nnz = graph.shape[0], graph.nnz
+    return csr_matrix(
+        (
+            np.concatenate([graph.data, [0.0, 0.0]]),
+            np.concatenate([graph.indices, np.zeros(2, dtype=graph.indices.dtype)]),
+            np.concatenate([graph.indptr, [nnz + 2]]),
+        ),
+        shape=(n + 1, n + 1),
+    )
 
 
 def _min_csr(rows: IntArray, cols: IntArray, weights: FloatArray, n: int) -> csr_matrix:

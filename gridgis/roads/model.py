@@ -154,7 +154,9 @@ class RoadCall:
         """Every node's network seconds to the call, exact up to at least `horizon`."""
         if self._to_call is None or horizon > self._horizon:
             engine = self.model.engine
-            self._to_call = engine.seconds_to(self._call, 0, limit=horizon)
+            self._to_call = engine.times_from_nodes(
+                engine.entries(self._call, 0), reverse=True, limit=horizon
+            )
             self._horizon = horizon
         return self._to_call
 

@@ -301,18 +301,26 @@ def test_bulk_snaps_reuse_the_previous_roster_exactly(
 
 
 @pytest.mark.parametrize("limit", [math.inf, 120.0, 15.0])
-def test_seconds_to_a_position_in_one_search_equal_two(engine: RoadEngine, limit: float) -> None:
-    """One search from a node joined to a position's entries gives every node's seconds to it,
-    as the two searches from its entries do (one-way edges have one entry)."""
+def test_times_from_a_positions_ways_in_one_search_equal_one_search_per_way(
+    engine: RoadEngine, limit: float
+) -> None:
+    """One search from the extra node joined to a position's ways onto the network (entries
+    on the reversed graph, exits on the graph) gives what one search per way, offset and
+    merged, gives (one-way edges have one way)."""
+    from scipy.sparse.csgraph import dijkstra
+
     lons, lats = random_points(61, 40)
     snaps = engine.snap(lons, lats, 300.0)
     one_way = 0
     for i in np.flatnonzero(snaps.joined).tolist():
-        entries = engine.entries(snaps, i)
-        one_way += len(entries) == 1
-        two = engine.times_from_nodes(entries, reverse=True, limit=limit)
-        one = engine.seconds_to(snaps, i, limit=limit)
-        exact = np.isfinite(two) & (two <= limit)  # both are exact up to the limit
-        assert np.allclose(one[exact], two[exact]) and (one[~exact] >= limit - 1e-9).all()
-        assert np.array_equal(np.isfinite(one) & (one <= limit), exact)
+        for reverse, ways in ((True, engine.entries(snaps, i)), (False, engine.exits(snaps, i))):
+            one_way += len(ways) == 1
+            graph = engine.backward if reverse else engine.forward
+            two = np.full(engine.node_count, np.inf)
+            for node, offset in ways:
+                np.minimum(two, dijkstra(graph, indices=node, limit=limit) + offset, out=two)
+            one = engine.times_from_nodes(ways, reverse=reverse, limit=limit)
+            exact = np.isfinite(two) & (two <= limit)  # both are exact up to the limit
+            assert np.allclose(one[exact], two[exact]) and (one[~exact] >= limit - 1e-9).all()
+            assert np.array_equal(np.isfinite(one) & (one <= limit), exact)
     assert one_way > 0
