@@ -527,9 +527,6 @@ def prepare_road_bench(extract: Path, responders: int, placement: str) -> str:
 def api_benchmark(
     extract: Path, responders: int, seconds: int, workers: int, placement: str
 ) -> None:
-    import os
-
-    from benchmarks.common import served_api, wrk_run
 
     url = prepare_road_bench(extract, responders, placement)
     lons, lats = bench_points(extract, placement, 300, np.random.default_rng(3), margin=False)
@@ -542,23 +539,7 @@ def api_benchmark(
         f"# {responders} police units and the calls placed {placement!r} over the Helsinki "
         f"extract; {workers} worker(s); {seconds} s per cell"
     )
-    results: dict[tuple[str, int], Any] = {}
-    for model in ("straight_line", "road"):
-        os.environ["GRIDGIS_ETA_MODEL"] = model
-        with served_api(url, workers) as server:
-            for connections in (1, 32):
-                wrk_run(
-                    server.url, paths, connections=connections, seconds=2, api_key=server.api_key
-                )
-                results[(model, connections)] = wrk_run(
-                    server.url,
-                    paths,
-                    connections=connections,
-                    seconds=seconds,
-                    api_key=server.api_key,
-                )
-    os.environ.pop("GRIDGIS_ETA_MODEL", None)
-    report_ratios(results)
+    report_ratios(measure_models(url, paths, workers, seconds))
 
 
 def city_benchmark(
@@ -570,7 +551,6 @@ def city_benchmark(
 ) -> None:
     """Nearest by road vs straight line on the demo city (GRIDGIS_BENCH_DATABASE) with a
     road network over it (`--extract`, e.g. the modelled one `gridgis demo roads` writes)."""
-    import os
 
     from sqlalchemy import text
 
@@ -578,8 +558,6 @@ def city_benchmark(
         bench_database_url,
         prepare_scale_data,
         sample_call_points,
-        served_api,
-        wrk_run,
     )
     from gridgis.db.engine import make_engine
     from gridgis.roads.networks import RoadImport, import_network
@@ -608,20 +586,26 @@ def city_benchmark(
         f"network {network.name}; roles {roles}; 300 calls weighted by grid population; "
         f"{workers} worker(s); {seconds} s per cell"
     )
+    report_ratios(measure_models(url, paths, workers, seconds))
+
+
+def measure_models(url: str, paths: list[str], workers: int, seconds: int) -> dict[Any, Any]:
+    """Nearest through the API served once per model over the same database and calls, at 1
+    and 32 connections (a 2 s warm-up each): (model, connections) -> wrk's result."""
+    import os
+
+    from benchmarks.common import served_api, wrk_run
+
     results: dict[tuple[str, int], Any] = {}
     for model in ("straight_line", "road"):
         os.environ["GRIDGIS_ETA_MODEL"] = model
         with served_api(url, workers) as server:
             for connections in (1, 32):
-                wrk_run(
-                    server.url, paths, connections=connections, seconds=2, api_key=server.api_key
-                )
-                results[(model, connections)] = wrk_run(
-                    server.url, paths, connections=connections, seconds=seconds,
-                    api_key=server.api_key,
-                )  # fmt: skip
+                run = {"connections": connections, "api_key": server.api_key}
+                wrk_run(server.url, paths, seconds=2, **run)
+                results[(model, connections)] = wrk_run(server.url, paths, seconds=seconds, **run)
     os.environ.pop("GRIDGIS_ETA_MODEL", None)
-    report_ratios(results)
+    return results
 
 
 def report_ratios(results: dict[tuple[str, int], Any]) -> None:
