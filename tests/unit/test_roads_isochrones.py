@@ -11,11 +11,9 @@ import shapely
 
 from gridgis.dispatch.eta import StraightLineEta
 from gridgis.errors import InvalidInput, OutsideCoverage
-from gridgis.roads.engine import RoadEngine, engine_from_graph
-from gridgis.roads.graph import edge_speeds, read_graph
+from gridgis.roads.engine import RoadEngine
 from gridgis.roads.isochrones import isochrones
-from gridgis.roads.speeds import load_speed_table
-from tests.roads_data import helsinki_pbf
+from tests.roads_data import helsinki_engine
 from tests.unit.test_roads_engine import add_snapped, reference_graph
 
 ORIGIN = (24.9445, 60.1700)
@@ -24,11 +22,7 @@ FALLBACK = StraightLineEta()
 
 @pytest.fixture(scope="module")
 def engine() -> RoadEngine:
-    graph = read_graph(helsinki_pbf(), "car")
-    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
-    return engine_from_graph(
-        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
-    )
+    return helsinki_engine()
 
 
 def test_bands_are_valid_nested_and_not_hulls(engine: RoadEngine) -> None:

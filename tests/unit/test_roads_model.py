@@ -6,22 +6,15 @@ import numpy as np
 import pytest
 
 from gridgis.dispatch.eta import StraightLineEta, geodesic_m
-from gridgis.roads.engine import engine_from_graph
-from gridgis.roads.graph import edge_speeds, read_graph
 from gridgis.roads.model import RoadEta
-from gridgis.roads.speeds import load_speed_table
-from tests.roads_data import helsinki_pbf
+from tests.roads_data import helsinki_engine
 
 BOX = (24.936, 60.165, 24.953, 60.178)
 
 
 @pytest.fixture(scope="module")
 def model() -> RoadEta:
-    graph = read_graph(helsinki_pbf(), "car")
-    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
-    engine = engine_from_graph(
-        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
-    )
+    engine = helsinki_engine()
     return RoadEta(engine, StraightLineEta(), max_snap_m=150.0)
 
 

@@ -10,11 +10,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from gridgis.roads.engine import engine_from_graph
-from gridgis.roads.graph import edge_speeds, read_graph
 from gridgis.roads.multisource import count_within, k_nearest_sources
-from gridgis.roads.speeds import load_speed_table
-from tests.roads_data import helsinki_pbf
+from tests.roads_data import helsinki_engine
 
 
 def brute_k_nearest(
@@ -121,11 +118,7 @@ def test_count_within_equals_every_pair(seed: int) -> None:
 
 
 def test_on_helsinki_both_equal_networkx() -> None:
-    graph = read_graph(helsinki_pbf(), "car")
-    speeds = edge_speeds(graph, load_speed_table(), np.ones(graph.edge_count, dtype=np.bool_))
-    engine = engine_from_graph(
-        graph, speeds.travel_time_s(graph.edge_length_m), float(speeds.speed_kmh.max())
-    )
+    engine = helsinki_engine()
     forward = engine.forward.tocoo()
     network = nx.DiGraph()
     network.add_weighted_edges_from(
