@@ -182,3 +182,48 @@ def test_nearest_walks_the_lane_plane_indexes(conn: Connection) -> None:
     assert not re.search(r"Seq Scan on (responders|responder_positions)\b", plan), plan
     assert "ix_responders_lane_plane" in plan, plan
     assert "ix_responder_positions_lane_plane" in plan, plan
+
+
+def _lane_scans(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every index scan on a lane-plane index in an EXPLAIN (FORMAT JSON) plan tree."""
+    found = [node] if "lane_plane" in str(node.get("Index Name", "")) else []
+    for child in node.get("Plans", []):
+        found.extend(_lane_scans(child))
+    return found
+
+
+def test_a_walk_longer_than_its_role_stops_at_the_role(conn: Connection) -> None:
+    """A walk that meets every mediator ends there: it does not go on through the strips of
+    the other roles (tens of thousands of volunteers) filtering each one out."""
+    conn.execute(
+        text(
+            "INSERT INTO responder_positions (responder_id, role, position, recorded_at) "
+            "SELECT id, role, home, :at FROM responders ON CONFLICT (responder_id) DO NOTHING"
+        ),
+        {"at": NOW},
+    )
+    conn.execute(text("ANALYZE responder_positions"))
+    rows = conn.execute(text("SELECT role, COUNT(*) FROM responders GROUP BY role")).all()
+    counts = {role: int(count) for role, count in rows}
+    mediators, everyone = counts["mediator"], sum(counts.values())
+    assert everyone > 20 * mediators  # the walk could otherwise meet thousands of others
+    walk = 4 * mediators  # longer than the role
+    plan = conn.execute(
+        text("EXPLAIN (ANALYZE, FORMAT JSON) " + queries._NEAREST_BY_ROLE.text),
+        {
+            "lon": SPOT[0],
+            "lat": SPOT[1],
+            "roles": ["mediator"],
+            "statuses": ["available"],
+            "fresh_since": NOW - timedelta(minutes=15),
+            "shortlist": walk,
+            "home_shortlist": walk,
+            "generation_id": None,
+            **queries.SOURCE_PARAMS,
+        },
+    ).scalar_one()
+    scans = _lane_scans(plan[0]["Plan"])
+    assert len(scans) == 2, scans  # the live walk and the home walk
+    for scan in scans:
+        met = scan["Actual Rows"] + scan.get("Rows Removed by Filter", 0)
+        assert met <= mediators, (scan["Index Name"], met, mediators)

@@ -39,10 +39,22 @@ def _by_lane_distance(point: str, lane: str) -> str:
     )
 
 
+def _in_lane_strip(point: str, lane: str) -> str:
+    """A condition the lane-plane GiST index answers: the row lies in the wanted role's strip.
+    It ends a KNN walk once the role is exhausted (the index would otherwise go on through
+    every other role's rows, filtering each one out)."""
+    return (
+        LANE_PLANE.format(point=point, lane=lane)
+        + " && "
+        + LANE_PLANE.format(point="ST_MakeEnvelope(-180, -90, 180, 90, 4326)", lane="w.lane")
+    )
+
+
 # For each wanted role and each source, one KNN (<->) scan that only meets that role: home
 # bases and live fixes each have a plain GiST over the point moved into its role's strip of
-# the plane (LANE_PLANE, migration 0009). A rare role among 300,000 volunteers never means
-# walking past the volunteers. Keys (role, lane) -> roles tie each row's lane to its role
+# the plane (LANE_PLANE, migration 0009), and the walk keeps to that strip (_in_lane_strip). A
+# rare role among 300,000 volunteers never means walking past the volunteers, even when the
+# walk is longer than the role. Keys (role, lane) -> roles tie each row's lane to its role
 # (migration 0014_lane_integrity); the walks check the responder's role as well, a filter on
 # rows the index already returned, so that no answer ever rests on the lane alone. The
 # caller re-ranks the union by exact geodesic distance and widens the shortlist until the
@@ -57,6 +69,7 @@ _LIVE_BRANCH = f"""
                    p.position <-> (SELECT geom FROM pt) AS planar
             FROM responder_positions p JOIN responders r ON r.id = p.responder_id
             WHERE p.lane = w.lane
+              AND {_in_lane_strip("p.position", "p.lane")}
               AND r.role = w.role
               AND p.recorded_at >= :fresh_since
               AND r.status = ANY(CAST(:statuses AS varchar[]))
@@ -69,6 +82,7 @@ _HOME_BRANCH = f"""
                    r.home <-> (SELECT geom FROM pt) AS planar
             FROM responders r
             WHERE r.lane = w.lane
+              AND {_in_lane_strip("r.home", "r.lane")}
               AND r.role = w.role
               AND r.status = ANY(CAST(:statuses AS varchar[]))
             ORDER BY {_by_lane_distance("r.home", "r.lane")}
