@@ -1,4 +1,5 @@
-"""Nearest responders to a call, ranked by ETA: KNN shortlist, exact geodesic re-rank, certified."""
+"""Nearest responders to a call, ranked by ETA: KNN shortlist, exact re-rank, certified (or a
+second read of everyone within the certified radius)."""
 
 from __future__ import annotations
 
@@ -134,24 +135,25 @@ def certify_radius_m(
     return max(last.distance_m, pricer.reach_m(last.eta_s + 0.05))
 
 
-def next_shortlist(
-    shortlist: int, walks: Iterable[tuple[int, int, float]], radius_m: float, lat: float
-) -> int:
-    """The shortlist for the next round, sized from the density the full walks met so that
-    one more round usually certifies `radius_m` (at least double, at most 64 times).
+def search_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A box (west, south, east, north in degrees) holding every point within `radius_m` of
+    (lon, lat) on the ellipsoid; the whole world when the radius is not finite.
 
-    A walk certifies once the lower bound of its reach passes the radius (see
-    `shortlist_certified`); with responders spread evenly, the rows it takes grow with the
-    square of its reach."""
-    factors = []
-    for limit, walked, reach in walks:
-        if walked < limit:
-            continue  # this walk met everyone who matches
-        met = geodesic_lower_bound_m(reach, lat)
-        ok = met > 0 and math.isfinite(radius_m)
-        factors.append(1.5 * (radius_m / met) ** 2 if ok else 4.0)
-    grow = max(factors, default=4.0)
-    return math.ceil(shortlist * min(64.0, max(2.0, grow)))
+    A point outside is more than `dlat` degrees of latitude away (each worth at least
+    _MIN_METRES_PER_DEGREE) or, within that band, more than `dlon` degrees of longitude, each
+    worth at least its share of a degree at the band's most poleward latitude; a 1% margin
+    covers the ellipsoid's flattening, as in `geodesic_lower_bound_m`."""
+    if not math.isfinite(radius_m):
+        return (-180.0, -90.0, 180.0, 90.0)
+    dlat = radius_m / (0.99 * _MIN_METRES_PER_DEGREE)
+    worst_lat = min(89.9, abs(lat) + dlat)
+    dlon = min(360.0, dlat / math.cos(math.radians(worst_lat)))
+    return (
+        max(-180.0, lon - dlon),
+        max(-90.0, lat - dlat),
+        min(180.0, lon + dlon),
+        min(90.0, lat + dlat),
+    )
 
 
 def shortlist_certified(
@@ -185,10 +187,10 @@ def nearest_responders(
     """The `n` responders who can reach (lon, lat) soonest, sorted by ETA, distance, id.
 
     The result equals a brute-force ranking by exact geodesic distance over every matching
-    responder: the KNN shortlist is widened until no responder outside it can be nearer than
-    the last one kept (or within `max_eta_s`). `team` marks members of the call grid's team.
-    With `prefer_team`, those members come first (in the same order), then the nearest
-    others; `n` caps the whole answer either way.
+    responder: when the KNN shortlist cannot prove that nobody left out is sooner than the last
+    one kept (or within `max_eta_s`), a second round reads everyone within that reach. `team`
+    marks members of the call grid's team. With `prefer_team`, those members come first (in the
+    same order), then the nearest others; `n` caps the whole answer either way.
     """
     lon, lat = check_lon_lat(lon, lat)
     if not 1 <= n <= MAX_RESULTS:
@@ -211,6 +213,7 @@ def nearest_responders(
     grid: dict[str, Any] | None = None
     team: list[RankedResponder] = []
     team_ids: set[int] = set()
+    team_pricer: CallEtas | None = None
     if prefer_team:
         grids = boundaries_sql.grids_at_point(db, None, lon, lat)
         grid = (
@@ -240,44 +243,53 @@ def nearest_responders(
             shortlist_rounds=0,
         )
 
-    # Small first lists keep the common case cheap; certification widens them when needed.
+    # The first round walks a short KNN list per role and source, which certifies most calls.
+    # Otherwise the second reads everyone within the radius the first round left open: the
+    # n-th ETA can only fall as candidates are added, so that radius certifies the answer.
     shortlist = 2 * (n + len(team_ids)) + 4
-    rounds = 0
-    pricer: CallEtas | None = None
-    while True:
-        rounds += 1
-        # Home lists walk past responders placed at a live fix (superseded rows); a longer
-        # first list saves a second round when most of the force is reporting.
-        limits = {"live": shortlist, "home": HOME_WALK * shortlist}
-        found = nearest_sql.nearest_shortlist(
+    # Home lists walk past responders placed at a live fix (superseded rows); a longer list
+    # keeps them from cutting the walk short when most of the force is reporting.
+    limits = {"live": shortlist, "home": HOME_WALK * shortlist}
+    found = nearest_sql.nearest_shortlist(
+        db,
+        lon,
+        lat,
+        roles=roles,
+        statuses=statuses,
+        fresh_since=fresh_since,
+        shortlist=limits["live"],
+        home_shortlist=limits["home"],
+    )
+    grid = found.grid  # the same grid prefer_team looked up first
+    setting = setting_of_kind(grid["kind"] if grid else None)
+    if team_pricer is not None and team_pricer.setting == setting:
+        pricer = team_pricer  # the call's pricing is shared (a road model's search with it)
+    else:
+        pricer = model.for_call(lon, lat, setting)
+    max_distance = pricer.reach_m(max_eta_s) if max_eta_s is not None else math.inf
+    on_team = team_ids | found.team_ids
+    others = [c for c in found.candidates if c.responder_id not in team_ids]
+    kept = _fastest(others, pricer, model.target_s, on_team, wanted, max_eta_s)
+    radius = certify_radius_m(kept, wanted, pricer, max_distance)
+    walks = [
+        (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
+    ]
+    rounds = 1
+    if not shortlist_certified(walks, radius, lat):
+        rounds = 2
+        more, more_team = nearest_sql.within_box(
             db,
             lon,
             lat,
+            search_box(lon, lat, radius),
             roles=roles,
             statuses=statuses,
             fresh_since=fresh_since,
-            shortlist=limits["live"],
-            home_shortlist=limits["home"],
+            seen=team_ids | {c.responder_id for c in found.candidates},
+            grid_code=grid["code"] if grid else None,
         )
-        grid = found.grid  # the same grid prefer_team looked up first
-        setting = setting_of_kind(grid["kind"] if grid else None)
-        if pricer is None or pricer.setting != setting:
-            pricer = model.for_call(lon, lat, setting)  # shared by every round
-        max_distance = pricer.reach_m(max_eta_s) if max_eta_s is not None else math.inf
-        others = [c for c in found.candidates if c.responder_id not in team_ids]
-        ranked = rank_candidates(
-            others, pricer, model.target_s, team_ids | found.team_ids, need=wanted
-        )
-        if max_eta_s is not None:
-            ranked = [r for r in ranked if r.eta_s <= max_eta_s]
-        kept = ranked[:wanted]
-        radius = certify_radius_m(kept, wanted, pricer, max_distance)
-        walks = [
-            (limits[source], walked, reach) for (source, _), (walked, reach) in found.walks.items()
-        ]
-        if shortlist_certified(walks, radius, lat):
-            break
-        shortlist = next_shortlist(shortlist, walks, radius, lat)
+        others += more
+        kept = _fastest(others, pricer, model.target_s, on_team | more_team, wanted, max_eta_s)
     return NearestAnswer(
         lon=lon,
         lat=lat,
@@ -288,3 +300,18 @@ def nearest_responders(
         target_s=model.target_s,
         shortlist_rounds=rounds,
     )
+
+
+def _fastest(
+    candidates: Sequence[Candidate],
+    pricer: CallEtas,
+    target_s: float,
+    team_ids: set[int],
+    wanted: int,
+    max_eta_s: float | None,
+) -> list[RankedResponder]:
+    """The `wanted` fastest candidates (within `max_eta_s`)."""
+    ranked = rank_candidates(candidates, pricer, target_s, team_ids, need=wanted)
+    if max_eta_s is not None:
+        ranked = [r for r in ranked if r.eta_s <= max_eta_s]
+    return ranked[:wanted]

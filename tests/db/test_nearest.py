@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from pyproj import Geod
 from sqlalchemy import Connection, text
 
 from gridgis.dispatch.eta import StraightLineEta, setting_of_kind
-from gridgis.dispatch.nearest import geodesic_lower_bound_m, nearest_responders
+from gridgis.dispatch.nearest import geodesic_lower_bound_m, nearest_responders, search_box
 
 GEOD = Geod(ellps="WGS84")
 MODEL = StraightLineEta()
@@ -374,10 +375,17 @@ def test_a_role_change_takes_the_live_fix_along(conn: Connection) -> None:
     assert found(TEST_ROLE) == []
 
 
-def test_a_walk_full_of_superseded_homes_is_widened(conn: Connection) -> None:
+@pytest.mark.parametrize(
+    ("home_dlon", "home_dlat", "expected_m"),
+    [(0.0, 0.009, 997), (0.0, 0.0445, 4_929), (-0.048, 0.0, 4_862)],
+)
+def test_a_walk_full_of_superseded_homes_is_widened(
+    conn: Connection, home_dlon: float, home_dlat: float, expected_m: float
+) -> None:
     """Twenty responders live near the call but are out on patrol 5 km away (fresh fixes), so
     the first home walk meets only their superseded home rows; the nearest responder placed at
-    home, 1 km away, lies beyond that walk. The search must widen until it is certified."""
+    home (1 km away, or just inside the 5 km north or west) lies beyond that walk. The second
+    round must reach it: its box holds the whole radius the first round left open."""
     people = [
         {
             "dlon": 0.0005 * (k % 5),
@@ -391,8 +399,8 @@ def test_a_walk_full_of_superseded_homes_is_widened(conn: Connection) -> None:
     ]
     people.append(
         {
-            "dlon": 0.0,
-            "dlat": 0.009,
+            "dlon": home_dlon,
+            "dlat": home_dlat,
             "status": "available",
             "fix_age": None,
             "fix_dlon": 0.0,
@@ -405,6 +413,29 @@ def test_a_walk_full_of_superseded_homes_is_widened(conn: Connection) -> None:
         conn, 117.65, 24.51, MODEL, n=1, roles=[TEST_ROLE], stale_after_s=STALE_AFTER_S, now=NOW
     )
     (best,) = answer.results
-    assert (best.responder_id, best.source) == (home_only, "home")
-    assert 950 < best.distance_m < 1050
-    assert answer.shortlist_rounds > 1
+    assert (best.responder_id, best.source, best.team) == (home_only, "home", False)
+    # On the call grid's team, the second round says so.
+    assert answer.grid is not None
+    conn.execute(
+        text("INSERT INTO assignments (responder_id, grid_code, duty) VALUES (:r, :g, :d)"),
+        {"r": home_only, "g": answer.grid["code"], "d": TEST_ROLE},
+    )
+    again = nearest_responders(
+        conn, 117.65, 24.51, MODEL, n=1, roles=[TEST_ROLE], stale_after_s=STALE_AFTER_S, now=NOW
+    )
+    assert [(r.responder_id, r.team) for r in again.results] == [(home_only, True)]
+    assert abs(best.distance_m - expected_m) < 5
+    assert answer.shortlist_rounds == 2
+
+
+@pytest.mark.parametrize("lat", [0.0, 24.5, 60.0, -45.0, 89.0])
+@pytest.mark.parametrize("radius_m", [50.0, 4_000.0, 300_000.0])
+def test_the_second_rounds_box_holds_the_whole_radius(lat: float, radius_m: float) -> None:
+    west, south, east, north = search_box(117.0, lat, radius_m)
+    for bearing in range(0, 360, 5):
+        lon2, lat2, _ = GEOD.fwd(117.0, lat, bearing, radius_m)
+        assert west <= lon2 <= east and south <= lat2 <= north, (bearing, lon2, lat2)
+    # and not much more than it: the box is the answer's second read
+    _, _, across = GEOD.inv(west, lat, east, lat)
+    assert across < 2.4 * radius_m or lat > 80
+    assert search_box(117.0, lat, math.inf) == (-180.0, -90.0, 180.0, 90.0)

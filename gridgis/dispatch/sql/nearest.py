@@ -1,4 +1,5 @@
-"""Nearest-responder SQL: per-role KNN shortlists (live fixes and home bases) and team members."""
+"""Nearest-responder SQL: per-role KNN shortlists (live fixes and home bases), everyone in a box,
+and team members."""
 
 from __future__ import annotations
 
@@ -154,6 +155,62 @@ _NEAREST_BY_ROLE = text(
     """
 )
 
+# The second round of a nearest search: everyone of the wanted roles placed inside a box (live
+# at a fresh fix, else at home), less those already in hand. A range scan of the same
+# lane-plane indexes, with no ordering: certification needs everyone within a radius, and the
+# box holds that radius (dispatch/nearest.py, search_box).
+_IN_BOX = "{plane} && " + LANE_PLANE.format(
+    point="ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)", lane="w.lane"
+)
+_WITHIN_BOX = text(
+    f"""
+    WITH wanted AS MATERIALIZED (
+        SELECT code AS role, lane FROM roles
+        WHERE CAST(:roles AS varchar[]) IS NULL OR code = ANY(CAST(:roles AS varchar[]))
+    ),
+    placed AS (
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL (
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
+                   CAST(:live AS text) AS source, p.recorded_at, p.position AS geom
+            FROM responder_positions p JOIN responders r ON r.id = p.responder_id
+            WHERE {_IN_BOX.format(plane=LANE_PLANE.format(point="p.position", lane="p.lane"))}
+              AND p.lane = w.lane
+              AND r.role = w.role
+              AND p.recorded_at >= :fresh_since
+              AND r.status = ANY(CAST(:statuses AS varchar[]))
+              AND r.id <> ALL(CAST(:seen AS bigint[]))
+        ) c
+        UNION ALL
+        SELECT c.* FROM wanted w CROSS JOIN LATERAL (
+            SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
+                   CAST(:home AS text) AS source, NULL::timestamptz AS recorded_at,
+                   r.home AS geom
+            FROM responders r
+            WHERE {_IN_BOX.format(plane=LANE_PLANE.format(point="r.home", lane="r.lane"))}
+              AND r.lane = w.lane
+              AND r.role = w.role
+              AND r.status = ANY(CAST(:statuses AS varchar[]))
+              AND r.id <> ALL(CAST(:seen AS bigint[]))
+              AND NOT EXISTS (
+                  SELECT 1 FROM responder_positions p
+                  WHERE p.responder_id = r.id AND p.recorded_at >= :fresh_since
+              )
+        ) c
+    )
+    SELECT id, source, NULL::float8 AS planar, name, role, status, home_grid_code, recorded_at,
+           ST_X(geom) AS lon, ST_Y(geom) AS lat,
+           ST_Distance(
+               geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, true
+           ) AS distance_m,
+           EXISTS (
+               SELECT 1 FROM assignments a WHERE a.responder_id = placed.id
+                 AND a.grid_code = CAST(:grid_code AS varchar)
+           ) AS in_team
+    FROM placed
+    """
+)
+
+
 _TEAM_CANDIDATES = text(
     f"""
     WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom),
@@ -286,6 +343,46 @@ def nearest_shortlist(
     }
     candidates = candidates_from((r for r in rows if r.id is not None), result.keys())
     return Shortlist(candidates, walks, grid, frozenset(int(r.id) for r in rows if r.in_team))
+
+
+def within_box(
+    db: Executor,
+    lon: float,
+    lat: float,
+    box: tuple[float, float, float, float],
+    *,
+    roles: Sequence[str] | None,
+    statuses: Sequence[str],
+    fresh_since: Any,
+    seen: Iterable[int],
+    grid_code: str | None,
+) -> tuple[list[Candidate], frozenset[int]]:
+    """Everyone matching the filters whom dispatch places inside `box` (west, south, east,
+    north in degrees), except the `seen` ids, with their exact distance to (lon, lat); and
+    which of them are on the team of `grid_code`."""
+    x0, y0, x1, y1 = box
+    result = db.execute(
+        _WITHIN_BOX,
+        {
+            "lon": lon,
+            "lat": lat,
+            "x0": x0,
+            "y0": y0,
+            "x1": x1,
+            "y1": y1,
+            "roles": list(roles) if roles else None,
+            "statuses": list(statuses),
+            "fresh_since": fresh_since,
+            "seen": sorted(seen),
+            "grid_code": grid_code,
+            **SOURCE_PARAMS,
+        },
+    )
+    rows = result.all()
+    return (
+        candidates_from(rows, result.keys()),
+        frozenset(int(r.id) for r in rows if r.in_team),
+    )
 
 
 def team_candidates(
