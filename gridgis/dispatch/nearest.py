@@ -84,9 +84,10 @@ def rank_candidates(
     team_ids: set[int],
     need: int | None = None,
 ) -> list[RankedResponder]:
-    """Candidates priced for the call by `pricer` (its model's pricing of it), fastest first.
+    """Candidates priced for the call by `pricer` (its model's pricing of it), fastest first
+    (by ETA, distance, id, each as rounded in the answer).
 
-    With `need`, results the model proves slower than the `need` fastest may be left out."""
+    With `need`, only the `need` fastest are returned."""
     if not candidates:
         return []
     priced = pricer.etas(
@@ -95,7 +96,15 @@ def rank_candidates(
         distance_m=np.asarray([c.distance_m for c in candidates]),
         need=need,
     )
-    return sorted(
+    # Results are built for those that can rank among the `need` fastest only (a dense
+    # roster's second round prices thousands): anyone more than 0.1 s slower than the
+    # `need`-th fastest stays slower once ETAs are rounded to 0.1 s.
+    eta = priced.eta_s
+    keep = np.flatnonzero(np.isfinite(eta))
+    if need is not None and len(keep) > need:
+        cut = float(np.partition(eta[keep], need - 1)[need - 1]) + 0.1
+        keep = keep[eta[keep] <= cut]
+    ranked = sorted(
         (
             RankedResponder(
                 responder_id=c.responder_id,
@@ -103,21 +112,22 @@ def rank_candidates(
                 role=c.role,
                 status=c.status,
                 distance_m=round(c.distance_m, 1),
-                eta_s=round(float(eta), 1),
-                within_target=bool(eta <= target_s),
+                eta_s=round(float(eta[i]), 1),
+                within_target=bool(eta[i] <= target_s),
                 lon=c.lon,
                 lat=c.lat,
                 recorded_at=c.recorded_at,
                 source=c.source,
                 grid_code=c.grid_code,
                 team=c.responder_id in team_ids,
-                priced_by=str(by),
+                priced_by=str(priced.priced_by[i]),
             )
-            for c, eta, by in zip(candidates, priced.eta_s, priced.priced_by, strict=True)
-            if math.isfinite(eta)
+            for i in keep.tolist()
+            for c in (candidates[i],)
         ),
         key=_rank_key,
     )
+    return ranked if need is None else ranked[:need]
 
 
 def certify_radius_m(
