@@ -266,42 +266,38 @@ def _k_nearest_by_road(
         engine.forward, exit_node[seeded], exit_s[seeded], source[seeded], k
     )
     entry_node, entry_s = _entries(engine, cells, on_road)
-    rows, sources, seconds = [], [], []
+    rows = len(on_road)
+    # Per cell, a row of offers: the k nearest at each of its two entry nodes, and the k
+    # nearest of the responders on its own edge.
+    seconds = np.full((rows, 3 * k), np.inf)
+    sources = np.full((rows, 3 * k), -1, dtype=np.int64)
     for col in range(2):
         has = np.flatnonzero(entry_node[:, col] >= 0)
         node = entry_node[has, col]
-        for m in range(k):
-            rows.append(has)
-            sources.append(owner[node, m])
-            seconds.append(dist[node, m] + entry_s[has, col])
+        seconds[has, col * k : (col + 1) * k] = dist[node] + entry_s[has, col][:, None]
+        sources[has, col * k : (col + 1) * k] = owner[node]
     cell_row, responder_row, along = _same_edge(engine, responders, joined, start, cells, on_road)
-    rows.append(cell_row)
-    sources.append(responder_row)
-    seconds.append(along)
-    return _k_smallest_distinct(
-        np.concatenate(rows), np.concatenate(sources), np.concatenate(seconds), len(on_road), k
-    )
-
-
-def _k_smallest_distinct(
-    row: IntArray, source: IntArray, seconds: FloatArray, rows: int, k: int
-) -> FloatArray:
-    """Per row, the k smallest offers of distinct sources (inf where fewer)."""
-    result = np.full((rows, k), np.inf)
-    ok = (source >= 0) & np.isfinite(seconds)
-    row, source, seconds = row[ok], source[ok], seconds[ok]
-    order = np.lexsort((seconds, source, row))
-    row, source, seconds = row[order], source[order], seconds[order]
-    first = np.ones(len(row), dtype=np.bool_)
-    first[1:] = (row[1:] != row[:-1]) | (source[1:] != source[:-1])
-    row, seconds = row[first], seconds[first]
-    order = np.lexsort((seconds, row))
-    row, seconds = row[order], seconds[order]
-    begins = np.searchsorted(row, row, side="left")
-    rank = np.arange(len(row)) - begins
+    order = np.lexsort((along, cell_row))  # distinct responders already: one edge each
+    cell_row, responder_row, along = cell_row[order], responder_row[order], along[order]
+    rank = np.arange(len(cell_row)) - np.searchsorted(cell_row, cell_row, side="left")
     kept = rank < k
-    result[row[kept], rank[kept]] = seconds[kept]
-    return result
+    seconds[cell_row[kept], 2 * k + rank[kept]] = along[kept]
+    sources[cell_row[kept], 2 * k + rank[kept]] = responder_row[kept]
+    return _k_smallest_distinct(seconds, sources, k)
+
+
+def _k_smallest_distinct(seconds: FloatArray, source: IntArray, k: int) -> FloatArray:
+    """Per row of offers (seconds, source), the k smallest of distinct sources (inf where
+    fewer; a source < 0 is no offer). Rows are a few offers wide: sorted in place, a
+    source's offers after its first (its smallest) are dropped."""
+    seconds = np.where((source >= 0) & np.isfinite(seconds), seconds, np.inf)
+    order = np.argsort(seconds, axis=1, kind="stable")
+    seconds = np.take_along_axis(seconds, order, axis=1)
+    source = np.take_along_axis(source, order, axis=1)
+    for j in range(1, seconds.shape[1]):
+        again = (source[:, :j] == source[:, j : j + 1]).any(axis=1)
+        seconds[again, j] = np.inf
+    return np.asarray(np.sort(seconds, axis=1)[:, :k])
 
 
 def _count_within(
