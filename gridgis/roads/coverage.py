@@ -325,4 +325,6 @@ def _count_within(
         entry_s,
         target_s - end,
         direct=direct,
+        # From the first exit (the edge's target) back to the second (its source).
+        between=engine.edge_reverse_cost[responders.edge[joined]],
     )

@@ -22,6 +22,9 @@ from scipy.sparse.csgraph import dijkstra
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+# Float sums along different paths may differ by a few ulps: a key must be within the budget
+# by this much before its source is taken as counted by its first exit.
+_KEY_MARGIN_S = 1e-6
 
 
 def with_super_source(
@@ -157,6 +160,7 @@ def count_within(
     budget: FloatArray,
     *,
     direct: tuple[IntArray, IntArray, FloatArray] | None = None,
+    between: FloatArray | None = None,
     tile_m: float = 6000.0,
     max_block: int = 6_000_000,
 ) -> IntArray:
@@ -166,10 +170,13 @@ def count_within(
     :]`; target j is entered from `entry_node[j, :]` at an added `entry_offset[j, :]`; source
     i counts for target j when min over exits and entries of (exit offset + path + entry
     offset) <= budget[j]. `direct` pairs (target, source, seconds) offer another time (a
-    source on the target's own edge). Targets are taken a tile at a time (`tile_m` square by
-    `node_xy` of their entries): one search on the reversed graph from every target of the
-    tile at once, within the nodes that lie within the budget of any of the tile's entries
-    (the paths that matter never leave them), then the sources met are counted in bulk."""
+    source on the target's own edge). `between[i]`, when given, is the cost of an arc from
+    source i's first exit to its second (inf: none known); it spares checking, one by one,
+    sources that their first exit surely counts already. Targets are taken a tile at a time
+    (`tile_m` square by `node_xy` of their entries): one search on the reversed graph from
+    every target of the tile at once, within the nodes that lie within the budget of any of
+    the tile's entries (the paths that matter never leave them), then the sources met are
+    counted in bulk."""
     n = graph.shape[0]
     targets = len(budget)
     count = np.zeros(targets, dtype=np.int64)
@@ -178,11 +185,20 @@ def count_within(
     reverse = graph.transpose().tocsr()
     arc_to = reverse.indices.astype(np.int64)
     arc_w = reverse.data.astype(np.float64)
-    # Exits by node, each column sorted by (node, offset): a node's sources within a budget
-    # are a prefix of its run, found by one searchsorted on exact integer keys.
-    exits = [_ExitTable(exit_node[:, col], exit_offset[:, col], n) for col in range(2)]
-    ex_offset = np.concatenate([table.offset for table in exits])
-    cheapest_exit = float(ex_offset.min()) if len(ex_offset) else np.inf
+    # Exits by node, each column sorted by (node, key): a node's sources with a key within a
+    # budget are a prefix of its run, found by one searchsorted on exact integer keys. The
+    # first column's key is the offset. The second's is the first exit's offset plus the arc
+    # from the first exit to the second: a source whose key is within the budget left at its
+    # second exit is within budget by its first exit as well (counted there), so only the
+    # rest of the run needs a look (see `_tile_count`).
+    if between is None:
+        between = np.full(len(exit_node), np.inf)
+    exits = [
+        _ExitTable(exit_node[:, 0], exit_offset[:, 0], n),
+        _ExitTable(exit_node[:, 1], exit_offset[:, 1], n, key=exit_offset[:, 0] + between),
+    ]
+    usable = (exit_node >= 0) & np.isfinite(exit_offset)
+    cheapest_exit = float(exit_offset[usable].min()) if usable.any() else np.inf
     offers = _fastest_offers(direct) if direct is not None else None
     searched = np.zeros(targets, dtype=np.bool_)
     entered = (entry_node >= 0) & np.isfinite(entry_offset)
@@ -313,14 +329,25 @@ def _tile_search(
 
 
 class _ExitTable:
-    """One column of exits (a node and an offset per source), sorted by node, then offset."""
+    """One column of exits (a node and an offset per source), sorted by node, then by a key
+    (the offset unless given); `within` searches the keys."""
 
-    def __init__(self, node: IntArray, offset: FloatArray, n: int) -> None:
+    def __init__(
+        self, node: IntArray, offset: FloatArray, n: int, key: FloatArray | None = None
+    ) -> None:
         usable = np.flatnonzero((node >= 0) & np.isfinite(offset))
-        order = np.lexsort((offset[usable], node[usable]))
+        key = offset if key is None else key
+        order = np.lexsort((key[usable], node[usable]))
         self.source = usable[order]
         self.node = node[self.source]
-        self.offset = offset[self.source]
+        self.offset = key[self.source]
+        # The smallest true offset per node (a budget below it reaches none of the run), and
+        # how far a key may lie above its offset (a key beyond budget + spread belongs to a
+        # source whose offset is beyond the budget).
+        self.cheapest = np.full(n, np.inf)
+        np.minimum.at(self.cheapest, self.node, offset[self.source])
+        self.spread = np.zeros(n)
+        np.maximum.at(self.spread, self.node, self.offset - offset[self.source])
         self.ptr = np.concatenate([[0], np.cumsum(np.bincount(self.node, minlength=n))])
         # Offsets as ranks among their distinct values: (node, rank) keys are exact integers.
         self.values = np.unique(self.offset)
@@ -333,7 +360,7 @@ class _ExitTable:
         np.maximum.at(self.highest, self.node, self.offset)
 
     def within(self, node: IntArray, budget: FloatArray) -> tuple[IntArray, IntArray]:
-        """For each (node, budget): where its run starts and how many offsets are <= budget."""
+        """For each (node, budget): where its run starts and how many keys are <= budget."""
         start = self.ptr[node]
         # Most runs are wholly within the budget or wholly beyond it: search only the rest.
         count = np.where(self.highest[node] <= budget, self.ptr[node + 1] - start, 0)
@@ -361,11 +388,23 @@ def _tile_count(
     spare = budget[cells][cell_row] - seconds[cell_row, node_col]
     _, first = exits[0].within(at, spare)
     count = np.bincount(cell_row, weights=first, minlength=len(cells)).astype(np.int64)
-    start, second = exits[1].within(at, spare)
-    rows = concatenated_ranges(start, second)
+    # A source is added by its second exit when that one is within budget and the first is
+    # not. Those whose key (first offset + the arc from the first exit to the second) is
+    # within the budget left at the second exit are within it at the first exit too (the
+    # first exit's time to the target is at most that arc plus the second's): counted there.
+    # Those whose key is beyond the budget plus the run's spread are beyond it at the second
+    # exit as well. The ones in between are checked one by one.
+    table = exits[1]
+    look = np.flatnonzero(table.cheapest[at] <= spare)
+    at, look_spare = at[look], spare[look]
+    start, settled = table.within(at, look_spare - _KEY_MARGIN_S)
+    _, upto = table.within(at, look_spare + table.spread[at] + _KEY_MARGIN_S)
+    rest = upto - settled
+    rows = concatenated_ranges(start + settled, rest)
     if len(rows):
-        row_cell = np.repeat(cell_row, second)
-        source = exits[1].source[rows]
+        row_cell = np.repeat(cell_row[look], rest)
+        source = table.source[rows]
+        second_ok = exit_offset[source, 1] <= np.repeat(look_spare, rest)
         node = exit_node[source, 0]
         ahead = np.where(node >= 0, local[np.maximum(node, 0)], -1)
         ok = ahead >= 0
@@ -374,5 +413,5 @@ def _tile_count(
         first_ok[ok] = exit_offset[source[ok], 0] <= (
             budget[cells][row_cell[ok]] - seconds[row_cell[ok], ahead[ok]]
         )
-        count += np.bincount(row_cell[~first_ok], minlength=len(cells))
+        count += np.bincount(row_cell[second_ok & ~first_ok], minlength=len(cells))
     return count
