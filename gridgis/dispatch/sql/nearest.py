@@ -60,12 +60,11 @@ def _in_lane_strip(point: str, lane: str) -> str:
 # walk is longer than the role. Keys (role, lane) -> roles tie each row's lane to its role
 # (migration 0014_lane_integrity); the walks check the responder's role as well, a filter on
 # rows the index already returned, so that no answer ever rests on the lane alone. The
-# caller re-ranks the union by exact geodesic distance and widens the shortlist until the
-# ranking is certified (see dispatch/nearest.py). The home scan does not skip responders who
-# have a fresh fix (when most of the force is reporting, skipping them meant walking past
-# nearly all of it); it
-# marks them `superseded`: their home row only bounds the distance of the home-placed
-# responders it left out.
+# caller re-ranks the union by ETA and, when the walks cannot certify the ranking, reads
+# everyone within the radius still open (_WITHIN_BOX; see dispatch/nearest.py). The home scan
+# does not skip responders who have a fresh fix (when most of the force is reporting,
+# skipping them meant walking past nearly all of it); it marks them `superseded`: their home
+# row only bounds the distance of the home-placed responders it left out.
 _LIVE_BRANCH = f"""
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code, CAST(:live AS text) AS source,
                    p.recorded_at, p.position AS geom,
