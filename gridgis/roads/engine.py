@@ -12,7 +12,9 @@ here; callers price it with the straight-line model.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +36,9 @@ UNSUITABLE_FOR_SNAPPING = frozenset({"motorway", "motorway_link"})
 _FIRST_ROUTE_HORIZON_S = 900.0
 # Positions whose snaps an engine remembers (about 0.4 KiB each).
 SNAP_MEMORY = 50_000
+# Batches of at least this many positions are snapped on up to _SNAP_THREADS cores.
+_PARALLEL_SNAP = 20_000
+_SNAP_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -243,17 +248,23 @@ class RoadEngine:
         x, y = self._to_metres.transform(lons, lats)
         points = shapely.points(x, y)
         # The projection's scale error stays far below 1%; the margin keeps edges near the limit.
-        found, _ = self._tree.query_nearest(
-            points, max_distance=1.01 * max_distance_m + 1.0, return_distance=True
-        )
-        # Ties: several edges at the same distance (a point on a shared node) keep the first.
-        position, first = np.unique(found[0], return_index=True)
-        chosen = self.snappable[found[1][first]]
-        lines = self._lines[chosen]
-        along = shapely.line_locate_point(lines, points[position])
-        lengths = shapely.length(lines)
-        on_line = shapely.line_interpolate_point(lines, along)
-        px, py = shapely.get_x(on_line), shapely.get_y(on_line)
+        reach = 1.01 * max_distance_m + 1.0
+        threads = min(_SNAP_THREADS, os.cpu_count() or 1)
+        if count < _PARALLEL_SNAP or threads < 2:
+            position, chosen, along, lengths, px, py = self._snap_planar(points, reach)
+        else:
+            # A large batch (a coverage run's roster or cells) is split across the cores:
+            # shapely releases the GIL while it searches and measures.
+            bounds = np.linspace(0, count, threads + 1).astype(np.int64)
+            parts = list(itertools.pairwise(bounds.tolist()))
+            with ThreadPoolExecutor(threads) as pool:
+                done = list(
+                    pool.map(lambda ab: self._snap_planar(points[ab[0] : ab[1]], reach), parts)
+                )
+            position = np.concatenate([d[0] + a for d, (a, _) in zip(done, parts, strict=True)])
+            chosen, along, lengths, px, py = (
+                np.concatenate([d[i] for d in done]) for i in range(1, 6)
+            )
         plon, plat = self._to_metres.transform(px, py, direction="INVERSE")
         _, _, metres = _GEOD.inv(lons[position], lats[position], plon, plat)
         metres = np.asarray(metres, dtype=np.float64)
@@ -265,6 +276,25 @@ class RoadEngine:
         snap_lat[position] = np.asarray(plat)[keep]
         distance[position] = metres[keep]
         return Snap(edge, fraction, snap_lon, snap_lat, distance)
+
+    def _snap_planar(self, points: npt.NDArray[Any], reach: float) -> tuple[npt.NDArray[Any], ...]:
+        """For planar points (metres): which have a snappable edge within `reach`, the nearest
+        one (ties: the first), where along it (metres, and its length) and the point there."""
+        found = self._tree.query_nearest(points, max_distance=reach)
+        # Ties: several edges at the same distance (a point on a shared node) keep the first.
+        position, first = np.unique(found[0], return_index=True)
+        chosen = self.snappable[found[1][first]]
+        lines = self._lines[chosen]
+        along = shapely.line_locate_point(lines, points[position])
+        on_line = shapely.line_interpolate_point(lines, along)
+        return (
+            position,
+            chosen,
+            along,
+            shapely.length(lines),
+            shapely.get_x(on_line),
+            shapely.get_y(on_line),
+        )
 
     def exits(self, snap: Snap, i: int) -> list[tuple[int, float]]:
         """(node, seconds) a traveller at snapped position i reaches first, leaving it."""

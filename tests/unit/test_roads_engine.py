@@ -319,3 +319,15 @@ def test_times_from_a_positions_ways_in_one_search_equal_one_search_per_way(
             assert np.allclose(one[exact], two[exact]) and (one[~exact] >= limit - 1e-9).all()
             assert np.array_equal(np.isfinite(one) & (one <= limit), exact)
     assert one_way > 0
+
+
+def test_a_large_batch_snapped_across_threads_equals_small_batches(engine: RoadEngine) -> None:
+    """A coverage run's roster is snapped in parts on several threads; the parts join back in
+    order, with each part's positions where they belong."""
+    lons, lats = random_points(52, 25_000)
+    whole = engine.snap(lons, lats, 90.0)  # large enough for the threads
+    parts = [engine.snap(lons[i : i + 999], lats[i : i + 999], 90.0) for i in range(0, 25_000, 999)]
+    assert (whole.edge >= 0).any() and (whole.edge < 0).any()
+    for name in ("edge", "fraction", "lon", "lat", "distance_m"):
+        joined = np.concatenate([getattr(p, name) for p in parts])
+        assert np.array_equal(getattr(whole, name), joined, equal_nan=True), name
