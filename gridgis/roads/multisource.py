@@ -15,6 +15,10 @@ found, so the labels are exact (the same as a label-setting search keeping k lab
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
@@ -25,6 +29,8 @@ IntArray = npt.NDArray[np.int64]
 # Float sums along different paths may differ by a few ulps: a key must be within the budget
 # by this much before its source is taken as counted by its first exit.
 _KEY_MARGIN_S = 1e-6
+# Tiles of a count are shared among up to this many threads.
+_COUNT_THREADS = 2
 
 
 def with_super_source(
@@ -210,21 +216,27 @@ def count_within(
     tile_key = tile[:, 0] * (int(tile[:, 1].max()) + 1) + tile[:, 1]
     by_tile = np.argsort(tile_key, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_key[by_tile])) + 1
-    local = np.full(n, -1, dtype=np.int64)
-    inside = np.zeros(n, dtype=np.bool_)
-    for group in np.split(by_tile, bounds):
-        group = group[entered[group].any(axis=1)]
+    groups = [g[entered[g].any(axis=1)] for g in np.split(by_tile, bounds)]
+    threads = min(_COUNT_THREADS, os.cpu_count() or 1)
+    block_entries = max_block // threads  # the threads' blocks together stay within max_block
+    scratch = threading.local()  # per thread: node -> window position, and window membership
+
+    def count_tile(group: IntArray) -> list[tuple[IntArray, IntArray]]:
+        """(targets, their counts) per block of one tile; empty when the tile has no search."""
+        if not hasattr(scratch, "local"):
+            scratch.local = np.full(n, -1, dtype=np.int64)
+            scratch.inside = np.zeros(n, dtype=np.bool_)
+        local, inside = scratch.local, scratch.inside
         if len(group) == 0:
-            continue
+            return []
         limit = float(budget[group].max()) - cheapest_exit
         if limit < 0:
-            continue
+            return []
         # The window: every node within the limit of the tile's entries (one search from all
         # of them); shortest paths that matter never leave it.
         nodes = np.unique(entry_node[group][entered[group]])
         reach = dijkstra(reverse, directed=True, indices=nodes, min_only=True, limit=limit)
         window = np.flatnonzero(np.isfinite(reach))
-        searched[group] = True
         inside[window] = True
         local[window] = np.arange(len(window))
         # The window's arcs: those leaving a window node for another one.
@@ -234,21 +246,32 @@ def count_within(
         w_from = np.repeat(np.arange(len(window)), degree)[keep]
         w_to, w_w = local[arc_to[arcs[keep]]], arc_w[arcs[keep]]
         size = len(window)
-        block = max(1, max_block // max(size, 1))
+        block = max(1, block_entries // max(size, 1))
+        found = []
         for part in range(0, len(group), block):
             cells = group[part : part + block]
             seconds = _tile_search(
                 size, w_from, w_to, w_w, local, cells, entry_node, entry_offset, entered, limit
             )
-            count[cells] += _tile_count(
-                seconds, cells, window, local, budget, exit_node, exit_offset, exits
-            )
+            got = _tile_count(seconds, cells, window, local, budget, exit_node, exit_offset, exits)
             if offers is not None:
-                count[cells] += _tile_offers(
-                    offers, seconds, cells, local, budget, exit_node, exit_offset
-                )
+                got += _tile_offers(offers, seconds, cells, local, budget, exit_node, exit_offset)
+            found.append((cells, got))
         local[window] = -1
         inside[window] = False
+        return found
+
+    # Tiles are independent: counted on up to _COUNT_THREADS threads (scipy's search and
+    # numpy's bulk operations release the GIL), summed here.
+    if threads > 1 and len(groups) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(count_tile, groups))
+    else:
+        results = [count_tile(group) for group in groups]
+    for found in results:
+        for cells, got in found:
+            searched[cells] = True
+            count[cells] += got
     if offers is not None:
         # Targets no tile searched (a budget below every exit): their direct offers alone.
         d_target, _, d_seconds = offers

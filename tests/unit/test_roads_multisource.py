@@ -109,12 +109,18 @@ def test_count_within_equals_every_pair(seed: int) -> None:
     budget = rng.uniform(0, 900, targets)
     direct = (rng.integers(0, targets, 10), rng.integers(0, sources, 10), rng.uniform(0, 900, 10))
     expected = brute_count(graph, exit_node, exit_offset, entry_node, entry_offset, budget, direct)
-    for tile_m in (1000.0, 6000.0, 50_000.0):
-        got = count_within(
-            graph, xy, exit_node, exit_offset, entry_node, entry_offset, budget,
-            direct=direct, tile_m=tile_m, max_block=int(rng.integers(50, 5000)),
-        )  # fmt: skip
-        assert np.array_equal(got, expected)
+    # Each source's way from its first exit to its second (what lets the count skip sources
+    # the first exit holds): the shortest path, or unknown.
+    paths = dijkstra(graph, directed=True)
+    between = np.where(exit_node[:, 1] >= 0, paths[exit_node[:, 0], exit_node[:, 1]], np.inf)
+    for tile_m in (1000.0, 6000.0, 50_000.0):  # many tiles (counted on threads), or one
+        for known in (None, between):
+            got = count_within(
+                graph, xy, exit_node, exit_offset, entry_node, entry_offset, budget,
+                direct=direct, between=known, tile_m=tile_m,
+                max_block=int(rng.integers(50, 5000)),
+            )  # fmt: skip
+            assert np.array_equal(got, expected)
 
 
 def test_on_helsinki_both_equal_networkx() -> None:
