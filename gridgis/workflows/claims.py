@@ -31,7 +31,7 @@ class SlotStatements:
     insert_claim: a new active claim (`:target_id`, `:claimant_id`, `:slot_no`, plus extras),
     returning the claim.
     lock_claimant: optional; serialises one claimant's claims across targets (per-claimant
-    limits).
+    limits, or constraints across targets that concurrent inserts would deadlock on).
     violations: constraint name -> (refusal code, message) for a losing concurrent writer.
     """
 

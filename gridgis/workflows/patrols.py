@@ -40,6 +40,7 @@ PATROL_SLOTS = SlotStatements(
     active_claim=sql.ACTIVE_PATROL_CLAIM,
     taken_slots=sql.TAKEN_PATROL_SLOTS,
     insert_claim=sql.INSERT_PATROL_CLAIM,
+    lock_claimant=sql.LOCK_VOLUNTEER,
     violations={
         "ex_patrol_claims_overlap": (
             "overlap",

@@ -175,6 +175,13 @@ OVERLAPPING_CLAIM = text(
     """
 )
 RESPONDER = text("SELECT id, name, role, status FROM responders WHERE id = :id")
+# One volunteer's patrol grabs one at a time: two overlapping grabs at once would otherwise
+# both insert, each then wait on the other's row in the overlap exclusion constraint, and
+# PostgreSQL would abort one as a deadlock instead of refusing it as an overlap.
+LOCK_VOLUNTEER = text(
+    "SELECT pg_advisory_xact_lock("
+    "hashtextextended('patrol_claims:' || CAST(:claimant_id AS text), 0))"
+)
 END_PATROL_CLAIM = text(
     f"""
     WITH c AS (
