@@ -67,7 +67,10 @@ def migrate_schema(conn: Connection) -> None:
     from gridgis.db.roles import grant_app_privileges
     from gridgis.settings import get_settings
 
-    upgrade(conn)
+    try:
+        upgrade(conn)
+    except GridgisError as exc:
+        raise fail(exc.message) from exc
     settings = get_settings()
     # New tables need the API role's grants: the embedded cluster's role, or an external
     # server's when GRIDGIS_APP_DATABASE_URL names one.

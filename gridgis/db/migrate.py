@@ -6,7 +6,17 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from alembic.util import CommandError
+from sqlalchemy import Connection, text
+
+from gridgis.errors import Conflict
+
+
+class SchemaUnknown(Conflict):
+    """The database was migrated by a version of gridgis this one does not know."""
+
+    code = "schema_unknown"
+
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -29,7 +39,19 @@ def upgrade(connection: Connection, revision: str = "head") -> None:
     from gridgis.settings import get_settings
 
     allow_bulk_statements(connection, get_settings())
-    command.upgrade(alembic_config(connection=connection), revision)
+    try:
+        command.upgrade(alembic_config(connection=connection), revision)
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        connection.rollback()
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        raise SchemaUnknown(
+            f"The database's schema is at revision {', '.join(found) or '?'}, which this "
+            f"version of gridgis does not know (its newest is {current_head()}): it was "
+            "migrated by another version. Run that version, or point gridgis at another "
+            "database."
+        ) from None
     connection.commit()
 
 

@@ -49,3 +49,40 @@ def test_an_unreachable_database_says_what_to_check(test_database_url: str) -> N
     line = _one_line_error(result.output)
     assert "unreachable" in line
     assert "gridgis db status" in line
+
+
+def test_a_schema_from_another_version_says_so(test_database_url: str) -> None:
+    """A database migrated by a version of gridgis this one does not know (a newer release, a
+    branch) is left as it is, with one line naming its revision and this version's newest."""
+    import psycopg
+
+    from gridgis.db.embedded import ensure_database
+    from gridgis.db.migrate import current_head
+
+    url = make_url(test_database_url)
+    name = f"{url.database}_other_version"
+    admin = url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    ensure_database(admin, name, drop_first=True)
+    plain = url.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(plain, autocommit=True) as c:
+            c.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+            c.execute("INSERT INTO alembic_version VALUES ('0099_from_elsewhere')")
+        result = CliRunner().invoke(
+            app,
+            ["db", "migrate"],
+            env={
+                "GRIDGIS_DATABASE_URL": url.set(database=name).render_as_string(hide_password=False)
+            },
+        )
+        assert result.exit_code == 1, result.output
+        line = _one_line_error(result.output)
+        assert "0099_from_elsewhere" in line and str(current_head()) in line, line
+        with psycopg.connect(plain) as c:
+            stamp = c.execute("SELECT version_num FROM alembic_version").fetchall()
+        assert stamp == [("0099_from_elsewhere",)]
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
