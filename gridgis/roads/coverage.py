@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,7 @@ def road_cell_etas(
     road_cells = cell_snap.joined
     road_responders = responder_snap.joined
     fallback = model.fallback
+    node_xy: FloatArray | None = None  # the nodes in metres, for the counts' tiles
     for setting, mask in (("urban", urban), ("rural", ~urban)):
         s: Setting = "urban" if setting == "urban" else "rural"
         # Straight-line pairs, cells off the network: with every responder.
@@ -89,11 +91,21 @@ def road_cell_etas(
         if len(on_road) and len(joined):
             start = fallback.turnout_s + fallback.leg_s(responder_snap.distance_m, s)
             end = fallback.leg_s(cell_snap.distance_m[on_road], s)
-            road = _k_nearest_by_road(engine, responder_snap, joined, start, cell_snap, on_road, k)
-            best[on_road] = _merge(best[on_road], road + end[:, None], k)
-            within[on_road] += _count_within(
-                engine, responder_snap, joined, start, cell_snap, on_road, end, target_s
+            joins = _Joins(
+                *_exits(engine, responder_snap, joined, start),
+                *_entries(engine, cell_snap, on_road),
+                _same_edge(engine, responder_snap, joined, start, cell_snap, on_road),
             )
+            road = _k_nearest_by_road(engine, joins, k)
+            best[on_road] = _merge(best[on_road], road + end[:, None], k)
+            if node_xy is None:
+                node_xy = np.column_stack(engine.to_metric(engine.node_lon, engine.node_lat))
+            # From each responder's first exit (its edge's target) back to its second.
+            between = engine.edge_reverse_cost[responder_snap.edge[joined]]
+            within[on_road] += count_within(
+                engine.forward, node_xy, joins.exit_node, joins.exit_s, joins.entry_node,
+                joins.entry_s, target_s - end, direct=joins.same_edge, between=between,
+            )  # fmt: skip
         # Cells on it, with responders off it: only those that can still matter (sooner than
         # the k-th by road, or within the target) are priced.
         if len(on_road) and not road_responders.all():
@@ -186,6 +198,18 @@ def _geodesic_rows(
     return np.asarray(metres, dtype=np.float64).reshape(index.shape)
 
 
+@dataclass(frozen=True)
+class _Joins:
+    """How one setting's responders leave and its cells are entered from the network (both
+    the k nearest and the counts search from them)."""
+
+    exit_node: IntArray
+    exit_s: FloatArray
+    entry_node: IntArray
+    entry_s: FloatArray
+    same_edge: tuple[IntArray, IntArray, FloatArray]
+
+
 def _exits(
     engine: RoadEngine, snap: Snap, which: npt.NDArray[np.int64], start: FloatArray
 ) -> tuple[IntArray, FloatArray]:
@@ -248,25 +272,18 @@ def _same_edge(
     return cell_row, responder_row, seconds
 
 
-def _k_nearest_by_road(
-    engine: RoadEngine,
-    responders: Snap,
-    joined: npt.NDArray[np.int64],
-    start: FloatArray,
-    cells: Snap,
-    on_road: npt.NDArray[np.int64],
-    k: int,
-) -> FloatArray:
+def _k_nearest_by_road(engine: RoadEngine, joins: _Joins, k: int) -> FloatArray:
     """Seconds (start included) of the k nearest distinct responders to each cell's joining
     point: k multi-source searches from all responders at once (`k_nearest_sources`)."""
-    exit_node, exit_s = _exits(engine, responders, joined, start)
+    exit_node, exit_s, entry_node, entry_s = (
+        joins.exit_node, joins.exit_s, joins.entry_node, joins.entry_s
+    )  # fmt: skip
     seeded = exit_node >= 0
-    source = np.broadcast_to(np.arange(len(joined))[:, None], exit_node.shape)
+    source = np.broadcast_to(np.arange(len(exit_node))[:, None], exit_node.shape)
     dist, owner = k_nearest_sources(
         engine.forward, exit_node[seeded], exit_s[seeded], source[seeded], k
     )
-    entry_node, entry_s = _entries(engine, cells, on_road)
-    rows = len(on_road)
+    rows = len(entry_node)
     # Per cell, a row of offers: the k nearest at each of its two entry nodes, and the k
     # nearest of the responders on its own edge.
     seconds = np.full((rows, 3 * k), np.inf)
@@ -276,7 +293,7 @@ def _k_nearest_by_road(
         node = entry_node[has, col]
         seconds[has, col * k : (col + 1) * k] = dist[node] + entry_s[has, col][:, None]
         sources[has, col * k : (col + 1) * k] = owner[node]
-    cell_row, responder_row, along = _same_edge(engine, responders, joined, start, cells, on_road)
+    cell_row, responder_row, along = joins.same_edge
     order = np.lexsort((along, cell_row))  # distinct responders already: one edge each
     cell_row, responder_row, along = cell_row[order], responder_row[order], along[order]
     rank = np.arange(len(cell_row)) - np.searchsorted(cell_row, cell_row, side="left")
@@ -298,33 +315,3 @@ def _k_smallest_distinct(seconds: FloatArray, source: IntArray, k: int) -> Float
         again = (source[:, :j] == source[:, j : j + 1]).any(axis=1)
         seconds[again, j] = np.inf
     return np.asarray(np.sort(seconds, axis=1)[:, :k])
-
-
-def _count_within(
-    engine: RoadEngine,
-    responders: Snap,
-    joined: npt.NDArray[np.int64],
-    start: FloatArray,
-    cells: Snap,
-    on_road: npt.NDArray[np.int64],
-    end: FloatArray,
-    target_s: float,
-) -> IntArray:
-    """How many joined responders reach each cell by road within the target: bounded searches
-    from the cells a tile at a time (`count_within`), not one search per responder."""
-    exit_node, exit_s = _exits(engine, responders, joined, start)
-    entry_node, entry_s = _entries(engine, cells, on_road)
-    direct = _same_edge(engine, responders, joined, start, cells, on_road)
-    x, y = engine.to_metric(engine.node_lon, engine.node_lat)
-    return count_within(
-        engine.forward,
-        np.column_stack([x, y]),
-        exit_node,
-        exit_s,
-        entry_node,
-        entry_s,
-        target_s - end,
-        direct=direct,
-        # From the first exit (the edge's target) back to the second (its source).
-        between=engine.edge_reverse_cost[responders.edge[joined]],
-    )
