@@ -42,15 +42,20 @@ def _by_lane_distance(point: str, lane: str) -> str:
     )
 
 
-def _in_lane_strip(point: str, lane: str) -> str:
-    """A condition the lane-plane GiST index answers: the row lies in the wanted role's strip.
-    It ends a KNN walk once the role is exhausted (the index would otherwise go on through
-    every other role's rows, filtering each one out)."""
+def _in_lane_box(point: str, lane: str, box: str) -> str:
+    """A condition the lane-plane GiST index answers: the row lies within `box` (degrees) in
+    the wanted role `w`'s strip of the plane."""
     return (
         LANE_PLANE.format(point=point, lane=lane)
         + " && "
-        + LANE_PLANE.format(point="ST_MakeEnvelope(-180, -90, 180, 90, 4326)", lane="w.lane")
+        + LANE_PLANE.format(point=box, lane="w.lane")
     )
+
+
+def _in_lane_strip(point: str, lane: str) -> str:
+    """The row lies in the wanted role's strip. It ends a KNN walk once the role is exhausted
+    (the index would otherwise go on through every other role's rows, filtering each out)."""
+    return _in_lane_box(point, lane, "ST_MakeEnvelope(-180, -90, 180, 90, 4326)")
 
 
 # For each wanted role and each source, one KNN (<->) scan that only meets that role: home
@@ -160,9 +165,7 @@ _NEAREST_BY_ROLE = text(
 # at a fresh fix, else at home), less those already in hand. A range scan of the same
 # lane-plane indexes, with no ordering: certification needs everyone within a radius, and the
 # box holds that radius (dispatch/nearest.py, search_box).
-_IN_BOX = "{plane} && " + LANE_PLANE.format(
-    point="ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)", lane="w.lane"
-)
+_BOX = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
 _WITHIN_BOX = text(
     f"""
     WITH wanted AS MATERIALIZED (
@@ -174,7 +177,7 @@ _WITHIN_BOX = text(
             SELECT r.id, r.name, r.role, r.status, r.home_grid_code,
                    CAST(:live AS text) AS source, p.recorded_at, p.position AS geom
             FROM responder_positions p JOIN responders r ON r.id = p.responder_id
-            WHERE {_IN_BOX.format(plane=LANE_PLANE.format(point="p.position", lane="p.lane"))}
+            WHERE {_in_lane_box("p.position", "p.lane", _BOX)}
               AND p.lane = w.lane
               AND r.role = w.role
               AND p.recorded_at >= :fresh_since
@@ -187,7 +190,7 @@ _WITHIN_BOX = text(
                    CAST(:home AS text) AS source, NULL::timestamptz AS recorded_at,
                    r.home AS geom
             FROM responders r
-            WHERE {_IN_BOX.format(plane=LANE_PLANE.format(point="r.home", lane="r.lane"))}
+            WHERE {_in_lane_box("r.home", "r.lane", _BOX)}
               AND r.lane = w.lane
               AND r.role = w.role
               AND r.status = ANY(CAST(:statuses AS varchar[]))
