@@ -61,6 +61,11 @@ class ImportReportPublic(BaseModel):
     errors: list[FindingPublic]
     warnings: list[FindingPublic]
     removed_grids: list[RemovedGridPublic]
+    road_pricing: str | None = Field(
+        default=None,
+        description="Set when the import activated the generation and the active road "
+        "network's speeds were set by another generation's grids.",
+    )
 
 
 class GenerationPublic(BaseModel):
@@ -90,3 +95,9 @@ class ActivationPublic(BaseModel):
     active: int
     previous: int | None
     changed: bool
+    road_pricing: str | None = Field(
+        default=None,
+        description="Set when the activation changed the generation and the active road "
+        "network's speeds were set by another generation's urban and rural grids: reprice it "
+        "(POST /v1/road-networks/{id}/reprice).",
+    )

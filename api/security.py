@@ -49,6 +49,7 @@ ROUTE_PERMISSIONS: dict[tuple[str, str], str] = {
     ("GET", "/v1/routes"): "read",
     ("GET", "/v1/road-networks"): "read",
     ("POST", "/v1/road-networks/{network_id}/activate"): "admin",
+    ("POST", "/v1/road-networks/{network_id}/reprice"): "admin",
     ("POST", "/v1/responders"): "staff",
     ("PATCH", "/v1/responders/{responder_id}"): "staff",
     ("PUT", "/v1/responders/{responder_id}/position"): "positions",

@@ -26,6 +26,7 @@ from api.security import actor
 from gridgis.boundaries import generations
 from gridgis.db.engine import allow_bulk_statements
 from gridgis.errors import InvalidInput
+from gridgis.roads.networks import pricing_notice
 from gridgis.vocabulary import RoadProfile
 
 router = APIRouter(tags=["boundaries"])
@@ -142,6 +143,8 @@ def create_import(
             ),
             status_code=422,
         )
+    if report["activated"]:
+        report["road_pricing"] = pricing_notice(db)
     return ImportReportPublic.model_validate(report)
 
 
@@ -171,4 +174,6 @@ def activate_generation(
 ) -> ActivationPublic:
     """Make a generation the one lookups use (an older one: roll back). Audited."""
     outcome = generations.activate_generation(db, generation_id, actor=actor(request), force=force)
+    if outcome["changed"]:
+        outcome["road_pricing"] = pricing_notice(db)
     return ActivationPublic.model_validate(outcome)

@@ -24,7 +24,13 @@ from gridgis.dispatch.responders import get_responder
 from gridgis.errors import Conflict, InvalidInput
 from gridgis.roads.engine import RoadEngine
 from gridgis.roads.isochrones import Isochrone, isochrones
-from gridgis.roads.networks import RoadImport, activate_network, import_network, list_networks
+from gridgis.roads.networks import (
+    RoadImport,
+    activate_network,
+    import_network,
+    list_networks,
+    reprice_network,
+)
 from gridgis.roads.routes import MAX_ROUTES, RoutesAnswer, responder_routes
 from gridgis.times import normalise_times
 from gridgis.vocabulary import RoadProfile
@@ -286,3 +292,29 @@ def activate_road_network(
     """Make a road network the one road ETAs use (an older one: roll back). Audited."""
     outcome = activate_network(db, network_id, actor=actor(request), force=force)
     return JSONResponse(outcome)
+
+
+@router.post("/road-networks/{network_id}/reprice", responses=ERRORS, status_code=201)
+def reprice_road_network(
+    request: Request,
+    db: SessionDep,
+    network_id: Annotated[int, Path(ge=1, le=INT4_MAX)],
+    activate: Annotated[bool, Query(description="Activate the copy when its checks pass")] = False,
+    force: Annotated[bool, Query(description="Activate even with QA errors")] = False,
+    label: Annotated[Text | None, Query(max_length=200, description="Label of the copy")] = None,
+) -> JSONResponse:
+    """Stage a copy of a network whose edges are priced by the active boundary generation's
+    urban and rural grids (after the boundaries changed), with its QA report. Audited when
+    activated."""
+    report = reprice_network(
+        db,
+        network_id,
+        RoadImport(
+            label=label,
+            activate=activate,
+            force=force,
+            actor=actor(request),
+            statement_timeout_ms=request.app.state.settings.bulk_statement_timeout_ms,
+        ),
+    )
+    return JSONResponse(jsonable_encoder(normalise_times(report)), status_code=201)

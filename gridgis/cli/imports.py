@@ -10,7 +10,7 @@ from rich.table import Table
 
 from gridgis.cli.common import console, fail, migrate_schema, open_engine
 from gridgis.errors import GridgisError
-from gridgis.settings import get_settings
+from gridgis.settings import Settings, get_settings
 from gridgis.vocabulary import AreaLevel
 
 import_app = typer.Typer(help="Import real boundary files as a new, checked generation.")
@@ -92,8 +92,20 @@ def import_boundaries(
         report.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n")
         console.print(f"report written to {report}")
     _print_report(result)
+    if result.get("activated"):
+        _print_road_pricing(settings)
     if result["errors"]:
         raise typer.Exit(code=2)
+
+
+def _print_road_pricing(settings: Settings) -> None:
+    """Say so when the active road network was priced with other grids than the active ones."""
+    from gridgis.roads.networks import pricing_notice
+
+    with open_engine(settings) as engine, engine.connect() as conn:
+        notice = pricing_notice(conn)
+    if notice:
+        console.print(f"[yellow]note[/yellow]: {notice}", highlight=False)
 
 
 @generations_app.command("list")
@@ -136,5 +148,6 @@ def generations_activate(
             raise fail(exc.message) from exc
     if outcome["changed"]:
         console.print(f"generation {generation} is active (was {outcome['previous']})")
+        _print_road_pricing(get_settings())
     else:
         console.print(f"generation {generation} was already active")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from gridgis.cli.common import console, fail, migrate_schema, open_engine, progress_bar
 from gridgis.errors import GridgisError
-from gridgis.settings import get_settings
+from gridgis.settings import Settings, get_settings
 from gridgis.vocabulary import RoadProfile
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from gridgis.roads.networks import Progress
 
 roads_app = typer.Typer(help="Road networks: list, activate (and roll back).")
 
@@ -42,11 +48,41 @@ def print_report(report: dict[str, Any]) -> None:
         console.print(f"[red]error[/red]: {error}", highlight=False)
     for warning in report["warnings"]:
         console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
+    if report.get("repriced_from"):
+        console.print(
+            f"repriced from network {report['repriced_from']} with the grids of generation "
+            f"{report['priced_with_generation']}"
+        )
+    if report.get("speed_table_note"):
+        console.print(f"[yellow]note[/yellow]: {report['speed_table_note']}", highlight=False)
     activation = report.get("activation")
     if activation:
         console.print(f"network {activation['active']} is active (was {activation['previous']})")
     elif report.get("activation_refused"):
         console.print(f"[red]not activated[/red]: {report['activation_refused']}")
+
+
+def _stage_and_report(
+    settings: Settings, stage: Callable[[Connection, Progress], dict[str, Any]]
+) -> None:
+    """Run a staging (an import, a repricing) in one transaction with a progress bar, print
+    its report; exit code 2 when the network has QA errors."""
+    with open_engine(settings) as engine, engine.connect() as conn:
+        migrate_schema(conn)
+        conn.commit()
+        try:
+            with conn.begin(), progress_bar() as bar:
+                task = bar.add_task("reading", total=None)
+
+                def report_progress(name: str, done: int, total: int) -> None:
+                    bar.update(task, description=name, completed=done, total=total or None)
+
+                report = stage(conn, report_progress)
+        except GridgisError as exc:
+            raise fail(f"{exc.message} ({exc.field})" if exc.field else exc.message) from exc
+    print_report(report)
+    if report["errors"]:
+        raise typer.Exit(code=2)
 
 
 def import_roads(
@@ -73,22 +109,7 @@ def import_roads(
         force=force,
         statement_timeout_ms=settings.bulk_statement_timeout_ms,
     )
-    with open_engine(settings) as engine, engine.connect() as conn:
-        migrate_schema(conn)
-        conn.commit()
-        try:
-            with conn.begin(), progress_bar() as bar:
-                task = bar.add_task("reading", total=None)
-
-                def report_progress(stage: str, done: int, total: int) -> None:
-                    bar.update(task, description=stage, completed=done, total=total or None)
-
-                report = import_network(conn, file, request, report_progress)
-        except GridgisError as exc:
-            raise fail(f"{exc.message} ({exc.field})" if exc.field else exc.message) from exc
-    print_report(report)
-    if report["errors"]:
-        raise typer.Exit(code=2)
+    _stage_and_report(settings, lambda conn, step: import_network(conn, file, request, step))
 
 
 @roads_app.command("list")
@@ -100,15 +121,45 @@ def roads_list() -> None:
         migrate_schema(conn)
         rows = list_networks(conn)
     table = Table(title="road networks")
-    for column in ("id", "status", "label", "profile", "nodes", "edges", "errors", "warnings"):
+    columns = ("id", "status", "label", "profile", "nodes", "edges", "errors", "warnings")
+    for column in (*columns, "pricing"):
         table.add_column(column)
     for r in rows:
+        priced = r["priced_with_generation"]
         table.add_row(
-            *(str(r[c]) for c in ("id", "status", "label", "profile", "nodes", "edges")),
-            str(r["errors"]),
-            str(r["warnings"]),
+            *(str(r[c]) for c in columns),
+            f"{r['pricing']} (generation {priced if priced is not None else '?'})",
         )
     console.print(table)
+
+
+@roads_app.command("reprice")
+def roads_reprice(
+    network: Annotated[
+        int | None, typer.Argument(help="Network id (default: the active network)")
+    ] = None,
+    speeds: Annotated[
+        Path | None, typer.Option(help="CSV of speeds overriding the network's table's rows")
+    ] = None,
+    activate: Annotated[bool, typer.Option(help="Activate when the checks pass")] = False,
+    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+    label: Annotated[str | None, typer.Option(help="Label of the new network")] = None,
+) -> None:
+    """Stage a copy of a network priced by the active boundary generation's urban and rural
+    grids (after the boundaries changed), check it, and activate it when asked.
+
+    Exit code 0 when the copy has no QA errors, 2 when it has (the report says which)."""
+    from gridgis.roads.networks import RoadImport, reprice_network
+
+    settings = get_settings()
+    request = RoadImport(
+        speeds_file=speeds,
+        label=label,
+        activate=activate,
+        force=force,
+        statement_timeout_ms=settings.bulk_statement_timeout_ms,
+    )
+    _stage_and_report(settings, lambda conn, step: reprice_network(conn, network, request, step))
 
 
 @roads_app.command("activate")

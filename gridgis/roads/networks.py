@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from gridgis.roads import sql as roads_sql
 from gridgis.roads.graph import EdgeSpeeds, RoadGraph, edge_midpoints, edge_speeds, file_sha256
 from gridgis.roads.graph import read_graph as read_graph_file
 from gridgis.roads.profiles import PROFILES, ProfileName
-from gridgis.roads.speeds import load_speed_table
+from gridgis.roads.speeds import SpeedTable, load_speed_table, table_from_rows, table_rows
 
 Progress = Callable[[str, int, int], None]
 
@@ -105,19 +105,131 @@ def import_network(
     if request.profile not in PROFILES:
         raise InvalidInput(f"profile must be one of {', '.join(PROFILES)}", field="profile")
     table = load_speed_table(request.speeds_file)
-
-    def step(name: str, done: int, total: int) -> None:
-        if progress is not None:
-            progress(name, done, total)
-
+    step = _stepper(progress)
     graph = read_graph_file(path, request.profile, lambda _, n: step("read ways", n, 0))
     if graph.edge_count == 0:
         raise InvalidInput(
             f"{path.name} has no way the {request.profile} profile can use.", field="file"
         )
     step("read ways", graph.ways_read, graph.ways_read)
+    sha = file_sha256(path)
+    return _build(
+        db,
+        graph,
+        table,
+        request,
+        source=path.name,
+        sha=sha,
+        label=request.label or f"{path.name} {request.profile} {sha[:12]}",
+        step=step,
+    )
+
+
+def reprice_network(
+    db: Executor,
+    network_id: int | None,
+    request: RoadImport,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Stage a copy of a stored network (the active one when `network_id` is None) priced
+    with the active boundary generation's settings, with its QA report; activate when asked.
+
+    An edge's table speed depends on the setting of the grid it lies in, so a network priced
+    before the boundaries changed keeps the old settings until it is repriced. The speed table
+    is the one the network was priced with (the defaults when its report does not keep it),
+    with `request.speeds_file`'s rows over it."""
+    if network_id is None:
+        network_id = roads_sql.active_network_id(db)
+        if network_id is None:
+            raise NotFound("No road network is active: import one first.", field="network")
+    row = roads_sql.network_row(db, network_id)
+    if row is None:
+        raise NotFound(f"Road network {network_id} does not exist.", field="network")
+    kept = (row.report or {}).get("speed_table")
+    table = table_from_rows(kept) if kept else load_speed_table()
+    if request.speeds_file is not None:
+        table.update(load_speed_table(request.speeds_file))
+    step = _stepper(progress)
+    graph = stored_graph(db, row)
+    step("read network", graph.edge_count, graph.edge_count)
+    generation = roads_sql.active_generation_id(db)
+    label = request.label or f"{row.label[:150]} repriced on generation {generation}"
+    notes: dict[str, Any] = {"repriced_from": network_id}
+    if not kept:
+        notes["speed_table_note"] = (
+            f"Network {network_id} does not keep the speed table it was priced with; "
+            "repriced with the defaults" + (" and the speeds file." if request.speeds_file else ".")
+        )
+    return _build(
+        db,
+        graph,
+        table,
+        replace(request, profile=row.profile),
+        source=row.source,
+        sha=row.source_sha256,
+        label=label,
+        step=step,
+        notes=notes,
+    )
+
+
+def stored_graph(db: Executor, row: Any) -> RoadGraph:
+    """The graph a stored network was built from (its nodes, edges, classes and maxspeeds)."""
+    nodes = roads_sql.network_nodes(db, row.id)
+    edges = roads_sql.network_edges(db, row.id)
+    node_ids = np.asarray([r.id for r in nodes], dtype=np.int64)
+    lines = shapely.from_wkb([bytes(r.wkb) for r in edges])
+    coords, vertex_edge = shapely.get_coordinates(lines, return_index=True)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(vertex_edge, minlength=len(edges)))])
+    checks = (row.report or {}).get("checks", {})
+    return RoadGraph(
+        profile=row.profile,
+        node_osm_id=np.asarray([r.osm_id for r in nodes], dtype=np.int64),
+        node_lon=np.asarray([r.lon for r in nodes], dtype=np.float64),
+        node_lat=np.asarray([r.lat for r in nodes], dtype=np.float64),
+        # Both node lists are ordered by id, so an id's index is its rank.
+        edge_source=np.searchsorted(node_ids, [r.source for r in edges]).astype(np.int64),
+        edge_target=np.searchsorted(node_ids, [r.target for r in edges]).astype(np.int64),
+        edge_way_id=np.asarray([r.osm_way_id for r in edges], dtype=np.int64),
+        edge_highway=[r.highway for r in edges],
+        edge_oneway=np.asarray([r.oneway for r in edges], dtype=np.bool_),
+        edge_maxspeed_kmh=np.asarray(
+            [r.speed_kmh if r.speed_source == "maxspeed" else np.nan for r in edges],
+            dtype=np.float64,
+        ),
+        edge_length_m=np.asarray([r.length_m for r in edges], dtype=np.float64),
+        coords=coords,
+        offsets=offsets.astype(np.int64),
+        ways_read=int(checks.get("ways_read", 0)),
+        ways_used=int(checks.get("ways_used", 0)),
+    )
+
+
+def _stepper(progress: Progress | None) -> Progress:
+    def step(name: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(name, done, total)
+
+    return step
+
+
+def _build(
+    db: Executor,
+    graph: RoadGraph,
+    table: SpeedTable,
+    request: RoadImport,
+    *,
+    source: str,
+    sha: str,
+    label: str,
+    step: Progress,
+    notes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Price a graph with the active generation's settings, store it as a staged network with
+    its QA report, and activate it when asked."""
+    generation = roads_sql.active_generation_id(db)
     lons, lats = edge_midpoints(graph)
-    kinds = roads_sql.grid_kinds_at(db, lons, lats)
+    kinds = roads_sql.grid_kinds_at(db, lons, lats, generation)
     urban = np.asarray([setting_of_kind(k) == "urban" for k in kinds], dtype=np.bool_)
     speeds = edge_speeds(graph, table, urban)
     checks = graph_checks(graph, speeds)
@@ -125,15 +237,13 @@ def import_network(
 
     db.execute(roads_sql.LOCK_IMPORT)
     roads_sql.set_local_statement_timeout(db, request.statement_timeout_ms)
-    sha = file_sha256(path)
-    label = request.label or f"{path.name} {request.profile} {sha[:12]}"
     if roads_sql.label_exists(db, label):
         raise Conflict(f"A road network labelled {label!r} exists already.", field="label")
     network_id = roads_sql.insert_network(
         db,
         label=label,
-        profile=request.profile,
-        source=path.name,
+        profile=graph.profile,
+        source=source,
         sha=sha,
         nodes=graph.node_count,
         edges=graph.edge_count,
@@ -141,10 +251,12 @@ def import_network(
         report="{}",
     )
     _stage(db, network_id, graph, speeds, step)
-    grids, reached = roads_sql.grid_reach(db, network_id, request.thresholds.reach_m)
+    grids, reached = roads_sql.grid_reach(db, network_id, request.thresholds.reach_m, generation)
     checks["grids"] = grids
     checks["grids_reached"] = reached
-    report = _report(network_id, label, request, checks, sha, table_rows=len(table))
+    report = _report(network_id, label, request, checks, sha, table)
+    report["priced_with_generation"] = generation
+    report.update(notes or {})
     roads_sql.update_report(db, network_id, json.dumps(report))
     # A refused activation keeps the staged network (and its report) for a later decision.
     if request.activate and (request.force or not report["errors"]):
@@ -214,7 +326,7 @@ def _report(
     request: RoadImport,
     checks: dict[str, Any],
     sha: str,
-    table_rows: int,
+    table: SpeedTable,
 ) -> dict[str, Any]:
     limits = request.thresholds
     errors: list[str] = []
@@ -253,7 +365,8 @@ def _report(
         "profile": request.profile,
         "source_sha256": sha,
         "speeds_file": str(request.speeds_file) if request.speeds_file else None,
-        "speed_rows": table_rows,
+        "speed_rows": len(table),
+        "speed_table": table_rows(table),
         "thresholds": asdict(limits),
         "checks": checks,
         "errors": errors,
@@ -291,8 +404,38 @@ def activate_network(
     return {"active": network_id, "previous": previous, "changed": True}
 
 
+def pricing_state(priced_with: int | None, active_generation: int | None) -> str:
+    """`current` when a network's speeds were set by the active generation's grids, `stale`
+    when by another generation's (reprice it), `unknown` when its report does not say."""
+    if priced_with is None:
+        return "unknown"
+    return "current" if priced_with == active_generation else "stale"
+
+
+def pricing_notice(db: Executor) -> str | None:
+    """A sentence when the active network's speeds were set by another boundary generation's
+    grids than the active one's (None when they match, or no network is active)."""
+    network_id = roads_sql.active_network_id(db)
+    if network_id is None:
+        return None
+    row = roads_sql.network_row(db, network_id)
+    priced_with = (row.report or {}).get("priced_with_generation")
+    generation = roads_sql.active_generation_id(db)
+    if pricing_state(priced_with, generation) == "current":
+        return None
+    return (
+        f"Road network {network_id} was priced with the urban and rural grids of "
+        f"{'generation ' + str(priced_with) if priced_with else 'an unrecorded generation'}, "
+        f"not of the active generation {generation}: `gridgis roads reprice --activate` "
+        f"(POST /v1/road-networks/{network_id}/reprice?activate=true) prices its edges by "
+        "the active grids."
+    )
+
+
 def list_networks(db: Executor) -> list[dict[str, Any]]:
-    """Every network, newest first, with its status and QA counts."""
+    """Every network, newest first, with its status, QA counts and whether its speeds were
+    set by the active boundary generation's grids."""
+    generation = roads_sql.active_generation_id(db)
     return [
         {
             "id": r.id,
@@ -304,6 +447,9 @@ def list_networks(db: Executor) -> list[dict[str, Any]]:
             "top_speed_kmh": r.top_speed_kmh,
             "errors": len(r.report.get("errors", [])),
             "warnings": len(r.report.get("warnings", [])),
+            "priced_with_generation": r.report.get("priced_with_generation"),
+            "pricing": pricing_state(r.report.get("priced_with_generation"), generation),
+            "repriced_from": r.report.get("repriced_from"),
             "created_at": r.created_at,
             "activated_at": r.activated_at,
         }

@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from gridgis.errors import InvalidInput
 
@@ -44,6 +45,24 @@ def load_speed_table(override: Path | None = None) -> SpeedTable:
     if override is not None:
         table.update(_read(override))
     return table
+
+
+def table_rows(table: SpeedTable) -> list[dict[str, Any]]:
+    """The table as JSON rows (a network's report keeps the table that priced it)."""
+    return [
+        {"profile": profile, "highway": highway, **asdict(row)}
+        for (profile, highway), row in sorted(table.items())
+    ]
+
+
+def table_from_rows(rows: list[dict[str, Any]]) -> SpeedTable:
+    """The table `table_rows` wrote."""
+    return {
+        (r["profile"], r["highway"]): SpeedRow(
+            float(r["urban_kmh"]), float(r["rural_kmh"]), str(r["source"])
+        )
+        for r in rows
+    }
 
 
 def _read(path: Path) -> SpeedTable:

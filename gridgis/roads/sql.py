@@ -110,7 +110,7 @@ _GRID_KINDS = text(
     SELECT DISTINCT ON (q.i) q.i, a.kind
     FROM unnest(CAST(:lons AS float8[]), CAST(:lats AS float8[])) WITH ORDINALITY AS q(lon, lat, i)
     JOIN area_pieces p
-      ON p.generation_id = (SELECT id FROM generations WHERE active)
+      ON p.generation_id = :generation
      AND ST_Intersects(p.geom, ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326))
     JOIN areas a ON a.id = p.area_id AND a.level = 'grid'
     ORDER BY q.i, a.code
@@ -119,11 +119,19 @@ _GRID_KINDS = text(
 
 
 def grid_kinds_at(
-    db: Executor, lons: npt.NDArray[np.float64], lats: npt.NDArray[np.float64]
+    db: Executor,
+    lons: npt.NDArray[np.float64],
+    lats: npt.NDArray[np.float64],
+    generation_id: int | None,
 ) -> list[str | None]:
-    """The kind of the active generation's grid holding each point (None outside every grid)."""
+    """The kind of the generation's grid holding each point (None outside every grid, and
+    everywhere when there is no generation)."""
     kinds: list[str | None] = [None] * len(lons)
-    rows = db.execute(_GRID_KINDS, {"lons": lons.tolist(), "lats": lats.tolist()})
+    if generation_id is None:
+        return kinds
+    rows = db.execute(
+        _GRID_KINDS, {"lons": lons.tolist(), "lats": lats.tolist(), "generation": generation_id}
+    )
     for i, kind in rows:
         kinds[int(i) - 1] = kind
     return kinds
@@ -131,18 +139,20 @@ def grid_kinds_at(
 
 # How much of the city the network serves: the share of the active generation's grids whose
 # inner point lies within `reach_m` of one of its edges (the bounding-box test uses the GiST
-# index; the geography test measures metres on the spheroid).
+# index; the geography test measures metres on the spheroid). The network's rows were just
+# written and have no statistics yet: `network_id + 0` keeps the planner from reading all of
+# them through the network index for every grid (minutes on a city network).
 _GRID_REACH = text(
     """
     WITH g AS (
         SELECT ST_PointOnSurface(geom) AS p
         FROM areas
-        WHERE generation_id = (SELECT id FROM generations WHERE active) AND level = 'grid'
+        WHERE generation_id = :generation AND level = 'grid'
     )
     SELECT count(*) AS grids,
            count(*) FILTER (WHERE EXISTS (
                SELECT 1 FROM road_edges e
-               WHERE e.network_id = :n
+               WHERE e.network_id + 0 = :n
                  AND e.geom && ST_Expand(g.p, :deg)
                  AND ST_DWithin(e.geom::geography, g.p::geography, :reach_m))) AS reached
     FROM g
@@ -150,12 +160,20 @@ _GRID_REACH = text(
 )
 
 
-def grid_reach(db: Executor, network_id: int, reach_m: float) -> tuple[int, int]:
-    """(grids of the active generation, grids within `reach_m` of the network)."""
+def grid_reach(
+    db: Executor, network_id: int, reach_m: float, generation_id: int | None
+) -> tuple[int, int]:
+    """(grids of the generation, grids within `reach_m` of the network)."""
     # A degree of latitude is at least 110.5 km; longitude degrees shrink, so double the box
     # (Zhangzhou lies at 24 N, where a degree of longitude is still above 100 km).
     row = db.execute(
-        _GRID_REACH, {"n": network_id, "reach_m": reach_m, "deg": 2 * reach_m / 110_000}
+        _GRID_REACH,
+        {
+            "n": network_id,
+            "reach_m": reach_m,
+            "deg": 2 * reach_m / 110_000,
+            "generation": generation_id,
+        },
     ).one()
     return int(row.grids), int(row.reached)
 
@@ -174,6 +192,12 @@ def activate(db: Executor, network_id: int) -> int | None:
 def network_row(db: Executor, network_id: int, *, lock: bool = False) -> Any:
     sql = "SELECT * FROM road_networks WHERE id = :n" + (" FOR UPDATE" if lock else "")
     return db.execute(text(sql), {"n": network_id}).first()
+
+
+def active_generation_id(db: Executor) -> int | None:
+    """The active boundary generation (None before any boundaries are loaded)."""
+    found = db.execute(text("SELECT id FROM generations WHERE active")).scalar()
+    return None if found is None else int(found)
 
 
 def active_network_id(db: Executor) -> int | None:
@@ -196,13 +220,13 @@ def list_networks(db: Executor) -> list[Any]:
 
 
 _NODES = text(
-    "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM road_nodes"
+    "SELECT id, osm_id, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM road_nodes"
     " WHERE network_id = :n ORDER BY id"
 )
 _EDGES = text(
     """
-    SELECT id, source, target, cost, reverse_cost, length_m, speed_kmh, highway, osm_way_id,
-           ST_AsBinary(geom) AS wkb
+    SELECT id, source, target, cost, reverse_cost, length_m, speed_kmh, speed_source, highway,
+           osm_way_id, oneway, ST_AsBinary(geom) AS wkb
     FROM road_edges WHERE network_id = :n ORDER BY id
     """
 )

@@ -249,6 +249,44 @@ def test_road_imports_and_networks_over_http(
     assert missing.status_code == 404
 
 
+def test_boundaries_that_change_the_roads_setting_say_so_and_reprice_over_http(
+    client: TestClient, conn: Connection, api_keys: dict[str, str]
+) -> None:
+    from tests.db.test_roads_networks import helsinki_generation
+
+    urban = helsinki_generation(conn, kind="community")
+    first = import_network(conn, helsinki_pbf(), RoadImport(profile="car", activate=True))
+    rural = helsinki_generation(conn, kind="village")
+    back = client.post(f"/v1/generations/{urban}/activate")
+    assert back.status_code == 200 and back.json()["road_pricing"] is None
+    moved = client.post(f"/v1/generations/{rural}/activate").json()
+    assert moved["changed"] is True
+    assert f"/v1/road-networks/{first['network_id']}/reprice" in moved["road_pricing"]
+    [listed] = client.get("/v1/road-networks").json()["networks"]
+    assert listed["pricing"] == "stale" and listed["priced_with_generation"] == urban
+    dispatcher = client.post(
+        f"/v1/road-networks/{first['network_id']}/reprice",
+        headers={"X-API-Key": api_keys["dispatcher"]},
+    )
+    assert dispatcher.status_code == 403
+    copy = client.post(
+        f"/v1/road-networks/{first['network_id']}/reprice", params={"activate": "true"}
+    )
+    assert copy.status_code == 201, copy.text
+    body = copy.json()
+    assert body["repriced_from"] == first["network_id"] and body["priced_with_generation"] == rural
+    assert body["activation"]["changed"] is True and body["checks"]["urban_edges"] == 0
+    pricing = {n["id"]: n["pricing"] for n in client.get("/v1/road-networks").json()["networks"]}
+    assert pricing == {first["network_id"]: "stale", body["network_id"]: "current"}
+    for bad, status in (("999999", 404), ("0", 422), ("x", 422)):
+        answer = client.post(f"/v1/road-networks/{bad}/reprice")
+        assert answer.status_code == status, answer.text
+    taken = client.post(
+        f"/v1/road-networks/{first['network_id']}/reprice", params={"label": body["label"]}
+    )
+    assert taken.status_code == 409 and taken.json()["field"] == "label"
+
+
 def test_dispatch_map_draws_road_routes(
     client: TestClient, conn: Connection, settings: Settings
 ) -> None:

@@ -20,9 +20,11 @@ HELSINKI = (24.936, 60.165, 24.953, 60.178)
 
 
 def helsinki_generation(conn: Connection, cells: int = 3, kind: str = "community") -> int:
-    """An active boundary generation of square grids over the Helsinki extract."""
+    """An active boundary generation of square grids over the Helsinki extract (of one kind
+    of grid, which sets the roads' setting: community is urban, village rural)."""
     generation = conn.execute(
-        text("INSERT INTO generations (label, source) VALUES ('helsinki', 'test') RETURNING id")
+        text("INSERT INTO generations (label, source) VALUES (:label, 'test') RETURNING id"),
+        {"label": f"helsinki {kind} {cells}x{cells}"},
     ).scalar_one()
     x0, y0, x1, y1 = HELSINKI
     dx, dy = (x1 - x0) / cells, (y1 - y0) / cells
