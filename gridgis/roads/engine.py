@@ -541,33 +541,13 @@ def load_engine(db: Any, network_id: int) -> RoadEngine:
     """The engine of a stored network (nodes and edges as the import wrote them)."""
     from gridgis.errors import NotFound
     from gridgis.roads import sql as roads_sql
+    from gridgis.roads.networks import stored_graph
 
     row = roads_sql.network_row(db, network_id)
     if row is None:
         raise NotFound(f"Road network {network_id} does not exist.", field="network")
-    nodes = roads_sql.network_nodes(db, network_id)
-    edges = roads_sql.network_edges(db, network_id)
-    node_ids = np.asarray([r.id for r in nodes], dtype=np.int64)
-    index = {int(node_id): i for i, node_id in enumerate(node_ids.tolist())}
-    lines = shapely.from_wkb([bytes(r.wkb) for r in edges])
-    coords, vertex_edge = shapely.get_coordinates(lines, return_index=True)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(vertex_edge, minlength=len(edges)))])
-    reverse = np.asarray([r.reverse_cost for r in edges], dtype=np.float64)
-    return RoadEngine(
-        network_id=network_id,
-        profile=row.profile,
-        node_lon=np.asarray([r.lon for r in nodes], dtype=np.float64),
-        node_lat=np.asarray([r.lat for r in nodes], dtype=np.float64),
-        edge_source=np.asarray([index[r.source] for r in edges], dtype=np.int64),
-        edge_target=np.asarray([index[r.target] for r in edges], dtype=np.int64),
-        edge_cost=np.asarray([r.cost for r in edges], dtype=np.float64),
-        edge_reverse_cost=np.where(reverse < 0, np.inf, reverse),
-        edge_length_m=np.asarray([r.length_m for r in edges], dtype=np.float64),
-        edge_highway=[r.highway for r in edges],
-        coords=coords,
-        offsets=offsets.astype(np.int64),
-        top_speed_kmh=float(row.top_speed_kmh),
-    )
+    graph, cost_s = stored_graph(db, row)
+    return engine_from_graph(graph, cost_s, float(row.top_speed_kmh), network_id)
 
 
 def engine_from_graph(

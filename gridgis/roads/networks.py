@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -150,7 +151,7 @@ def reprice_network(
     if request.speeds_file is not None:
         table.update(load_speed_table(request.speeds_file))
     step = _stepper(progress)
-    graph = stored_graph(db, row)
+    graph, _ = stored_graph(db, row)
     step("read network", graph.edge_count, graph.edge_count)
     generation = roads_sql.active_generation_id(db)
     label = request.label or f"{row.label[:150]} repriced on generation {generation}"
@@ -173,8 +174,9 @@ def reprice_network(
     )
 
 
-def stored_graph(db: Executor, row: Any) -> RoadGraph:
-    """The graph a stored network was built from (its nodes, edges, classes and maxspeeds)."""
+def stored_graph(db: Executor, row: Any) -> tuple[RoadGraph, npt.NDArray[np.float64]]:
+    """The graph a stored network was built from (its nodes, edges, classes and maxspeeds)
+    and its edges' stored travel times (seconds, source to target)."""
     nodes = roads_sql.network_nodes(db, row.id)
     edges = roads_sql.network_edges(db, row.id)
     node_ids = np.asarray([r.id for r in nodes], dtype=np.int64)
@@ -182,7 +184,7 @@ def stored_graph(db: Executor, row: Any) -> RoadGraph:
     coords, vertex_edge = shapely.get_coordinates(lines, return_index=True)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(vertex_edge, minlength=len(edges)))])
     checks = (row.report or {}).get("checks", {})
-    return RoadGraph(
+    graph = RoadGraph(
         profile=row.profile,
         node_osm_id=np.asarray([r.osm_id for r in nodes], dtype=np.int64),
         node_lon=np.asarray([r.lon for r in nodes], dtype=np.float64),
@@ -203,6 +205,7 @@ def stored_graph(db: Executor, row: Any) -> RoadGraph:
         ways_read=int(checks.get("ways_read", 0)),
         ways_used=int(checks.get("ways_used", 0)),
     )
+    return graph, np.asarray([r.cost for r in edges], dtype=np.float64)
 
 
 def _stepper(progress: Progress | None) -> Progress:
