@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -27,6 +28,13 @@ IN_CI = bool(os.environ.get("CI"))
 DB_DIRS = ("db", "api")
 
 _skipped_db_tests: list[str] = []
+
+# Property tests draw the same examples on every run (a failure in CI can be replayed, and a
+# run cannot fail by the luck of its draw) and have no per-example deadline (a garbage
+# collection pause is not a defect). HYPOTHESIS_PROFILE=explore draws new examples each run.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+hypothesis_settings.register_profile("explore", deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,7 +28,9 @@ from tests.servers import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 PASSWORD = "correct horse battery staple"
-LIVE_WITHIN_S = 2.0
+# The queue has no polling: only the live stream makes it re-read, so a row that appears at
+# all was pushed. How fast is bench_console's business; this bound only stops a hung page.
+LIVE_WAIT_S = 15.0
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -237,8 +239,8 @@ def test_dispatcher_flow(browser: Browser, console_server: ConsoleServer) -> Non
     browser.shot("place-grid-team-nearest")
 
     # A dispatch system posts an incident: it appears in the queue without a reload.
+    page.evaluate("window.__sameDocument = true")
     reported = datetime.now(UTC).isoformat()
-    posted_at = time.monotonic()
     created = _system_post(
         console_server,
         "/v1/incidents",
@@ -254,9 +256,8 @@ def test_dispatcher_flow(browser: Browser, console_server: ConsoleServer) -> Non
     assert created.status_code == 201, created.text
     incident = created.json()
     row = page.locator(f"#queue li[data-id='{incident['id']}']")
-    row.wait_for(timeout=LIVE_WITHIN_S * 1000)
-    appeared_s = time.monotonic() - posted_at
-    assert appeared_s < LIVE_WITHIN_S
+    row.wait_for(timeout=LIVE_WAIT_S * 1000)
+    assert page.evaluate("window.__sameDocument === true")
     assert page.locator("#activity-log li.new").count() >= 1
     assert page.get_attribute("body", "data-chimes") == "1"
     browser.shot("incident-appears-live")

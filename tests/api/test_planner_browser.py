@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection
 
+from gridgis.coverage import runs as coverage_runs
 from gridgis.coverage.progress import ProgressWriter
 from gridgis.settings import Settings
 from tests.api import test_console_browser
@@ -150,7 +152,12 @@ def _table_rows(page: Any, table: str) -> list[list[str]]:
     return rows
 
 
-def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path: Path) -> None:
+def test_planner_flow(
+    browser: Browser,
+    console_server: ConsoleServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     page, base = browser.page, console_server.base
     shot = Shots(page)
     _login(browser, base, "test-planner")
@@ -210,12 +217,27 @@ def test_planner_flow(browser: Browser, console_server: ConsoleServer, tmp_path:
     # bar follows this page's own run, the other is listed as someone else's.
     other = ProgressWriter(console_server.engine)
     token = other.start(started_by="user:another-planner", parameters={"resolution": 8})
+    # The run is held (the server runs in this process) until the page has listed the other
+    # one: on a fast machine it could otherwise end before the first progress poll.
+    release = threading.Event()
+    computing = coverage_runs.cell_etas
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(timeout=60)
+        return computing(*args, **kwargs)
+
+    monkeypatch.setattr(coverage_runs, "cell_etas", held)
 
     def others_run_is_listed() -> None:
-        page.wait_for_selector(f"#run-others:not([hidden]) li[data-token='{token}']")
-        listed = page.text_content(f"#run-others li[data-token='{token}']") or ""
-        assert "user:another-planner" in listed
-        shot("progress-with-another-run")
+        try:
+            page.wait_for_function(
+                "token => (document.querySelector(`#run-others:not([hidden]) "
+                "li[data-token='${token}']`)?.textContent || '').includes('user:another-planner')",
+                arg=token,
+            )
+            shot("progress-with-another-run")
+        finally:
+            release.set()
 
     try:
         after = _start_run(page, volunteers=True, resolution="9", during=others_run_is_listed)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -119,15 +119,23 @@ def test_every_worker_reports_a_run_in_progress(two_workers: tuple[str, dict[str
     assert _poll(base, keys["admin"])["runs"] == []
 
 
-def test_progress_rows_are_throttled_shared_and_expire(engine: Engine) -> None:
+def test_progress_rows_are_throttled_shared_and_expire(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two writers (as two processes would have) over one database; readers see both."""
+    from gridgis.coverage import progress
+
+    # The writers' clock, moved by hand: a slow commit on the machine cannot age a write.
+    clock = [1000.0]
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     first = ProgressWriter(engine, write_every_s=0.2)
     second = ProgressWriter(engine, write_every_s=0.2)
     a = first.start(started_by="user:ann", parameters={"k": 1}, client_token="tab-aaaa")
     b = second.start(started_by="user:bob", parameters={"k": 2})
     try:
+        clock[0] += 0.15
         assert first.update(a, "cells", 2, 6) is False  # under 0.2 s since the start
-        time.sleep(0.25)
+        clock[0] += 0.1
         assert first.update(a, "distances", 3, 6) is True
         assert first.update(a, "aggregating", 4, 6) is False
         with engine.connect() as conn:
