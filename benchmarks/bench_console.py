@@ -21,6 +21,7 @@ import re
 import shutil
 import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -103,10 +104,58 @@ def _api_floor(
     return out
 
 
+def _incident_push(
+    page: Any, base: str, api_key: str, points: list[tuple[float, float]], database_url: str
+) -> dict[str, list[float]]:
+    """A dispatch system posts incidents one at a time; each is timed from the POST to its row
+    in the dispatcher's queue (pushed by the live stream: the queue does not poll), beside the
+    POST's own latency (the floor). The incidents are deleted afterwards (their events with
+    them)."""
+    out: dict[str, list[float]] = {"post": [], "row": []}
+    created: list[int] = []
+    stamp = int(time.time())
+    try:
+        with httpx.Client(base_url=base, headers={"X-API-Key": api_key}, timeout=30) as client:
+            for i, (lon, lat) in enumerate(points):
+                body = {
+                    "external_id": f"bench-push-{stamp}-{i}",
+                    "category": "theft",
+                    "lon": lon,
+                    "lat": lat,
+                    "reported_at": datetime.now(UTC).isoformat(),
+                }
+                started = time.perf_counter()
+                response = client.post("/v1/incidents", json=body)
+                posted = time.perf_counter()
+                response.raise_for_status()
+                incident = int(response.json()["id"])
+                created.append(incident)
+                page.locator(f"#queue li[data-id='{incident}']").wait_for(timeout=30_000)
+                out["post"].append((posted - started) * 1000)
+                out["row"].append((time.perf_counter() - started) * 1000)
+    finally:
+        _delete_incidents(database_url, created)
+    return out
+
+
+def _delete_incidents(url: str, ids: list[int]) -> None:
+    from gridgis.db.engine import make_engine
+
+    engine = make_engine(get_settings(), url=url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM incidents WHERE id = ANY(:ids)"), {"ids": ids})
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--volunteers", type=int, default=300_000)
     parser.add_argument("--clicks", type=int, default=100)
+    parser.add_argument(
+        "--pushes", type=int, default=30, help="incidents posted and timed to the queue"
+    )
     parser.add_argument(
         "--database", default=common.BENCH_DATABASE, help="scale database (created if missing)"
     )
@@ -174,6 +223,7 @@ def main() -> None:
             shown = page.text_content("#place-panel p.muted") or ""
             lon, lat = (float(v) for v in re.findall(r"[0-9.]+", shown)[:2])
             points.append((lon, lat))
+        push = _incident_push(page, server.url, server.api_key, points[: args.pushes], url)
         browser.close()
         floor = _api_floor(server.url, {"X-API-Key": server.api_key}, points)
         token, login_ms = _session_cookie(server.url)
@@ -203,6 +253,14 @@ def main() -> None:
         p50, p95 = _percentiles(values)
         print(f"{name:42} {p50:8.1f} {p95:8.1f} {p50 / base_p50:12.2f}")
     print(f"\n(mean in-page {statistics.fmean(page_ms):.1f} ms over {len(page_ms)} clicks)")
+    post_p50, _ = _percentiles(push["post"])
+    print(f"\n{'incident pushed to the queue':42} {'p50 ms':>8} {'p95 ms':>8} {'x POST p50':>12}")
+    for name, values in (
+        ("API: POST /v1/incidents (the floor)", push["post"]),
+        ("browser: POST -> row in the queue", push["row"]),
+    ):
+        p50, p95 = _percentiles(values)
+        print(f"{name:42} {p50:8.1f} {p95:8.1f} {p50 / post_p50:12.2f}")
 
 
 if __name__ == "__main__":
