@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -104,6 +105,16 @@ async def _expire_positions_forever(engine: Engine, settings: Settings) -> None:
             log.warning("could not expire live positions: %s", exc)
 
 
+def settle_heap(*_: object) -> None:
+    """Move every object alive now out of the garbage collector's reach. What a worker loads
+    at start (the app, a road graph: hundreds of thousands of objects) lives as long as it
+    does; left in the oldest generation, each full collection walked it again, and on the
+    city's road network those collections paused answers for 70-150 ms (measured in
+    process: 9 in the first 1,500 nearest calls; none once frozen)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _load_road_graph(provider: EtaProvider, engine: Engine) -> None:
     if not provider.use_roads:
         return
@@ -135,6 +146,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # With the road model, load the active network's graph before the first call needs it
         # (a city's graph takes seconds to read).
         await run_in_threadpool(_load_road_graph, app.state.eta_provider, read_engine)
+        if settings.env != "test":  # a test process builds hundreds of apps: nothing to settle
+            settle_heap()
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
@@ -178,7 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = {}
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
-    app.state.eta_provider = EtaProvider(settings)  # dispatch's model: straight line or road
+    # Dispatch's model: straight line or road (a graph loaded later is settled like the rest).
+    app.state.eta_provider = EtaProvider(
+        settings, on_load=settle_heap if settings.env != "test" else None
+    )
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
     app.state.series_quota = HeavyQuota(settings, kind="series")

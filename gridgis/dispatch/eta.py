@@ -94,6 +94,13 @@ class EtaModel(Protocol):
         """The response-time target `within_target` compares against."""
         ...
 
+    @property
+    def shortlist_per_answer(self) -> int:
+        """Candidates per wanted answer that dispatch's first KNN round reads. A model that
+        ranks by straight-line distance certifies its answer from a short list; one that
+        departs from it (by road) needs a longer one, or most calls take a second round."""
+        ...
+
     def etas_to(
         self,
         lon: float,
@@ -204,6 +211,10 @@ class StraightLineEta:
         return np.asarray(
             np.asarray(distance_m, dtype=np.float64) / self._metres_per_second(setting)
         )
+
+    @property
+    def shortlist_per_answer(self) -> int:
+        return 2
 
     @property
     def fastest_m_per_s(self) -> float:

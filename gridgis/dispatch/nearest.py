@@ -256,7 +256,7 @@ def nearest_responders(
     # The first round walks a short KNN list per role and source, which certifies most calls.
     # Otherwise the second reads everyone within the radius the first round left open: the
     # n-th ETA can only fall as candidates are added, so that radius certifies the answer.
-    shortlist = 2 * (n + len(team_ids)) + 4
+    shortlist = model.shortlist_per_answer * (n + len(team_ids)) + 4
     # Home lists walk past responders placed at a live fix (superseded rows); a longer list
     # keeps them from cutting the walk short when most of the force is reporting.
     limits = {"live": shortlist, "home": HOME_WALK * shortlist}

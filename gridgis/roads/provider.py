@@ -9,6 +9,7 @@ one is loaded then. Without an active network, answers are priced by the straigh
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from gridgis.db import Executor
 from gridgis.dispatch.eta import EtaModel, StraightLineEta, eta_model_from_settings
@@ -22,12 +23,16 @@ from gridgis.settings import Settings
 class EtaProvider:
     """Hands out the model in force, reloading the road graph when the active network changes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, on_load: Callable[[RoadEngine], None] | None = None
+    ) -> None:
+        """`on_load` runs after each graph is loaded (the API settles its heap there)."""
         self.straight_line: StraightLineEta = eta_model_from_settings(settings)
         self.use_roads = settings.eta_model == "road"
         self.max_snap_m = settings.road_max_snap_m
         self._engine: RoadEngine | None = None
         self._lock = threading.Lock()
+        self._on_load = on_load
 
     def model(self, db: Executor) -> EtaModel:
         """The model for an answer read through `db`."""
@@ -63,4 +68,6 @@ class EtaProvider:
                 engine = self._engine
                 if engine is None or engine.network_id != active:
                     engine = self._engine = load_engine(db, active)
+                    if self._on_load is not None:
+                        self._on_load(engine)
         return engine

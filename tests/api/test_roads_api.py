@@ -332,3 +332,35 @@ def test_the_road_graph_is_loaded_before_the_first_call(
     finally:
         with engine.begin() as cleanup:
             cleanup.execute(text("DELETE FROM road_networks WHERE id = :n"), {"n": network})
+
+
+def test_each_graph_loaded_is_settled_out_of_the_collectors_reach(
+    conn: Connection, settings: Settings
+) -> None:
+    """A served worker freezes its heap after start and after each graph it loads: full
+    garbage collections then skip the graph (they paused answers for 70-150 ms on the city)."""
+    import gc
+
+    from api.main import settle_heap
+
+    loaded: list[int] = []
+    provider = EtaProvider(
+        settings.model_copy(update={"eta_model": "road"}),
+        on_load=lambda engine: loaded.append(engine.network_id),
+    )
+    first = import_network(
+        conn, helsinki_pbf(), RoadImport(profile="car", activate=True, force=True)
+    )
+    provider.model(conn)
+    provider.model(conn)
+    second = import_network(
+        conn, helsinki_pbf(), RoadImport(profile="foot", label="walk", activate=True, force=True)
+    )
+    provider.model(conn)
+    assert loaded == [first["network_id"], second["network_id"]]
+    before = gc.get_freeze_count()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -101,7 +101,7 @@ def test_a_dense_roster_is_certified_by_the_calls_reach(
         got = [(r.responder_id, r.eta_s, r.priced_by) for r in answer.results]
         assert got == brute_force(model, roster, lon, lat, n)
         rounds.append(answer.shortlist_rounds)
-    assert max(rounds) <= 3, rounds
+    assert 2 in rounds and max(rounds) == 2, rounds
 
 
 def test_a_near_responder_across_the_water_ranks_by_road(conn: Connection, model: RoadEta) -> None:
