@@ -11,13 +11,16 @@ from rich.table import Table
 
 from gridgis.cli.common import console, fail, migrate_schema, open_engine, progress_bar
 from gridgis.errors import GridgisError
-from gridgis.settings import Settings, get_settings
+from gridgis.settings import get_settings
 from gridgis.vocabulary import RoadProfile
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from gridgis.roads.networks import Progress
+    from gridgis.roads.networks import Progress, RoadImport
+
+ActivateOption = Annotated[bool, typer.Option(help="Activate when the checks pass")]
+ForceOption = Annotated[bool, typer.Option(help="Activate even with QA errors")]
 
 roads_app = typer.Typer(help="Road networks: list, activate (and roll back).")
 
@@ -63,10 +66,15 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def _stage_and_report(
-    settings: Settings, stage: Callable[[Connection, Progress], dict[str, Any]]
+    stage: Callable[[Connection, RoadImport, Progress], dict[str, Any]], **request: Any
 ) -> None:
-    """Run a staging (an import, a repricing) in one transaction with a progress bar, print
-    its report; exit code 2 when the network has QA errors."""
+    """Run a staging (an import, a repricing) of a `RoadImport(**request)` in one transaction
+    under the bulk statement timeout, with a progress bar; print its report; exit code 2 when
+    the network has QA errors."""
+    from gridgis.roads.networks import RoadImport
+
+    settings = get_settings()
+    asked = RoadImport(statement_timeout_ms=settings.bulk_statement_timeout_ms, **request)
     with open_engine(settings) as engine, engine.connect() as conn:
         migrate_schema(conn)
         conn.commit()
@@ -77,7 +85,7 @@ def _stage_and_report(
                 def report_progress(name: str, done: int, total: int) -> None:
                     bar.update(task, description=name, completed=done, total=total or None)
 
-                report = stage(conn, report_progress)
+                report = stage(conn, asked, report_progress)
         except GridgisError as exc:
             raise fail(f"{exc.message} ({exc.field})" if exc.field else exc.message) from exc
     print_report(report)
@@ -91,25 +99,23 @@ def import_roads(
     speeds: Annotated[
         Path | None, typer.Option(help="CSV of speeds overriding the defaults' rows")
     ] = None,
-    activate: Annotated[bool, typer.Option(help="Activate when the checks pass")] = False,
-    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+    activate: ActivateOption = False,
+    force: ForceOption = False,
     label: Annotated[str | None, typer.Option(help="Network label")] = None,
 ) -> None:
     """Build a routable network from an OSM extract, check it, and activate it when asked.
 
     Exit code 0 when the network has no QA errors, 2 when it has (the report says which)."""
-    from gridgis.roads.networks import RoadImport, import_network
+    from gridgis.roads.networks import import_network
 
-    settings = get_settings()
-    request = RoadImport(
+    _stage_and_report(
+        lambda conn, request, step: import_network(conn, file, request, step),
         profile=profile,
         speeds_file=speeds,
         label=label,
         activate=activate,
         force=force,
-        statement_timeout_ms=settings.bulk_statement_timeout_ms,
     )
-    _stage_and_report(settings, lambda conn, step: import_network(conn, file, request, step))
 
 
 @roads_app.command("list")
@@ -141,31 +147,29 @@ def roads_reprice(
     speeds: Annotated[
         Path | None, typer.Option(help="CSV of speeds overriding the network's table's rows")
     ] = None,
-    activate: Annotated[bool, typer.Option(help="Activate when the checks pass")] = False,
-    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+    activate: ActivateOption = False,
+    force: ForceOption = False,
     label: Annotated[str | None, typer.Option(help="Label of the new network")] = None,
 ) -> None:
     """Stage a copy of a network priced by the active boundary generation's urban and rural
     grids (after the boundaries changed), check it, and activate it when asked.
 
     Exit code 0 when the copy has no QA errors, 2 when it has (the report says which)."""
-    from gridgis.roads.networks import RoadImport, reprice_network
+    from gridgis.roads.networks import reprice_network
 
-    settings = get_settings()
-    request = RoadImport(
+    _stage_and_report(
+        lambda conn, request, step: reprice_network(conn, network, request, step),
         speeds_file=speeds,
         label=label,
         activate=activate,
         force=force,
-        statement_timeout_ms=settings.bulk_statement_timeout_ms,
     )
-    _stage_and_report(settings, lambda conn, step: reprice_network(conn, network, request, step))
 
 
 @roads_app.command("activate")
 def roads_activate(
     network: Annotated[int, typer.Argument(help="Network id (an older one rolls back)")],
-    force: Annotated[bool, typer.Option(help="Activate even with QA errors")] = False,
+    force: ForceOption = False,
 ) -> None:
     """Make a network the one road ETAs use (one transaction, audited)."""
     from gridgis.roads.networks import activate_network
