@@ -128,6 +128,8 @@ def _load_road_graph(provider: EtaProvider, engine: Engine) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for `settings` (from the environment when omitted)."""
     settings = settings or get_settings()
+    # A test process builds hundreds of apps: nothing to settle there.
+    settle = settle_heap if settings.env != "test" else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -146,8 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # With the road model, load the active network's graph before the first call needs it
         # (a city's graph takes seconds to read).
         await run_in_threadpool(_load_road_graph, app.state.eta_provider, read_engine)
-        if settings.env != "test":  # a test process builds hundreds of apps: nothing to settle
-            settle_heap()
+        if settle is not None:
+            settle()
         # Locate and nearest run in their own few threads (api/deps.py): on two cores more
         # threads only queue on the GIL, and slow admin routes cannot take their place.
         app.state.dispatch_limiter = anyio.CapacityLimiter(settings.dispatch_threads)
@@ -192,9 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_touched = {}
     app.state.eta_model = eta_model_from_settings(settings)
     # Dispatch's model: straight line or road (a graph loaded later is settled like the rest).
-    app.state.eta_provider = EtaProvider(
-        settings, on_load=settle_heap if settings.env != "test" else None
-    )
+    app.state.eta_provider = EtaProvider(settings, on_load=settle)
     app.state.in_flight = InFlightCounter()
     app.state.heavy_quota = HeavyQuota(settings)
     app.state.series_quota = HeavyQuota(settings, kind="series")

@@ -90,8 +90,7 @@ def _base_generation(db: Executor, base: int | None) -> int | None:
         return None
     if base is not None:
         return boundaries_sql.resolve_generation_id(db, base)
-    row = db.execute(text("SELECT id FROM generations WHERE active")).first()
-    return None if row is None else int(row[0])
+    return boundaries_sql.find_active_generation_id(db)
 
 
 def _stage(

@@ -73,14 +73,20 @@ class AreaRow:
     generation_id: int
 
 
+def find_active_generation_id(db: Executor) -> int | None:
+    """The generation lookups use; None before any boundaries are loaded."""
+    found = db.execute(_ACTIVE_GENERATION).scalar()
+    return None if found is None else int(found)
+
+
 def active_generation_id(db: Executor) -> int:
     """The generation lookups use; NotFound when no boundaries have been loaded."""
-    row = db.execute(_ACTIVE_GENERATION).first()
-    if row is None:
+    found = find_active_generation_id(db)
+    if found is None:
         raise NotFound(
             "No boundary generation is active: load the demo or import boundaries first."
         )
-    return int(row[0])
+    return found
 
 
 def resolve_generation_id(db: Executor, generation_id: int | None) -> int:

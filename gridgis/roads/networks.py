@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from gridgis import audit
+from gridgis.boundaries.sql import find_active_generation_id
 from gridgis.db import Executor
 from gridgis.dispatch.eta import setting_of_kind
 from gridgis.errors import Conflict, InvalidInput, NotFound
@@ -153,7 +154,7 @@ def reprice_network(
     step = _stepper(progress)
     graph, _ = stored_graph(db, row)
     step("read network", graph.edge_count, graph.edge_count)
-    generation = roads_sql.active_generation_id(db)
+    generation = find_active_generation_id(db)
     label = request.label or f"{row.label[:150]} repriced on generation {generation}"
     notes: dict[str, Any] = {"repriced_from": network_id}
     if not kept:
@@ -230,7 +231,7 @@ def _build(
 ) -> dict[str, Any]:
     """Price a graph with the active generation's settings, store it as a staged network with
     its QA report, and activate it when asked."""
-    generation = roads_sql.active_generation_id(db)
+    generation = find_active_generation_id(db)
     lons, lats = edge_midpoints(graph)
     kinds = roads_sql.grid_kinds_at(db, lons, lats, generation)
     urban = np.asarray([setting_of_kind(k) == "urban" for k in kinds], dtype=np.bool_)
@@ -423,7 +424,7 @@ def pricing_notice(db: Executor) -> str | None:
         return None
     row = roads_sql.network_row(db, network_id)
     priced_with = (row.report or {}).get("priced_with_generation")
-    generation = roads_sql.active_generation_id(db)
+    generation = find_active_generation_id(db)
     if pricing_state(priced_with, generation) == "current":
         return None
     return (
@@ -438,7 +439,7 @@ def pricing_notice(db: Executor) -> str | None:
 def list_networks(db: Executor) -> list[dict[str, Any]]:
     """Every network, newest first, with its status, QA counts and whether its speeds were
     set by the active boundary generation's grids."""
-    generation = roads_sql.active_generation_id(db)
+    generation = find_active_generation_id(db)
     return [
         {
             "id": r.id,

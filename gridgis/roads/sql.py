@@ -137,7 +137,7 @@ def grid_kinds_at(
     return kinds
 
 
-# How much of the city the network serves: the share of the active generation's grids whose
+# How much of the city the network serves: the share of a generation's grids whose
 # inner point lies within `reach_m` of one of its edges (the bounding-box test uses the GiST
 # index; the geography test measures metres on the spheroid). The network's rows were just
 # written and have no statistics yet: `network_id + 0` keeps the planner from reading all of
@@ -192,12 +192,6 @@ def activate(db: Executor, network_id: int) -> int | None:
 def network_row(db: Executor, network_id: int, *, lock: bool = False) -> Any:
     sql = "SELECT * FROM road_networks WHERE id = :n" + (" FOR UPDATE" if lock else "")
     return db.execute(text(sql), {"n": network_id}).first()
-
-
-def active_generation_id(db: Executor) -> int | None:
-    """The active boundary generation (None before any boundaries are loaded)."""
-    found = db.execute(text("SELECT id FROM generations WHERE active")).scalar()
-    return None if found is None else int(found)
 
 
 def active_network_id(db: Executor) -> int | None:

@@ -3,7 +3,17 @@ parameters only)."""
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
+
+
+def claimant_lock(scope: str) -> TextClause:
+    """A transaction advisory lock on one claimant (`:claimant_id`) within `scope`: that
+    claimant's claims are decided one at a time."""
+    return text(
+        "SELECT pg_advisory_xact_lock("
+        f"hashtextextended('{scope}:' || CAST(:claimant_id AS text), 0))"
+    )
+
 
 ACTIVE_GRIDS = """
     SELECT a.code, a.name, a.kind, a.geom FROM areas a
@@ -178,10 +188,7 @@ RESPONDER = text("SELECT id, name, role, status FROM responders WHERE id = :id")
 # One volunteer's patrol grabs one at a time: two overlapping grabs at once would otherwise
 # both insert, each then wait on the other's row in the overlap exclusion constraint, and
 # PostgreSQL would abort one as a deadlock instead of refusing it as an overlap.
-LOCK_VOLUNTEER = text(
-    "SELECT pg_advisory_xact_lock("
-    "hashtextextended('patrol_claims:' || CAST(:claimant_id AS text), 0))"
-)
+LOCK_VOLUNTEER = claimant_lock("patrol_claims")
 END_PATROL_CLAIM = text(
     f"""
     WITH c AS (
@@ -341,10 +348,7 @@ LIST_POSTS = text(
     """
 )
 # One cadre's claims are decided one at a time (the per-cadre limit spans posts).
-LOCK_CADRE = text(
-    "SELECT pg_advisory_xact_lock("
-    "hashtextextended('service_post_claims:' || CAST(:claimant_id AS text), 0))"
-)
+LOCK_CADRE = claimant_lock("service_post_claims")
 LOCK_POST_FOR_CLAIM = text(
     "SELECT id, 1 AS capacity, grid_code FROM service_posts WHERE id = :target_id FOR UPDATE"
 )

@@ -366,8 +366,6 @@ def within_box(
     rows = db.execute(
         _WITHIN_BOX,
         {
-            "lon": lon,
-            "lat": lat,
             "x0": x0,
             "y0": y0,
             "x1": x1,
